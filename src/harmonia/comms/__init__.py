@@ -1,0 +1,1 @@
+"""Outbound and inbound communication: the gate, the outbox dispatcher, providers, consent rules."""

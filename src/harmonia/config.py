@@ -1,0 +1,46 @@
+"""Settings, read once from `HARMONIA_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARMONIA_", extra="ignore")
+
+    # Default: an embedded SQLite file under ./var/ (created on first use).
+    database_url: str = "sqlite:///var/harmonia.db"
+    # Optional owner DSN for migrations on PostgreSQL (the app role is not the table owner there).
+    migration_database_url: str | None = None
+    smtp_url: str | None = None
+    public_url: str = "http://127.0.0.1:8765"
+    # Hosts and origins the HTTP MCP endpoint accepts (DNS-rebinding protection); comma separated.
+    allowed_hosts: str = "127.0.0.1:*,localhost:*,[::1]:*"
+    allowed_origins: str = "http://127.0.0.1:*,http://localhost:*,http://[::1]:*"
+    secret_key: str = "dev-only-change-me"
+    # Deliver the outbox inside `harmonia serve` (set false when `harmonia worker` runs separately).
+    inprocess_dispatch: bool = True
+    token: str | None = None  # for `harmonia mcp` (stdio)
+    twilio_base_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite or ":memory:" in self.database_url:
+            return None
+        return Path(self.database_url.split("///", 1)[1])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,245 @@
+"""Engine, tenant-bound sessions and the unit of work. Tenant isolation lives here, and only here.
+
+A unit of work is opened *for* one tenant. Three hooks make it impossible for a service to touch another tenant's
+rows, whatever query it writes through the ORM:
+
+- `do_orm_execute` adds `tenant_id = :tenant` to every ORM SELECT, UPDATE and DELETE (with_loader_criteria, which
+  also reaches relationship loads and aliases);
+- the same hook stamps or checks `tenant_id` on ORM bulk INSERTs;
+- `before_flush` stamps new rows with the tenant (and the actor's provenance) and refuses a row of another tenant.
+
+A session with no tenant refuses every ORM statement on tenant tables: fail closed. On PostgreSQL the transaction
+also runs `set_config('app.tenant_id', …, true)` so row-level security is a second wall (see migrations).
+On SQLite, write units start with `BEGIN IMMEDIATE`, so writers queue instead of failing on lock upgrade.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+from sqlalchemy.pool import StaticPool
+
+from .models.base import TenantOwned, TenantScoped
+
+__all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork"]
+
+CHANNELS = ("ui", "api", "mcp", "workflow", "cli", "system")
+
+
+class TenantIsolationError(RuntimeError):
+    """A programming error: code tried to cross the tenant wall. Never shown to callers as-is."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, through which channel. Every write and every audit row carries one."""
+
+    tenant_id: str
+    channel: str
+    user_id: str | None = None
+    role: str | None = None
+    token_id: str | None = None
+    client: str | None = None  # token name or the AI client's name
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {self.channel!r}")
+
+
+class Database:
+    """One per process: the engine and the session factories."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            if ":memory:" in url or url.rstrip("/") == "sqlite:":
+                kwargs["poolclass"] = StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+        else:
+            _configure_postgres(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._local = threading.local()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def unit_of_work(self, actor: Actor, *, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self, actor, write=write)
+
+    @contextmanager
+    def system_session(self, *, write: bool = True) -> Iterator[Session]:
+        """An unscoped session for the few places that work above tenants: tenant creation, token parsing."""
+        session = self._sessions(info={"system": True})
+        session.connection(execution_options={"harmonia_write": write})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """A transaction for one tenant. Callbacks registered with `after_commit` run only when it committed."""
+
+    def __init__(self, db: Database, actor: Actor, *, write: bool) -> None:
+        self.db = db
+        self.actor = actor
+        self.tenant_id = actor.tenant_id
+        self.write = write
+        self._after_commit: list[Callable[[], None]] = []
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        self._session = self.db._sessions(info={"tenant_id": self.tenant_id, "actor": self.actor})
+        self._session.connection(execution_options={"harmonia_write": self.write, "harmonia_tenant": self.tenant_id})
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        session = self.session
+        try:
+            if exc_type is None:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+            self._session = None
+        if exc_type is None:
+            for callback in self._after_commit:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+
+# --- the tenant wall -------------------------------------------------------------------------------------------
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_statement_to_tenant(state: ORMExecuteState) -> None:
+    info = state.session.info
+    if info.get("system"):
+        return
+    tenant_id = info.get("tenant_id")
+    if tenant_id is None:
+        if _touches_tenant_tables(state):
+            raise TenantIsolationError("ORM statement on tenant tables outside a tenant unit of work")
+        return
+    if state.is_insert:
+        _check_insert_params(state, tenant_id)
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(
+            with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
+        )
+
+
+def _touches_tenant_tables(state: ORMExecuteState) -> bool:
+    for desc in getattr(state.statement, "column_descriptions", None) or []:
+        entity = desc.get("entity")
+        if entity is not None and isinstance(entity, type) and issubclass(entity, TenantOwned):
+            return True
+    mapper = state.bind_mapper
+    return mapper is not None and issubclass(mapper.class_, TenantOwned)
+
+
+def _check_insert_params(state: ORMExecuteState, tenant_id: str) -> None:
+    mapper = state.bind_mapper
+    if mapper is None or not issubclass(mapper.class_, TenantOwned):
+        return
+    params: Any = state.parameters
+    rows: list[dict[str, Any]] = params if isinstance(params, list) else [params] if params else []
+    for row in rows:
+        found = row.setdefault("tenant_id", tenant_id)
+        if found != tenant_id:
+            raise TenantIsolationError("bulk insert of a row that belongs to another tenant")
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_and_check_rows(session: Session, flush_context: object, instances: object) -> None:
+    info = session.info
+    if info.get("system"):
+        return
+    tenant_id = info.get("tenant_id")
+    actor: Actor | None = info.get("actor")
+    for obj in session.new:
+        if not isinstance(obj, TenantOwned):
+            continue
+        if tenant_id is None:
+            raise TenantIsolationError("new tenant row outside a tenant unit of work")
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise TenantIsolationError("new row belongs to another tenant")
+        if isinstance(obj, TenantScoped) and actor is not None and obj.created_via is None:
+            obj.created_by = obj.created_by or actor.user_id
+            obj.created_via = actor.channel
+            obj.created_client = actor.client
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, TenantOwned) and obj.tenant_id != tenant_id:
+            raise TenantIsolationError("change to a row of another tenant")
+
+
+# --- dialect setup ---------------------------------------------------------------------------------------------
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: object) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see below)
+        cur = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+            "cache_size=-65536",
+            "mmap_size=268435456",
+            "temp_store=MEMORY",
+        ):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("harmonia_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        tenant_id = conn.get_execution_options().get("harmonia_tenant")
+        # Transaction-scoped: a pooled connection can never carry a tenant into the next request.
+        conn.exec_driver_sql("SELECT set_config('app.tenant_id', %(t)s, true)", {"t": tenant_id or ""})

@@ -1,0 +1,1 @@
+"""Merchant-cash-advance domain logic: deal metrics, the deterministic lender match."""

@@ -1,0 +1,128 @@
+"""Calendars and events, conversations and messages, tasks and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, TenantScoped, UTCDateTime, tenant_fk
+
+__all__ = ["MESSAGE_STATUSES", "Calendar", "Conversation", "Event", "Message", "Note", "Task"]
+
+MESSAGE_STATUSES = ("draft", "queued", "held", "blocked", "sent", "delivered", "failed", "received")
+
+
+class Calendar(TenantScoped, Base):
+    __tablename__ = "calendars"
+    __extra_args__ = (tenant_fk("user_id", "users"),)
+
+    user_id: Mapped[str] = mapped_column(String(24))
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class Event(TenantScoped, Base):
+    __tablename__ = "events"
+    __extra_args__ = (
+        tenant_fk("calendar_id", "calendars", ondelete="CASCADE"),
+        tenant_fk("contact_id", "contacts"),
+        tenant_fk("opportunity_id", "opportunities"),
+        Index("ix_events_tenant_start", "tenant_id", "start_at"),
+        Index("ix_events_tenant_calendar_start", "tenant_id", "calendar_id", "start_at"),
+        Index("ix_events_tenant_contact", "tenant_id", "contact_id", "start_at"),
+    )
+
+    calendar_id: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(200))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    contact_id: Mapped[str | None] = mapped_column(String(24))
+    opportunity_id: Mapped[str | None] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(12), default="booked")  # booked/confirmed/cancelled/no_show
+    location: Mapped[str | None] = mapped_column(String(200))
+
+
+class Conversation(TenantScoped, Base):
+    """One thread per contact and channel."""
+
+    __tablename__ = "conversations"
+    __extra_args__ = (
+        tenant_fk("contact_id", "contacts"),
+        tenant_fk("assignee_id", "users"),
+        UniqueConstraint("tenant_id", "contact_id", "channel"),
+        Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_conversations_tenant_assignee", "tenant_id", "assignee_id", "updated_at"),
+    )
+
+    contact_id: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(8))  # email/sms/call
+    subject: Mapped[str | None] = mapped_column(String(300))
+    assignee_id: Mapped[str | None] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open/closed
+    unread: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(TenantScoped, Base):
+    __tablename__ = "messages"
+    __extra_args__ = (
+        tenant_fk("conversation_id", "conversations", ondelete="CASCADE"),
+        Index("ix_messages_tenant_conversation", "tenant_id", "conversation_id", "created_at"),
+        Index("ix_messages_tenant_status", "tenant_id", "status", "created_at"),
+        Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        Index("ix_messages_tenant_provider", "tenant_id", "provider_id"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(String(24))
+    direction: Mapped[str] = mapped_column(String(8))  # inbound/outbound
+    channel: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    from_addr: Mapped[str | None] = mapped_column(String(320))
+    to_addr: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(10))  # see MESSAGE_STATUSES
+    status_reason: Mapped[str | None] = mapped_column(String(300))  # why blocked/held/failed
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(120))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    sent_by: Mapped[str | None] = mapped_column(String(24))  # user id of the person (or the token's user)
+    # calls
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(20))  # answered/no_answer/voicemail/busy/failed
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Task(TenantScoped, Base):
+    __tablename__ = "tasks"
+    __extra_args__ = (
+        tenant_fk("assignee_id", "users"),
+        Index("ix_tasks_tenant_assignee_due", "tenant_id", "assignee_id", "status", "due_at"),
+        Index("ix_tasks_tenant_status_due", "tenant_id", "status", "due_at"),
+        Index("ix_tasks_tenant_record", "tenant_id", "record_type", "record_id"),
+    )
+
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[str | None] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open/done
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    record_type: Mapped[str | None] = mapped_column(String(16))  # contact/account/opportunity
+    record_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class Note(TenantScoped, Base):
+    __tablename__ = "notes"
+    __extra_args__ = (
+        tenant_fk("author_id", "users"),
+        Index("ix_notes_tenant_record", "tenant_id", "record_type", "record_id", "created_at"),
+        Index("ix_notes_tenant_created", "tenant_id", "created_at"),
+    )
+
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str | None] = mapped_column(String(24))
+    record_type: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(24))

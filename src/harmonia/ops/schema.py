@@ -1,0 +1,82 @@
+"""Compact, portable JSON Schemas for operation inputs and outputs.
+
+Every client pays for `tools/list` in context, and several (Gemini-style) choke on `type: [X, "null"]`. So: no
+pydantic titles, optional fields are simply not required (we never send nulls), and every object schema is closed
+with `additionalProperties: false` on input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+
+__all__ = ["InputModel", "OutputModel", "input_schema", "output_schema"]
+
+
+class InputModel(BaseModel):
+    """Base for operation arguments: unknown fields are errors, strings are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OutputModel(BaseModel):
+    """Base for operation results: serialised without nulls (`dump`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class _Compact(GenerateJsonSchema):
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def nullable_schema(self, schema: Any) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: Any) -> JsonSchemaValue:
+        out = super().default_schema(schema)
+        if out.get("default", 0) is None:
+            out.pop("default")
+        return out
+
+    def generate(self, schema: Any, mode: Any = "validation") -> JsonSchemaValue:
+        out = super().generate(schema, mode)
+        _strip(out)
+        return out
+
+
+def _strip(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("title", None)
+        for value in node.values():
+            _strip(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip(value)
+
+
+def _close_objects(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_objects(value)
+
+
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(schema_generator=_Compact, mode="validation")
+    schema.setdefault("properties", {})
+    _close_objects(schema)
+    schema["additionalProperties"] = False
+    return schema
+
+
+def output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(schema_generator=_Compact, mode="serialization")

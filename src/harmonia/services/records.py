@@ -1,0 +1,38 @@
+"""Finding records by id inside the tenant, with errors that tell the caller what went wrong."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from ..db import UnitOfWork
+from ..errors import NotFound
+from ..ids import kind_of
+
+__all__ = ["get_or_404", "label"]
+
+T = TypeVar("T")
+
+_ARTICLE = {"account": "an", "opportunity": "an", "event": "an", "access_token": "an"}
+
+
+def label(kind: str) -> str:
+    return f"{_ARTICLE.get(kind, 'a')} {kind.replace('_', ' ')}"
+
+
+def get_or_404(uow: UnitOfWork, model: type[T], record_id: str, kind: str, *, field: str | None = None) -> T:
+    """The row of `model` with this id in the current tenant. A row of another tenant is "not found", exactly."""
+    row: Any = uow.session.scalar(select(model).where(model.id == record_id))  # type: ignore[attr-defined,arg-type]
+    if row is not None:
+        return row  # type: ignore[no-any-return]
+    arg = field or f"{kind}_id"
+    actual = kind_of(record_id) if isinstance(record_id, str) else None
+    if actual and actual != kind:
+        raise NotFound(f"{arg} {record_id!r} is {label(actual)} id, not {label(kind)} id", field=arg)
+    raise NotFound(f"no {kind.replace('_', ' ')} with id {record_id!r}; list or search to find the right id", field=arg)
+
+
+def snapshot(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The audited before/after of a change: only the named fields."""
+    return {f: getattr(row, f) for f in fields}

@@ -1,0 +1,218 @@
+"""The `harmonia` command line (SPEC §7). Scripts depend on it: the commands, their options, and that `tenants
+create` and `tokens create` print the slug / the secret as their *last line*. Errors go to stderr, exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..config import get_settings
+from ..errors import HarmoniaError
+
+if TYPE_CHECKING:
+    from ..db import Database
+
+app = typer.Typer(
+    help="Harmonia, the MCP-native CRM.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Workspaces.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
+seed_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+ops_app = typer.Typer(help="Run any operation of the registry (as the workspace owner).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(seed_app, name="seed")
+app.add_typer(ops_app, name="ops")
+
+__all__ = ["app", "main"]
+
+
+def _database() -> Database:
+    from ..db import Database
+
+    return Database(get_settings().database_url)
+
+
+def _fail(error: HarmoniaError) -> None:
+    typer.echo(f"error: {error.message}", err=True)
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database at HARMONIA_DATABASE_URL."""
+    from ..migrate import upgrade
+
+    upgrade()
+    typer.echo(f"database is at the latest schema ({_redact(get_settings().database_url)})")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.split('@', 1)[1]}"
+    return url
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="workspace name")],
+    owner_email: Annotated[str | None, typer.Option("--owner-email", help="the owner's email")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA timezone")] = "America/New_York",
+) -> None:
+    """Create a workspace (outbound off). Prints the new slug as the last line."""
+    from ..services.tenancy import create_tenant
+
+    try:
+        tenant, owner = create_tenant(_database(), name, owner_email=owner_email, timezone=timezone)
+    except HarmoniaError as e:
+        _fail(e)
+        return
+    if owner:
+        typer.echo(f"owner: {owner.email} ({owner.id})")
+    typer.echo("outbound: off (turn it on with `harmonia outbound on --tenant SLUG`)")
+    typer.echo(tenant.slug)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="workspace slug")],
+    user: Annotated[str, typer.Option("--user", help="the user's email")],
+    scopes: Annotated[str, typer.Option("--scopes", help="comma separated: mcp:read,mcp:write,mcp:comms,mcp:admin")],
+    name: Annotated[str | None, typer.Option("--name", help="a name to recognise the token by")] = None,
+) -> None:
+    """Create an access token. Prints the secret (shown only once) as the last line."""
+    from ..services.tenancy import create_token
+
+    try:
+        issued = create_token(_database(), tenant, user, [s.strip() for s in scopes.split(",") if s.strip()], name)
+    except HarmoniaError as e:
+        _fail(e)
+        return
+    typer.echo(f"token {issued.token.id} ({issued.token.name}) scopes: {','.join(issued.token.scopes)}", err=True)
+    typer.echo(issued.secret)
+
+
+@seed_app.command("demo")
+def seed_demo(
+    tenant: Annotated[str, typer.Option("--tenant", help="workspace slug")],
+    scale: Annotated[int, typer.Option("--scale", help="number of contacts")] = 500,
+    seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same data)")] = 42,
+) -> None:
+    """Deterministic, realistic MCA demo data."""
+    from ..seed import seed_demo as run_seed
+
+    try:
+        summary = run_seed(_database(), tenant, scale=scale, seed=seed, progress=sys.stderr.isatty() or scale >= 50_000)
+    except HarmoniaError as e:
+        _fail(e)
+        return
+    typer.echo(json.dumps(summary))
+
+
+@app.command("outbound")
+def outbound(
+    action: Annotated[str, typer.Argument(help="on | off | status")],
+    tenant: Annotated[str, typer.Option("--tenant", help="workspace slug")],
+    reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit log)")] = None,
+) -> None:
+    """The outbound switch, as the workspace owner at the server."""
+    from ..services.tenancy import get_tenant, owner_actor, set_outbound
+
+    db = _database()
+    try:
+        t = get_tenant(db, tenant)
+        if action == "status":
+            state = "on" if t.outbound_enabled else "off"
+            typer.echo(
+                f"outbound is {state} for {t.slug}"
+                + (f" (changed {t.outbound_changed_at:%Y-%m-%d %H:%M} UTC)" if t.outbound_changed_at else "")
+            )
+            return
+        if action not in ("on", "off"):
+            typer.echo("error: action must be on, off or status", err=True)
+            raise typer.Exit(2)
+        t = set_outbound(
+            db,
+            t.slug,
+            action == "on",
+            actor=owner_actor(db, t.id, channel="cli"),
+            reason=reason or f"harmonia outbound {action}",
+        )
+    except HarmoniaError as e:
+        _fail(e)
+        return
+    typer.echo(f"outbound is {'on' if t.outbound_enabled else 'off'} for {t.slug}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8765,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Web UI, REST API and MCP over Streamable HTTP."""
+    import uvicorn
+
+    uvicorn.run(
+        "harmonia.surfaces.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """MCP over stdio; the token comes from HARMONIA_TOKEN."""
+    from .mcp_stdio import run_stdio
+
+    run_stdio()
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="deliver what is due, then exit")] = False,
+) -> None:
+    """Deliver the outbox (the server also delivers in-process by default)."""
+    from .worker import run_worker
+
+    run_worker(once=once)
+
+
+@ops_app.command("call")
+def ops_call(
+    name: Annotated[str, typer.Argument(help="operation name, e.g. contacts_list")],
+    tenant: Annotated[str, typer.Option("--tenant", help="workspace slug")],
+    arguments: Annotated[str, typer.Option("--json", help="arguments as a JSON object")] = "{}",
+) -> None:
+    """Call an operation as the workspace owner (channel `cli`); prints the JSON result."""
+    from ..ops import registry
+    from ..services.tenancy import get_tenant, owner_actor
+
+    db = _database()
+    try:
+        args = json.loads(arguments)
+    except json.JSONDecodeError as e:
+        typer.echo(f"error: --json is not valid JSON ({e.msg})", err=True)
+        raise typer.Exit(2) from None
+    try:
+        t = get_tenant(db, tenant)
+        result = registry().invoke(db, owner_actor(db, t.id, channel="cli"), name, args)
+    except HarmoniaError as e:
+        _fail(e)
+        return
+    typer.echo(json.dumps(result.model_dump(mode="json", exclude_none=True), indent=2))
+
+
+def main() -> None:
+    app()

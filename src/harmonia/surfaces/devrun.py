@@ -1,0 +1,101 @@
+"""`make run`: a demo workspace on SQLite under ./var/, seeded once, then `harmonia serve`.
+
+A second run reuses the database, the workspace and the demo token (kept in ./var/demo-token, readable only by
+you; the database itself only ever holds the token's hash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ..config import get_settings
+from ..db import Database
+from ..errors import NotFound
+from ..migrate import upgrade
+from ..services.tenancy import authenticate, create_tenant, create_token, get_tenant
+
+DEMO_SLUG = "demo"
+OWNER = "owner@demo.harmonia.test"
+VAR = Path("var")
+
+
+def _token(db: Database) -> str:
+    path = VAR / "demo-token"
+    if path.exists():
+        secret = path.read_text().strip()
+        try:
+            authenticate(db, secret, channel="cli")
+            return secret
+        except Exception:  # revoked or from an older database: make a new one
+            pass
+    issued = create_token(db, DEMO_SLUG, OWNER, ["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"], "make run demo")
+    path.write_text(issued.secret + "\n")
+    path.chmod(0o600)
+    return issued.secret
+
+
+def main() -> None:
+    settings = get_settings()
+    host, port = os.environ.get("HARMONIA_HOST", "127.0.0.1"), int(os.environ.get("HARMONIA_PORT", "8765"))
+    VAR.mkdir(exist_ok=True)
+    upgrade()
+    db = Database(settings.database_url)
+    try:
+        get_tenant(db, DEMO_SLUG)
+        fresh = False
+    except NotFound:
+        tenant, _ = create_tenant(db, "Demo", owner_email=OWNER, owner_name="Dana Owner")
+        assert tenant.slug == DEMO_SLUG
+        fresh = True
+    if fresh:
+        from ..seed import seed_demo
+
+        print("seeding the demo workspace (500 contacts)…", flush=True)
+        summary = seed_demo(db, DEMO_SLUG, scale=int(os.environ.get("HARMONIA_DEMO_SCALE", "500")))
+        print(f"seeded: {json.dumps(summary)}", flush=True)
+    token = _token(db)
+    db.dispose()
+    base = f"http://{host}:{port}"
+    harmonia = shutil.which("harmonia") or str(Path(sys.executable).with_name("harmonia"))
+    claude = {
+        "mcpServers": {
+            "harmonia": {
+                "command": harmonia,
+                "args": ["mcp"],
+                "env": {"HARMONIA_TOKEN": token, "HARMONIA_DATABASE_URL": _absolute(settings.database_url)},
+            }
+        }
+    }
+    cursor = {"mcpServers": {"harmonia": {"url": f"{base}/mcp", "headers": {"Authorization": f"Bearer {token}"}}}}
+    print(
+        f"""
+Harmonia is starting on {base}
+  web UI     {base}/            (sign in: workspace '{DEMO_SLUG}', {OWNER}, password in var/demo-password)
+  REST API   {base}/api/v1      (OpenAPI: {base}/api/openapi.json)
+  MCP        {base}/mcp         (read-only: {base}/mcp/readonly)
+
+Access token (all four scopes): {token}
+
+Claude Desktop (claude_desktop_config.json, stdio):
+{json.dumps(claude, indent=2)}
+
+Cursor (.cursor/mcp.json, Streamable HTTP):
+{json.dumps(cursor, indent=2)}
+""",
+        flush=True,
+    )
+    os.execv(harmonia, [harmonia, "serve", "--host", host, "--port", str(port)])
+
+
+def _absolute(url: str) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(url.split("///", 1)[1]).resolve())
+    return url
+
+
+if __name__ == "__main__":
+    main()

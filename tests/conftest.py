@@ -1,0 +1,75 @@
+"""Shared fixtures: a migrated database per test, two tenants, actors, and `call()` through the registry.
+
+The schema is migrated once per session (Alembic, the real migrations) into a template; each test gets a copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harmonia.db import Actor, Database
+from harmonia.migrate import upgrade
+from harmonia.models import SCOPES
+from harmonia.ops import registry
+from harmonia.services.tenancy import create_tenant, owner_actor
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    path = tmp_path / "harmonia.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+class Workspace:
+    """A tenant with its owner, and helpers to act in it."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        self.db = db
+        self.tenant, owner = create_tenant(db, name, owner_email=f"owner@{name.lower().replace(' ', '')}.test")
+        assert owner is not None
+        self.owner = owner
+        self.id = self.tenant.id
+        self.slug = self.tenant.slug
+
+    def actor(self, scopes: tuple[str, ...] | frozenset[str] = SCOPES, channel: str = "mcp", **kw: Any) -> Actor:
+        return Actor(
+            tenant_id=self.id,
+            channel=channel,
+            user_id=self.owner.id,
+            role=kw.pop("role", "owner"),
+            scopes=frozenset(scopes),
+            client=kw.pop("client", "test client"),
+            **kw,
+        )
+
+    def owner_actor(self, channel: str = "cli") -> Actor:
+        return owner_actor(self.db, self.id, channel=channel)
+
+    def call(self, name: str, actor: Actor | None = None, /, **arguments: Any) -> dict[str, Any]:
+        result = registry().invoke(self.db, actor or self.actor(), name, arguments)
+        return result.model_dump(mode="json", exclude_none=True)
+
+
+@pytest.fixture
+def acme(db: Database) -> Workspace:
+    return Workspace(db, "Acme Funding")
+
+
+@pytest.fixture
+def rival(db: Database) -> Workspace:
+    return Workspace(db, "Rival Capital")
