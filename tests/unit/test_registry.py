@@ -33,7 +33,10 @@ def test_every_successful_call_is_audited_with_actor_channel_and_target(acme: Wo
     acme.call("contacts_get", contact_id=created["id"])
     [write] = _audit(acme, "contacts_create")
     assert (write.outcome, write.target_id, write.actor_user_id, write.client) == (
-        "ok", created["id"], acme.owner.id, "test client"
+        "ok",
+        created["id"],
+        acme.owner.id,
+        "test client",
     )
     [read] = _audit(acme, "contacts_get")
     assert read.outcome == "ok"
@@ -55,8 +58,20 @@ def test_an_unexpected_failure_is_reported_without_internals_and_changes_nothing
         ctx.session.execute(select(AuditEvent).where(AuditEvent.action == "x"))
         raise RuntimeError("SELECT secret FROM table WHERE password = 'hunter2'")
 
-    reg = Registry([Operation(name="boom", title="Boom", description="d", scope=Scope.WRITE, read_only=False,
-                              input=Args, output=Args, handler=explode)])
+    reg = Registry(
+        [
+            Operation(
+                name="boom",
+                title="Boom",
+                description="d",
+                scope=Scope.WRITE,
+                read_only=False,
+                input=Args,
+                output=Args,
+                handler=explode,
+            )
+        ]
+    )
     with pytest.raises(HarmoniaError) as info:
         reg.invoke(acme.db, acme.actor(), "boom", {"name": "x"})
     assert "SELECT" not in info.value.message and "hunter2" not in info.value.message

@@ -1,6 +1,14 @@
-"""The ASGI application of `harmonia serve`: web UI, REST API and MCP over Streamable HTTP, one process."""
+"""The ASGI application of `harmonia serve`: web UI, REST API and MCP over Streamable HTTP, in one process.
+
+Each surface module exposes `install(app)`, which adds its routes (and middleware) and may append an async context
+manager factory to `app.state.lifespans` (the MCP session manager, the in-process outbox dispatcher…). The order of
+installation is the order of route matching: the web UI, with its catch-all pages, comes last.
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -9,6 +17,7 @@ from starlette.routing import Route
 
 from ..config import Settings, get_settings
 from ..db import Database
+from . import mcp_http, rest, web, webhooks
 
 __all__ = ["create_app"]
 
@@ -17,10 +26,23 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        for factory in app.state.lifespans:
+            await stack.enter_async_context(factory(app))
+        yield
+    if app.state.owns_db:
+        app.state.db.dispose()
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
-    db = db or Database(settings.database_url)
-    app = Starlette(routes=[Route("/healthz", healthz)])
-    app.state.db = db
+    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=_lifespan)
+    app.state.owns_db = db is None
+    app.state.db = db or Database(settings.database_url)
     app.state.settings = settings
+    app.state.lifespans = []
+    for surface in (webhooks, rest, mcp_http, web):
+        surface.install(app)
     return app
