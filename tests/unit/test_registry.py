@@ -9,7 +9,7 @@ from sqlalchemy import select
 from harmonia.errors import HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from harmonia.models import AuditEvent
 from harmonia.ops import registry
-from harmonia.ops.registry import Operation, OpContext, Registry, Scope
+from harmonia.ops.registry import OpContext, Operation, Registry, Scope
 
 from ..conftest import Workspace
 

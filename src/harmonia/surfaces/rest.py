@@ -1,4 +1,4 @@
-"""The REST API under /api/v1 and its OpenAPI document at /api/openapi.json, generated from the registry. (to be built)"""
+"""The REST API under /api/v1 and its OpenAPI document at /api/openapi.json (to be built)."""
 
 from __future__ import annotations
 
