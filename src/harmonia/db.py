@@ -159,10 +159,35 @@ def _scope_statement_to_tenant(state: ORMExecuteState) -> None:
     if state.is_insert:
         _check_insert_params(state, tenant_id)
         return
+    if state.is_select:
+        _refuse_core_columns(state)
     if state.is_select or state.is_update or state.is_delete:
         state.statement = state.statement.options(
             with_loader_criteria(TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True)
         )
+
+
+def _refuse_core_columns(state: ORMExecuteState) -> None:
+    """`select(Contact.__table__.c.email)` names no ORM entity, so the criteria cannot reach it: refuse it."""
+    for desc in getattr(state.statement, "column_descriptions", None) or []:
+        expr = desc.get("expr")
+        name = getattr(getattr(expr, "table", None), "name", None)
+        if desc.get("entity") is None and name in _TENANT_TABLES():
+            raise TenantIsolationError(f"Core column of tenant table {name!r}; select ORM attributes instead")
+
+
+def _TENANT_TABLES() -> frozenset[str]:
+    global _tenant_tables
+    if _tenant_tables is None:
+        from .models import Base
+
+        _tenant_tables = frozenset(
+            str(getattr(m.local_table, "name", "")) for m in Base.registry.mappers if issubclass(m.class_, TenantOwned)
+        )
+    return _tenant_tables
+
+
+_tenant_tables: frozenset[str] | None = None
 
 
 def _touches_tenant_tables(state: ORMExecuteState) -> bool:

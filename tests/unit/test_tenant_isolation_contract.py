@@ -174,3 +174,11 @@ def test_a_session_without_a_tenant_refuses_tenant_queries(db: Database) -> None
 def test_isolation_contract_covers_every_table_but_the_tenants_root() -> None:
     tables = set(Base.metadata.tables)
     assert tables - {c.__tablename__ for c in TENANT_MODELS} == {"tenants"}
+
+
+def test_selecting_core_columns_of_a_tenant_table_is_refused(two_tenants: Any) -> None:
+    db, alpha, _ = two_tenants
+    from harmonia.models import Contact
+
+    with pytest.raises(TenantIsolationError), db.unit_of_work(alpha, write=False) as uow:
+        uow.session.execute(select(Contact.__table__.c.email)).all()  # type: ignore[attr-defined]
