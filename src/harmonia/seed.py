@@ -42,6 +42,7 @@ from .models import (
     Task,
     User,
 )
+from .services.deals import recount_stages
 from .services.tenancy import get_tenant, system_actor
 
 __all__ = ["seed_demo"]
@@ -149,7 +150,7 @@ def seed_demo(
             counts[table.name] = counts.get(table.name, 0) + len(chunk)
             bar(len(chunk))
     with db.unit_of_work(actor) as uow:
-        _recount_stages(uow.session)
+        recount_stages(uow)
     bar(0, done=True)
     counts["seconds"] = round(time.perf_counter() - started, 2)  # type: ignore[assignment]
     return {"tenant": t.slug, "scale": scale, "seed": seed, "anchor": anchor.isoformat(), **counts}
@@ -181,22 +182,6 @@ def _progress(enabled: bool, total: int) -> Callable[..., None]:
             bar.stop()
 
     return advance
-
-
-def _recount_stages(session: Any) -> None:
-    """Stage counters are maintained in the write path; a bulk load sets them once from the rows."""
-    totals = dict(
-        (sid, (n, amt))
-        for sid, n, amt in session.execute(
-            select(Opportunity.stage_id, func.count(), func.coalesce(func.sum(Opportunity.amount), 0))
-            .where(Opportunity.status == "open")
-            .group_by(Opportunity.stage_id)
-        )
-    )
-    for stage in session.scalars(select(Stage)):
-        n, amount = totals.get(stage.id, (0, 0))
-        stage.open_count = n
-        stage.open_amount = amount
 
 
 class _Generator:

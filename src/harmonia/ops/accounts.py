@@ -1,9 +1,249 @@
-"""accounts operations (to be filled)."""
+"""Account (merchant) operations: list, get with contacts, deals and a cashflow summary, upsert."""
 
 from __future__ import annotations
 
-from .registry import Operation
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import Select, select
+
+from ..errors import InvalidArguments
+from ..ids import new_id
+from ..models import Account, CashflowMonth, Contact, Opportunity, User
+from ..services import tags as tag_service
+from ..services.paging import page
+from ..services.records import get_or_404
+from .common import Page, PageArgs, RecordId, Since
+from .registry import OpContext, Operation, Scope
+from .schema import InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
-OPERATIONS: list[Operation] = []
+ACCOUNT_FIELDS = ("name", "legal_name", "domain", "industry", "naics", "state", "phone", "owner_id",
+                  "business_start_date", "entity_type", "owner_fico")  # fmt: skip
+
+
+class AccountOut(OutputModel):
+    id: str
+    name: str
+    domain: str | None = None
+    industry: str | None = None
+    naics: str | None = None
+    state: str | None = None
+    phone: str | None = None
+    owner_id: str | None = None
+    entity_type: str | None = None
+    business_start_date: date | None = None
+    tags: list[str] | None = None
+    last_activity_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def account_out(a: Account, tags: list[str] | None = None) -> AccountOut:
+    return AccountOut(
+        id=a.id,
+        name=a.name,
+        domain=a.domain,
+        industry=a.industry,
+        naics=a.naics,
+        state=a.state,
+        phone=a.phone,
+        owner_id=a.owner_id,
+        entity_type=a.entity_type,
+        business_start_date=a.business_start_date,
+        tags=tags or None,
+        last_activity_at=a.last_activity_at,
+        updated_at=a.updated_at,
+    )
+
+
+class AccountsList(PageArgs):
+    industry: str | None = Field(None, description="industry name or NAICS prefix")
+    state: str | None = Field(None, min_length=2, max_length=2)
+    owner_id: RecordId | None = None
+    updated_since: Since | None = None
+
+
+def accounts_list(ctx: OpContext, args: AccountsList) -> Page[AccountOut]:
+    stmt: Select[Any] = select(Account)
+    if args.industry:
+        if args.industry.isdigit():
+            stmt = stmt.where(Account.naics.startswith(args.industry))
+        else:
+            stmt = stmt.where(Account.industry == args.industry)
+    if args.state:
+        stmt = stmt.where(Account.state == args.state.upper())
+    if args.owner_id:
+        stmt = stmt.where(Account.owner_id == args.owner_id)
+    if args.updated_since:
+        stmt = stmt.where(Account.updated_at >= args.updated_since)
+    rows, cursor = page(
+        ctx.session, stmt, sort=Account.updated_at, tiebreak=Account.id, limit=args.limit, cursor=args.cursor
+    )
+    tags = tag_service.names_for(ctx.uow, "account", [a.id for a in rows])
+    return Page[AccountOut](items=[account_out(a, tags.get(a.id)) for a in rows], next_cursor=cursor)
+
+
+class AccountsGet(InputModel):
+    account_id: RecordId
+
+
+class AccountDetail(AccountOut):
+    legal_name: str | None = None
+    owner_fico: int | None = None
+    contacts: list[dict[str, Any]] = []
+    deals: list[dict[str, Any]] = []
+    cashflow: dict[str, Any] | None = None
+
+
+def accounts_get(ctx: OpContext, args: AccountsGet) -> AccountDetail:
+    s = ctx.session
+    a = get_or_404(ctx.uow, Account, args.account_id, "account")
+    contacts = s.scalars(select(Contact).where(Contact.account_id == a.id).order_by(Contact.last_name).limit(20))
+    deals = s.scalars(
+        select(Opportunity).where(Opportunity.account_id == a.id).order_by(Opportunity.updated_at.desc()).limit(20)
+    )
+    months = list(
+        s.scalars(
+            select(CashflowMonth).where(CashflowMonth.account_id == a.id).order_by(CashflowMonth.month.desc()).limit(7)
+        )
+    )
+    full = [m for m in months if not m.is_partial][:6]
+    summary = None
+    if full:
+        n = len(full)
+        summary = {
+            "months": [m.month for m in reversed(full)],
+            "avg_deposits": round(sum(m.deposits_total for m in full) / n, 2),
+            "avg_revenue": round(sum(m.true_revenue or m.deposits_total for m in full) / n, 2),
+            "avg_daily_balance": round(sum(m.avg_daily_balance for m in full) / n, 2),
+            "nsf_total": sum(m.nsf_count for m in full),
+            "negative_days_total": sum(m.negative_days for m in full),
+        }
+    base = account_out(a, tag_service.names_for(ctx.uow, "account", [a.id]).get(a.id))
+    return AccountDetail(
+        **base.model_dump(exclude_none=True),
+        legal_name=a.legal_name,
+        owner_fico=a.owner_fico,
+        contacts=[
+            {
+                k: v
+                for k, v in {
+                    "id": c.id,
+                    "name": c.full_name,
+                    "title": c.title,
+                    "email": c.email,
+                    "phone": c.phone,
+                }.items()
+                if v
+            }
+            for c in contacts
+        ],
+        deals=[
+            {
+                k: v
+                for k, v in {
+                    "id": d.id,
+                    "name": d.name,
+                    "status": d.status,
+                    "amount": d.amount,
+                    "stage_id": d.stage_id,
+                }.items()
+                if v is not None
+            }
+            for d in deals
+        ],
+        cashflow=summary,
+    )
+
+
+class AccountsUpsert(InputModel):
+    account_id: RecordId | None = Field(None, description="update this account")
+    domain: str | None = Field(None, max_length=200, description="or find the account by domain")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    legal_name: str | None = Field(None, max_length=200)
+    industry: str | None = Field(None, max_length=120)
+    naics: str | None = Field(None, pattern=r"^\d{2,6}$")
+    state: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    phone: str | None = Field(None, max_length=32)
+    owner_id: RecordId | None = None
+    business_start_date: date | None = None
+    entity_type: Literal["llc", "s_corp", "c_corp", "sole_prop", "partnership", "nonprofit"] | None = None
+    owner_fico: int | None = Field(None, ge=300, le=850)
+
+
+class UpsertResult(AccountOut):
+    created: bool
+
+
+def accounts_upsert(ctx: OpContext, args: AccountsUpsert) -> UpsertResult:
+    values = args.model_dump(exclude={"account_id"}, exclude_unset=True, exclude_none=True)
+    if "domain" in values:
+        values["domain"] = values["domain"].lower().removeprefix("https://").removeprefix("www.").strip("/")
+    if "state" in values:
+        values["state"] = values["state"].upper()
+    if values.get("owner_id"):
+        get_or_404(ctx.uow, User, values["owner_id"], "user", field="owner_id")
+    account = None
+    if args.account_id:
+        account = get_or_404(ctx.uow, Account, args.account_id, "account")
+    elif values.get("domain"):
+        account = ctx.session.scalar(select(Account).where(Account.domain == values["domain"]).limit(1))
+    if account is None:
+        if not values.get("name"):
+            raise InvalidArguments("a new account needs a `name` (no account matched the id or domain given)")
+        account = Account(id=new_id("account"), **values)
+        ctx.session.add(account)
+        ctx.audit_target("account", account.id, after=values)
+        return UpsertResult(**account_out(account).model_dump(exclude_none=True), created=True)
+    before = {k: getattr(account, k) for k, v in values.items() if getattr(account, k) != v}
+    for key in before:
+        setattr(account, key, values[key])
+    ctx.audit_target("account", account.id, before=before, after={k: values[k] for k in before})
+    ctx.session.flush()
+    tags = tag_service.names_for(ctx.uow, "account", [account.id]).get(account.id)
+    return UpsertResult(**account_out(account, tags).model_dump(exclude_none=True), created=False)
+
+
+OPERATIONS = [
+    Operation(
+        name="accounts_list",
+        title="List accounts",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="List accounts (merchants), most recently changed first. Filter by industry name or NAICS "
+        "prefix, state, owner, updated_since. Paged.",
+        input=AccountsList,
+        output=Page[AccountOut],
+        handler=accounts_list,
+        rest=("GET", "/accounts"),
+    ),
+    Operation(
+        name="accounts_get",
+        title="Get an account",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="One account with its contacts, deals and a cashflow summary (average deposits, revenue, daily "
+        "balance, NSFs and negative days over the latest full months).",
+        input=AccountsGet,
+        output=AccountDetail,
+        handler=accounts_get,
+        rest=("GET", "/accounts/{account_id}"),
+    ),
+    Operation(
+        name="accounts_upsert",
+        title="Create or update an account",
+        scope=Scope.WRITE,
+        read_only=False,
+        idempotent=True,
+        description="Update the account given by account_id, or the one with this domain; otherwise create it "
+        "(name required). Answers `created` true or false.",
+        input=AccountsUpsert,
+        output=UpsertResult,
+        handler=accounts_upsert,
+        rest=("PUT", "/accounts"),
+    ),
+]
