@@ -1,9 +1,343 @@
-"""activities operations (to be filled)."""
+"""Tasks, notes and calendar events: the lists an operator asks about and the writes that log the work."""
 
 from __future__ import annotations
 
-from .registry import Operation
+from datetime import datetime
+from typing import Any, Literal
 
-__all__ = ["OPERATIONS"]
+from pydantic import Field, model_validator
+from sqlalchemy import Select, or_, select
 
-OPERATIONS: list[Operation] = []
+from ..errors import InvalidArguments
+from ..ids import new_id
+from ..models import Account, Calendar, Contact, Event, Note, Opportunity, Task, User, utcnow
+from ..services import contacts as contact_service
+from ..services import deals as deal_service
+from ..services.paging import page
+from ..services.records import get_or_404, snapshot
+from .common import Page, PageArgs, RecordId, Since
+from .registry import OpContext, Operation, Scope
+from .schema import InputModel, OutputModel
+
+__all__ = ["OPERATIONS", "touch_record"]
+
+LINKABLE = {"contact": Contact, "account": Account, "opportunity": Opportunity}
+RecordType = Literal["contact", "account", "opportunity"]
+
+
+def touch_record(ctx: OpContext, record_type: str | None, record_id: str | None) -> None:
+    """Work on a record is activity: keeps "last activity" and deal staleness true."""
+    if record_type == "contact":
+        contact_service.touch(ctx.uow, record_id)
+    elif record_type == "opportunity":
+        deal_service.touch(ctx.uow, record_id)
+        opp = ctx.session.scalar(select(Opportunity).where(Opportunity.id == record_id))
+        if opp is not None:
+            contact_service.touch(ctx.uow, opp.contact_id)
+
+
+def _check_link(ctx: OpContext, record_type: str | None, record_id: str | None) -> None:
+    if (record_type is None) != (record_id is None):
+        raise InvalidArguments("give both record_type and record_id, or neither")
+    if record_type and record_id:
+        get_or_404(ctx.uow, LINKABLE[record_type], record_id, record_type, field="record_id")
+
+
+def _drop(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+class TaskOut(OutputModel):
+    id: str
+    title: str
+    status: str
+    due_at: datetime | None = None
+    assignee_id: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    body: str | None = None
+    completed_at: datetime | None = None
+
+
+def task_out(t: Task) -> TaskOut:
+    return TaskOut(
+        id=t.id,
+        title=t.title,
+        status=t.status,
+        due_at=t.due_at,
+        assignee_id=t.assignee_id,
+        record_type=t.record_type,
+        record_id=t.record_id,
+        body=t.body,
+        completed_at=t.completed_at,
+    )
+
+
+class TasksList(PageArgs):
+    assignee_id: RecordId | None = None
+    status: Literal["open", "done"] | None = None
+    due_before: Since | None = None
+    due_after: Since | None = None
+    record_type: RecordType | None = None
+    record_id: RecordId | None = None
+
+
+def tasks_list(ctx: OpContext, args: TasksList) -> Page[TaskOut]:
+    stmt: Select[Any] = select(Task).where(Task.due_at.is_not(None))
+    for field in ("assignee_id", "status", "record_type", "record_id"):
+        if (value := getattr(args, field)) is not None:
+            stmt = stmt.where(getattr(Task, field) == value)
+    if args.due_before:
+        stmt = stmt.where(Task.due_at < args.due_before)
+    if args.due_after:
+        stmt = stmt.where(Task.due_at >= args.due_after)
+    rows, cursor = page(
+        ctx.session, stmt, sort=Task.due_at, tiebreak=Task.id, descending=False, limit=args.limit, cursor=args.cursor
+    )
+    return Page[TaskOut](items=[task_out(t) for t in rows], next_cursor=cursor)
+
+
+class TasksCreate(InputModel):
+    title: str = Field(min_length=1, max_length=300)
+    body: str | None = Field(None, max_length=5000)
+    due_at: datetime = Field(description="ISO 8601 date-time")
+    assignee_id: RecordId | None = Field(None, description="default: you")
+    record_type: RecordType | None = None
+    record_id: RecordId | None = None
+
+
+def tasks_create(ctx: OpContext, args: TasksCreate) -> TaskOut:
+    _check_link(ctx, args.record_type, args.record_id)
+    assignee = args.assignee_id or ctx.actor.user_id
+    if assignee:
+        get_or_404(ctx.uow, User, assignee, "user", field="assignee_id")
+    task = Task(
+        id=new_id("task"),
+        title=args.title,
+        body=args.body,
+        due_at=args.due_at,
+        assignee_id=assignee,
+        record_type=args.record_type,
+        record_id=args.record_id,
+        status="open",
+    )
+    ctx.session.add(task)
+    ctx.audit_target("task", task.id, after=snapshot(task, ("title", "due_at", "assignee_id")))
+    return task_out(task)
+
+
+class TasksUpdate(InputModel):
+    task_id: RecordId
+    title: str | None = Field(None, min_length=1, max_length=300)
+    body: str | None = Field(None, max_length=5000)
+    due_at: datetime | None = Field(None, description="reschedule")
+    assignee_id: RecordId | None = None
+    status: Literal["open", "done"] | None = Field(None, description="done completes the task; open reopens it")
+
+
+def tasks_update(ctx: OpContext, args: TasksUpdate) -> TaskOut:
+    task = get_or_404(ctx.uow, Task, args.task_id, "task")
+    changes = args.model_dump(exclude={"task_id"}, exclude_unset=True, exclude_none=True)
+    if changes.get("assignee_id"):
+        get_or_404(ctx.uow, User, changes["assignee_id"], "user", field="assignee_id")
+    before = {k: getattr(task, k) for k, v in changes.items() if getattr(task, k) != v}
+    for key in before:
+        setattr(task, key, changes[key])
+    if "status" in before:
+        task.completed_at = utcnow() if task.status == "done" else None
+        if task.status == "done":
+            touch_record(ctx, task.record_type, task.record_id)
+    ctx.audit_target("task", task.id, before=before, after={k: getattr(task, k) for k in before})
+    return task_out(task)
+
+
+class NoteOut(OutputModel):
+    id: str
+    body: str
+    record_type: str
+    record_id: str
+    author_id: str | None = None
+    via: str | None = None
+    created_at: datetime
+
+
+def note_out(n: Note) -> NoteOut:
+    return NoteOut(
+        id=n.id,
+        body=n.body,
+        record_type=n.record_type,
+        record_id=n.record_id,
+        author_id=n.author_id,
+        via=n.created_via,
+        created_at=n.created_at,
+    )
+
+
+class NotesList(PageArgs):
+    record_type: RecordType | None = None
+    record_id: RecordId | None = None
+    author_id: RecordId | None = None
+    since: Since | None = None
+
+
+def notes_list(ctx: OpContext, args: NotesList) -> Page[NoteOut]:
+    stmt: Select[Any] = select(Note)
+    for field in ("record_type", "record_id", "author_id"):
+        if (value := getattr(args, field)) is not None:
+            stmt = stmt.where(getattr(Note, field) == value)
+    if args.since:
+        stmt = stmt.where(Note.created_at >= args.since)
+    rows, cursor = page(ctx.session, stmt, sort=Note.created_at, tiebreak=Note.id, limit=args.limit, cursor=args.cursor)
+    return Page[NoteOut](items=[note_out(n) for n in rows], next_cursor=cursor)
+
+
+class NotesCreate(InputModel):
+    record_type: RecordType
+    record_id: RecordId
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+def notes_create(ctx: OpContext, args: NotesCreate) -> NoteOut:
+    _check_link(ctx, args.record_type, args.record_id)
+    note = Note(
+        id=new_id("note"),
+        body=args.body,
+        record_type=args.record_type,
+        record_id=args.record_id,
+        author_id=ctx.actor.user_id,
+        created_at=utcnow(),
+    )
+    ctx.session.add(note)
+    touch_record(ctx, args.record_type, args.record_id)
+    ctx.session.flush()
+    ctx.audit_target("note", note.id, after={"record_type": args.record_type, "record_id": args.record_id})
+    return note_out(note)
+
+
+class EventOut(OutputModel):
+    id: str
+    title: str
+    start_at: datetime
+    end_at: datetime
+    status: str
+    calendar_id: str
+    contact_id: str | None = None
+    opportunity_id: str | None = None
+    location: str | None = None
+
+
+class CalendarsEvents(PageArgs):
+    start: datetime = Field(description="range start, ISO 8601")
+    end: datetime = Field(description="range end, ISO 8601")
+    calendar_id: RecordId | None = None
+    user_id: RecordId | None = None
+    contact_id: RecordId | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> CalendarsEvents:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+def calendars_events(ctx: OpContext, args: CalendarsEvents) -> Page[EventOut]:
+    stmt: Select[Any] = select(Event).where(Event.start_at >= args.start, Event.start_at < args.end)
+    if args.calendar_id:
+        stmt = stmt.where(Event.calendar_id == args.calendar_id)
+    if args.user_id:
+        cal_ids = list(ctx.session.scalars(select(Calendar.id).where(Calendar.user_id == args.user_id)))
+        stmt = stmt.where(or_(*(Event.calendar_id == c for c in cal_ids)) if cal_ids else Event.id.is_(None))
+    if args.contact_id:
+        stmt = stmt.where(Event.contact_id == args.contact_id)
+    rows, cursor = page(
+        ctx.session,
+        stmt,
+        sort=Event.start_at,
+        tiebreak=Event.id,
+        descending=False,
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    items = [EventOut(id=e.id, title=e.title, start_at=e.start_at, end_at=e.end_at, status=e.status,
+                      calendar_id=e.calendar_id, contact_id=e.contact_id, opportunity_id=e.opportunity_id,
+                      location=e.location) for e in rows]  # fmt: skip
+    return Page[EventOut](items=items, next_cursor=cursor)
+
+
+OPERATIONS = [
+    Operation(
+        name="calendars_events",
+        title="Calendar events",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Events between start and end (ISO 8601), optionally for one calendar, user or contact, in "
+        "start order. Paged.",
+        input=CalendarsEvents,
+        output=Page[EventOut],
+        handler=calendars_events,
+        rest=("GET", "/events"),
+    ),
+    Operation(
+        name="tasks_list",
+        title="List tasks",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Tasks by assignee, status, due range (due_after/due_before) or linked record, earliest due "
+        "first. Paged.",
+        input=TasksList,
+        output=Page[TaskOut],
+        handler=tasks_list,
+        rest=("GET", "/tasks"),
+    ),
+    Operation(
+        name="notes_list",
+        title="List notes",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Notes on a record, by an author, or since a time; newest first. Each says who wrote it and "
+        "via which channel (ui, mcp…). Paged.",
+        input=NotesList,
+        output=Page[NoteOut],
+        handler=notes_list,
+        rest=("GET", "/notes"),
+    ),
+    Operation(
+        name="tasks_create",
+        title="Create a task",
+        scope=Scope.WRITE,
+        read_only=False,
+        description="Create a task with a due date, assigned to a user (default: you), optionally linked to a "
+        "contact, account or deal.",
+        input=TasksCreate,
+        output=TaskOut,
+        handler=tasks_create,
+        rest=("POST", "/tasks"),
+    ),
+    Operation(
+        name="tasks_update",
+        title="Update a task",
+        scope=Scope.WRITE,
+        read_only=False,
+        idempotent=True,
+        description="Edit, reschedule (due_at), reassign, complete (status done) or reopen a task.",
+        input=TasksUpdate,
+        output=TaskOut,
+        handler=tasks_update,
+        rest=("PATCH", "/tasks/{task_id}"),
+    ),
+    Operation(
+        name="notes_create",
+        title="Add a note",
+        scope=Scope.WRITE,
+        read_only=False,
+        description="Add a note to a contact, account or deal; counts as activity on it (keeps the deal from going "
+        "stale).",
+        input=NotesCreate,
+        output=NoteOut,
+        handler=notes_create,
+        rest=("POST", "/notes"),
+    ),
+]

@@ -1,9 +1,101 @@
-"""mca operations (to be filled)."""
+"""`lenders_list`: the lender grid, or — given a deal — lenders ranked by the deterministic match."""
 
 from __future__ import annotations
 
-from .registry import Operation
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import select
+
+from ..models import Lender
+from ..services.lenders import match_lenders
+from ..services.paging import page
+from .common import PageArgs, RecordId
+from .registry import OpContext, Operation, Scope
+from .schema import OutputModel
 
 __all__ = ["OPERATIONS"]
 
-OPERATIONS: list[Operation] = []
+GUIDELINES = ("min_monthly_revenue", "min_months_in_business", "min_fico", "max_positions", "min_avg_daily_balance",
+              "max_nsf_per_month", "max_negative_days", "min_deposit_count", "min_deal_size", "max_deal_size",
+              "max_withholding_pct", "excluded_industries", "excluded_states", "paper_grades", "buy_rate_min",
+              "buy_rate_max")  # fmt: skip
+
+
+class LendersList(PageArgs):
+    opportunity_id: RecordId | None = Field(None, description="rank lenders for this deal")
+
+
+class LenderRow(OutputModel):
+    id: str
+    name: str
+    status: str | None = None
+    guidelines: dict[str, Any] | None = None
+    verdict: str | None = None
+    score: float | None = None
+    est_max_advance: float | None = None
+    binding_limit: str | None = None
+    fails: list[dict[str, Any]] | None = None
+    unknowns: list[dict[str, Any]] | None = None
+    passes: list[str] | None = None
+
+
+class LendersPage(OutputModel):
+    items: list[LenderRow]
+    next_cursor: str | None = None
+    deal_metrics: dict[str, Any] | None = None
+
+
+def lenders_list(ctx: OpContext, args: LendersList) -> LendersPage:
+    if args.opportunity_id is None:
+        rows, cursor = page(
+            ctx.session,
+            select(Lender),
+            sort=Lender.name,
+            tiebreak=Lender.id,
+            descending=False,
+            limit=args.limit,
+            cursor=args.cursor,
+        )
+        items = [LenderRow(id=x.id, name=x.name, status=x.status,
+                           guidelines={g: v for g in GUIDELINES if (v := getattr(x, g)) not in (None, [])})
+                 for x in rows]  # fmt: skip
+        return LendersPage(items=items, next_cursor=cursor)
+    _, metrics, matches = match_lenders(ctx.uow, args.opportunity_id)
+    start = int(args.cursor) if args.cursor and args.cursor.isdigit() else 0
+    limit = args.limit or 25
+    chunk = matches[start : start + limit]
+    items = [
+        LenderRow(
+            id=x.lender_id,
+            name=x.lender,
+            verdict=x.verdict,
+            score=x.score,
+            est_max_advance=x.est_max_advance,
+            binding_limit=x.binding_limit,
+            fails=[r.as_dict() for r in x.rules if r.result == "fail"] or None,
+            unknowns=[r.as_dict() for r in x.rules if r.result == "unknown"] or None,
+            passes=[f"{r.rule}: {r.actual} ({r.required})" for r in x.rules if r.result == "pass"] or None,
+        )
+        for x in chunk
+    ]
+    more = start + limit < len(matches)
+    return LendersPage(items=items, next_cursor=str(start + limit) if more else None, deal_metrics=metrics)
+
+
+OPERATIONS = [
+    Operation(
+        name="lenders_list",
+        title="Lenders and lender match",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="The lender grid with guidelines. Given opportunity_id: lenders ranked by Harmonia's "
+        "deterministic match — verdict, score 0-100, estimated max advance and the binding limit, and every rule "
+        "that failed or is unknown with actual vs required.",
+        input=LendersList,
+        output=LendersPage,
+        handler=lenders_list,
+        rest=("GET", "/lenders"),
+    ),
+]

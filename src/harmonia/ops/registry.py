@@ -164,6 +164,13 @@ class Registry:
             raise ctx.refusal
         return result if isinstance(result, op.output) else op.output.model_validate(result)
 
+    def deny(self, db: Database, actor: Actor, name: str) -> ScopeDenied:
+        """Record a call refused for scope before it reached `invoke` (the HTTP step-up 403) and return the error."""
+        op = self._ops[name]
+        denied = ScopeDenied(op.name, op.scope.value)
+        self._audit_alone(db, actor, op.name, denied.outcome, "", detail=f"missing {op.scope.value}")
+        return denied
+
     def _audit_alone(
         self,
         db: Database,

@@ -1,11 +1,142 @@
-"""MCP over Streamable HTTP at /mcp (and narrowed endpoints such as /mcp/readonly), bearer-token auth. (to be built)"""
+"""MCP over Streamable HTTP: `/mcp` (every tool the token's scopes allow) and `/mcp/readonly` (read tools only,
+whatever the token holds — for clients with a tool cap, GitHub-toolsets style).
+
+Stateless with JSON responses: no session lives in a process, so any number of app servers can run behind a load
+balancer (legacy clients lose only server-initiated requests, which Harmonia does not use). DNS-rebinding
+protection (Host/Origin allow-lists) stays on, configured by `HARMONIA_ALLOWED_HOSTS` / `_ORIGINS`.
+
+Auth: `Authorization: Bearer hm_…` → `Actor`, put on the ASGI scope for the tool handlers. A `tools/call` outside the
+token's scopes is answered `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (and audited
+as denied), so clients that can step up, do.
+"""
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
-__all__ = ["install"]
+import anyio
+import orjson
+from mcp.server import Server
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from ..db import Database
+from ..errors import HarmoniaError, ScopeDenied
+from ..ops import registry
+from ..services.tenancy import authenticate
+from .mcp_server import ACTOR_SCOPE_KEY, build_server
+
+__all__ = ["ENDPOINTS", "install"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ENDPOINTS = {"/mcp": False, "/mcp/readonly": True}  # path → read-only
+MAX_BODY = 4 * 1024 * 1024
+
+
+class BearerAuth:
+    """Authenticates every request; refuses a tools/call outside the token's scopes with a 403 step-up challenge."""
+
+    def __init__(self, app: StreamableHTTPASGIApp, db: Database, resource: str) -> None:
+        self.app = app
+        self.db = db
+        self.resource = resource
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        auth = headers.get("authorization", "")
+        secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        try:
+            actor = await anyio.to_thread.run_sync(lambda: authenticate(self.db, secret, channel="mcp"))
+        except HarmoniaError as error:
+            await _reply(
+                send,
+                401,
+                {"error": "invalid_token", "error_description": error.message},
+                {"www-authenticate": f'Bearer error="invalid_token", resource="{self.resource}"'},
+            )
+            return
+        scope[ACTOR_SCOPE_KEY] = actor
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                await _reply(send, 413, {"error": "request body too large"})
+                return
+        denied = await anyio.to_thread.run_sync(lambda: self._denied(actor, body))
+        if denied is not None:
+            await _reply(send, 403, {"error": "insufficient_scope", "error_description": denied.message},
+                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{denied.required}", '
+                          f'resource="{self.resource}", error_description="{denied.message}"'})  # fmt: skip
+            return
+        replayed = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _denied(self, actor: Any, body: bytes) -> ScopeDenied | None:
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            return None
+        name = (message.get("params") or {}).get("name")
+        op = registry().get(name) if isinstance(name, str) else None
+        if op is None or not op.mcp or op.scope.value in actor.scopes:
+            return None
+        return registry().deny(self.db, actor, op.name)
+
+
+async def _reply(send: Send, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    raw = [(b"content-type", b"application/json")]
+    raw += [(k.encode(), v.encode("latin-1", "replace")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": orjson.dumps(payload)})
 
 
 def install(app: Starlette) -> None:
-    """Add this surface's routes, middleware and lifespan hooks to `app`."""
+    db: Database = app.state.db
+    settings = app.state.settings
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[h.strip() for h in settings.allowed_hosts.split(",") if h.strip()],
+        allowed_origins=[o.strip() for o in settings.allowed_origins.split(",") if o.strip()],
+    )
+    servers: list[Server[Any]] = []
+    for path, read_only in ENDPOINTS.items():
+        server = build_server(db, read_only=read_only)
+        server.streamable_http_app(
+            streamable_http_path=path, json_response=True, stateless_http=True, transport_security=security
+        )
+        endpoint = BearerAuth(StreamableHTTPASGIApp(server.session_manager), db, settings.public_url + path)
+        app.router.routes.append(Route(path, endpoint=endpoint))
+        servers.append(server)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for server in servers:
+                await stack.enter_async_context(server.session_manager.run())
+            yield
+
+    app.state.lifespans.append(lifespan)

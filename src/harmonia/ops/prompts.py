@@ -1,0 +1,279 @@
+"""The three named prompts. Each fetches the CRM's own numbers server-side and embeds them, so the brief rests on the
+data, not on the model's memory. Prompts need `mcp:read`; each rendering is audited like a read.
+
+Pure of any protocol: a surface turns `PromptSpec` / the rendered text into its own types.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ..db import Actor, Database, UnitOfWork
+from ..errors import InvalidArguments, NotFound, ScopeDenied
+from ..models import Lender, Opportunity, Stage, StageChange, Submission, Tenant, utcnow
+from ..services import audit
+from ..services.lenders import lender_brief
+
+__all__ = ["PROMPTS", "PromptSpec", "last_business_close", "render"]
+
+
+@dataclass(frozen=True)
+class PromptArg:
+    name: str
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    name: str
+    title: str
+    description: str
+    arguments: tuple[PromptArg, ...]
+    build: Callable[[UnitOfWork, dict[str, str]], tuple[str, str]]  # → (description, text)
+
+
+def last_business_close(now_local: datetime, close_hour: int = 17) -> datetime:
+    """17:00 of the last business day before today (Monday → Friday 17:00)."""
+    day = now_local.date() - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return datetime(day.year, day.month, day.day, close_hour, tzinfo=now_local.tzinfo)
+
+
+def _tz(uow: UnitOfWork) -> ZoneInfo:
+    tenant = uow.session.get(Tenant, uow.tenant_id)
+    return ZoneInfo(tenant.timezone if tenant else "UTC")
+
+
+def _since(uow: UnitOfWork, raw: str | None) -> datetime:
+    tz = _tz(uow)
+    if raw:
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise InvalidArguments(f"since {raw!r} is not an ISO 8601 date-time, e.g. 2026-11-20T17:00") from None
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    return last_business_close(utcnow().astimezone(tz))
+
+
+def _money(v: float | None) -> str:
+    return "—" if v is None else f"${v:,.0f}"
+
+
+def _payload(data: Any) -> str:
+    return json.dumps(data, indent=1, default=str, ensure_ascii=False)
+
+
+def _daily(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
+    s = uow.session
+    since = _since(uow, args.get("since"))
+    stages = {st.id: st for st in s.scalars(select(Stage).order_by(Stage.position))}
+    deals: dict[str, Opportunity] = {}
+
+    def deal(opp_id: str) -> Opportunity | None:
+        if opp_id not in deals:
+            found = s.scalar(select(Opportunity).where(Opportunity.id == opp_id))
+            if found is None:
+                return None
+            deals[opp_id] = found
+        return deals[opp_id]
+
+    moves = list(s.scalars(select(StageChange).where(StageChange.at >= since).order_by(StageChange.at)))
+    new: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    won: list[dict[str, Any]] = []
+    lost: list[dict[str, Any]] = []
+    for m in moves:
+        d = deal(m.opportunity_id)
+        if d is None:
+            continue
+        row = {
+            "deal": d.name,
+            "id": d.id,
+            "amount": d.amount,
+            "at": m.at.isoformat(timespec="minutes"),
+            "to": stages[m.to_stage_id].name if m.to_stage_id in stages else m.to_stage_id,
+        }
+        if m.from_stage_id is None:
+            new.append(row)
+            continue
+        row["from"] = stages[m.from_stage_id].name if m.from_stage_id in stages else m.from_stage_id
+        kind = stages[m.to_stage_id].kind if m.to_stage_id in stages else "open"
+        (won if kind == "won" else lost if kind == "lost" else moved).append(
+            row | ({"reason": m.reason} if m.reason else {})
+        )
+    lenders = dict(s.execute(select(Lender.id, Lender.name)).all())
+    decisions = []
+    for sub in s.scalars(select(Submission).where(Submission.decided_at >= since).order_by(Submission.decided_at)):
+        d = deal(sub.opportunity_id)
+        decisions.append({"deal": d.name if d else sub.opportunity_id, "lender": lenders.get(sub.lender_id),
+                          "status": sub.status, "offer": sub.offer_amount, "factor": sub.factor_rate,
+                          "decline_reason": sub.decline_reason})  # fmt: skip
+    now = utcnow()
+    stalled = []
+    for st in stages.values():
+        if st.kind != "open" or not st.stale_days:
+            continue
+        for d in s.scalars(select(Opportunity).where(
+                Opportunity.stage_id == st.id, Opportunity.status == "open",
+                Opportunity.last_activity_at <= now - timedelta(days=max(st.stale_days, 7)))
+                .order_by(Opportunity.last_activity_at).limit(5)):  # fmt: skip
+            stalled.append(
+                {
+                    "deal": d.name,
+                    "id": d.id,
+                    "stage": st.name,
+                    "amount": d.amount,
+                    "idle_days": (now - d.last_activity_at).days if d.last_activity_at else None,
+                }
+            )
+    totals = [{"stage": st.name, "open": st.open_count, "amount": st.open_amount}
+              for st in stages.values() if st.kind == "open"]  # fmt: skip
+    payload = {
+        "since": since.isoformat(timespec="minutes"), "as_of": now.astimezone(since.tzinfo).isoformat(timespec="minutes"),
+        "new_deals": new, "stage_moves": moved, "won": won, "lost": lost, "lender_decisions": decisions,
+        "stalled_sample": stalled[:15], "open_pipeline_by_stage": totals,
+        "open_pipeline_total": sum(st.open_amount for st in stages.values() if st.kind == "open"),
+    }  # fmt: skip
+    text = (
+        f"Write my morning pipeline brief for what changed since {payload['since']}.\n"
+        "Use only the CRM data below (from Harmonia, as of the time shown); do not invent deals or numbers. "
+        "Sections: headline numbers; new deals; won and lost (with amounts and reasons); lender approvals and "
+        "declines; other stage moves; deals stalling that need a nudge today; open pipeline by stage. Keep it short "
+        "and skimmable; amounts in dollars. If a section is empty, say so in one line.\n\n"
+        f"CRM data:\n```json\n{_payload(payload)}\n```"
+    )
+    summary = (f"{len(new)} new, {len(moved)} moved, {len(won)} won, {len(lost)} lost, "
+               f"{len(decisions)} lender decisions since {payload['since']}")  # fmt: skip
+    return summary, text
+
+
+NEXT_STEP = {
+    "New Lead": "make first contact: call, then a short intro email",
+    "Contacted": "send the application link and ask for the last 4 months of bank statements",
+    "App Out": "chase the signed application",
+    "Docs Pending": "ask for the missing documents (statements, MTD, ID, voided check)",
+    "Ready to Submit": "submit to the best-matching lenders (lenders_list with opportunity_id)",
+    "Submitted": "chase the lenders for a decision",
+    "Offers In": "walk the merchant through the offers before they expire",
+    "Contracts Out": "get the contract signed and book the funding call",
+}
+
+
+def _stale(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
+    try:
+        days = int(args.get("days") or 14)
+    except ValueError:
+        raise InvalidArguments("days must be a whole number of days, e.g. 14") from None
+    if not 1 <= days <= 365:
+        raise InvalidArguments("days must be between 1 and 365")
+    s = uow.session
+    now = utcnow()
+    stages = {st.id: st for st in s.scalars(select(Stage))}
+    rows = []
+    for d in s.scalars(select(Opportunity).where(Opportunity.status == "open",
+                                                  Opportunity.last_activity_at <= now - timedelta(days=days))
+                       .order_by(Opportunity.last_activity_at).limit(50)):  # fmt: skip
+        st = stages.get(d.stage_id)
+        rows.append(
+            {
+                "id": d.id,
+                "deal": d.name,
+                "stage": st.name if st else None,
+                "amount": d.amount,
+                "contact_id": d.contact_id,
+                "owner_id": d.owner_id,
+                "idle_days": (now - d.last_activity_at).days if d.last_activity_at else None,
+                "stage_threshold_days": st.stale_days if st else None,
+                "suggested_next_step": NEXT_STEP.get(st.name if st else "", "review and decide next step"),
+            }
+        )
+    payload = {"as_of": now.isoformat(timespec="minutes"), "idle_days_at_least": days, "deals": rows}
+    text = (
+        f"These open deals have had no activity for {days}+ days (CRM data below, oldest first). For each: one line "
+        "on why it matters (stage, amount, days idle) and the suggested next step. Then, for the deals where an "
+        "email is the right nudge, prepare a short, friendly follow-up **with the `email_draft` tool** (contact_id "
+        "from the data). Never send anything: do not call email_send, sms_send, calls_place or "
+        "conversations_reply — drafts only, for a person to review.\n\n"
+        f"CRM data:\n```json\n{_payload(payload)}\n```"
+    )
+    return f"{len(rows)} open deals idle {days}+ days", text
+
+
+def _lender(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
+    opportunity_id = (args.get("opportunity_id") or "").strip()
+    if not opportunity_id:
+        raise InvalidArguments("opportunity_id is required (opportunities_list finds it)")
+    brief = lender_brief(uow, opportunity_id, (args.get("lender_id") or "").strip() or None)
+    text = (
+        "Write a one-page submission brief for this deal to the lender named in the data, for a broker to send "
+        "with the file. Use only the numbers in the data (computed by Harmonia); if a value is missing say "
+        '"not provided"; never invent guidelines. Fixed sections: header with the one-line ask; fit verdict, score '
+        "and the binding limit; guideline check table (requirement | merchant | ✓/✗/?); business snapshot; "
+        "cashflow table with averages and trend; existing positions; strengths and risks; documents checklist; "
+        "submission history; footer with the as-of dates. No SSN, date of birth or account numbers.\n\n"
+        f"CRM data:\n```json\n{_payload(brief)}\n```"
+    )
+    lender = brief.get("lender", {}).get("name", "the best match")
+    return f"Submission brief: {brief.get('deal', {}).get('name', opportunity_id)} → {lender}", text
+
+
+PROMPTS: dict[str, PromptSpec] = {
+    p.name: p
+    for p in (
+        PromptSpec(
+            "daily_pipeline_brief", "Daily pipeline brief",
+            "What changed in the pipeline since the last business day's close (or `since`): new, moved, won, lost "
+            "and stalling deals, lender decisions, totals by stage — from the CRM's own data.",
+            (PromptArg("since", "ISO 8601 start; default the last business day 17:00 in the workspace timezone"),),
+            _daily,
+        ),
+        PromptSpec(
+            "stale_deal_alert", "Stale deal alert",
+            "Open deals with no activity for N days (default 14), each with a suggested next step; drafts follow-ups "
+            "with email_draft, never sends.",
+            (PromptArg("days", "idle for at least this many days (default 14)"),),
+            _stale,
+        ),
+        PromptSpec(
+            "lender_match_brief", "Lender match brief",
+            "A one-page submission brief of a deal for one lender (or the best match): deal terms, merchant "
+            "profile, cashflow, the deterministic match with reasons, risks.",
+            (PromptArg("opportunity_id", "the deal", required=True),
+             PromptArg("lender_id", "the lender; default the best match")),
+            _lender,
+        ),
+    )
+}  # fmt: skip
+
+
+def render(db: Database, actor: Actor, name: str, arguments: dict[str, str]) -> tuple[str, str]:
+    """(description, text) of prompt `name` for `actor`. Raises HarmoniaError."""
+    spec = PROMPTS.get(name)
+    if spec is None:
+        raise NotFound(f"unknown prompt {name!r}; prompts are: {', '.join(PROMPTS)}")
+    if "mcp:read" not in actor.scopes:
+        raise ScopeDenied(name, "mcp:read")
+    unknown = sorted(set(arguments) - {a.name for a in spec.arguments})
+    if unknown:
+        raise InvalidArguments(f"unknown argument(s) {unknown} for {name}; it takes: "
+                               f"{', '.join(a.name for a in spec.arguments)}")  # fmt: skip
+    with db.unit_of_work(actor, write=False) as uow:
+        description, text = spec.build(uow, arguments)
+    with db.unit_of_work(actor) as uow:
+        audit.append(
+            uow,
+            action=f"prompt:{name}",
+            outcome="ok",
+            target_type="opportunity" if arguments.get("opportunity_id") else None,
+            target_id=arguments.get("opportunity_id"),
+        )
+    return description, text
