@@ -72,6 +72,7 @@ class Message(TenantScoped, Base):
         Index("ix_messages_tenant_status", "tenant_id", "status", "created_at"),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
         Index("ix_messages_tenant_provider", "tenant_id", "provider_id"),
+        Index("ix_messages_tenant_idempotency", "tenant_id", "idempotency_key"),
     )
 
     conversation_id: Mapped[str] = mapped_column(String(24))
@@ -86,6 +87,7 @@ class Message(TenantScoped, Base):
     provider: Mapped[str | None] = mapped_column(String(16))
     provider_id: Mapped[str | None] = mapped_column(String(120))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_digest: Mapped[str | None] = mapped_column(String(64))  # of the arguments the key was first used with
     sent_by: Mapped[str | None] = mapped_column(String(24))  # user id of the person (or the token's user)
     # calls
     duration_seconds: Mapped[int | None] = mapped_column(Integer)

@@ -1,9 +1,319 @@
-"""admin operations (to be filled)."""
+"""Admin operations: users, the audit log, workspace settings (outbound may be turned off here, never on)."""
 
 from __future__ import annotations
 
-from .registry import Operation
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import Select, func, select
+
+from ..errors import Conflict, Forbidden, InvalidArguments
+from ..ids import new_id
+from ..models import AuditEvent, Tenant, User
+from ..services import tenancy
+from ..services.paging import page
+from ..services.records import get_or_404
+from .common import Page, PageArgs, RecordId, Since
+from .registry import OpContext, Operation, Scope
+from .schema import InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
-OPERATIONS: list[Operation] = []
+Role = Literal["owner", "admin", "member"]
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class UserOut(OutputModel):
+    id: str
+    email: str
+    name: str
+    role: str
+    status: str
+    last_seen_at: datetime | None = None
+
+
+def user_out(u: User) -> UserOut:
+    return UserOut(id=u.id, email=u.email, name=u.name, role=u.role, status=u.status, last_seen_at=u.last_seen_at)
+
+
+class UsersList(PageArgs):
+    status: Literal["invited", "active", "deactivated"] | None = None
+    role: Role | None = None
+
+
+def users_list(ctx: OpContext, args: UsersList) -> Page[UserOut]:
+    stmt: Select[Any] = select(User)
+    if args.status:
+        stmt = stmt.where(User.status == args.status)
+    if args.role:
+        stmt = stmt.where(User.role == args.role)
+    rows, cursor = page(
+        ctx.session, stmt, sort=User.email, tiebreak=User.id, descending=False, limit=args.limit, cursor=args.cursor
+    )
+    return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor)
+
+
+class UsersInvite(InputModel):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "member"] = "member"
+
+
+def users_invite(ctx: OpContext, args: UsersInvite) -> UserOut:
+    email = args.email.lower()
+    existing = ctx.session.scalar(select(User).where(func.lower(User.email) == email))
+    if existing is not None:
+        raise Conflict(f"{existing.name} ({existing.id}) already has {email} in this workspace; users_update changes "
+                       "their role or reactivates them")  # fmt: skip
+    user = User(id=new_id("user"), email=email, name=args.name, role=args.role, status="invited")
+    ctx.session.add(user)
+    ctx.audit_target("user", user.id, after={"email": email, "role": args.role, "status": "invited"})
+    return user_out(user)
+
+
+class UsersUpdate(InputModel):
+    user_id: RecordId
+    name: str | None = Field(None, min_length=1, max_length=200)
+    role: Role | None = None
+    status: Literal["active", "deactivated"] | None = Field(None, description="deactivate or reactivate")
+
+
+def users_update(ctx: OpContext, args: UsersUpdate) -> UserOut:
+    user = get_or_404(ctx.uow, User, args.user_id, "user")
+    changes = args.model_dump(exclude={"user_id"}, exclude_none=True)
+    if changes.get("role") == "owner" and ctx.actor.role != "owner":
+        raise Forbidden("only an owner can make someone an owner")
+    losing_owner = (
+        user.role == "owner"
+        and user.status == "active"
+        and (changes.get("role", "owner") != "owner" or changes.get("status") == "deactivated")
+    )
+    if losing_owner:
+        owners = ctx.session.scalar(select(func.count()).select_from(User).where(User.role == "owner",
+                                                                                 User.status == "active"))  # fmt: skip
+        if (owners or 0) <= 1:
+            raise Conflict("this is the workspace's last active owner; make someone else owner first")
+    before = {k: getattr(user, k) for k, v in changes.items() if getattr(user, k) != v}
+    for key in before:
+        setattr(user, key, changes[key])
+    ctx.audit_target("user", user.id, before=before, after={k: getattr(user, k) for k in before})
+    return user_out(user)
+
+
+class AuditOut(OutputModel):
+    seq: int
+    at: datetime
+    action: str
+    outcome: str
+    channel: str
+    actor_user_id: str | None = None
+    client: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    detail: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class AuditList(PageArgs):
+    action: str | None = Field(None, max_length=64)
+    actor_user_id: RecordId | None = None
+    channel: Literal["ui", "api", "workflow", "mcp", "cli", "system"] | None = None
+    outcome: Literal["ok", "denied", "blocked", "error"] | None = None
+    target_id: RecordId | None = None
+    since: Since | None = None
+    until: Since | None = None
+
+
+def audit_list(ctx: OpContext, args: AuditList) -> Page[AuditOut]:
+    stmt: Select[Any] = select(AuditEvent)
+    for field in ("action", "actor_user_id", "channel", "outcome", "target_id"):
+        if (value := getattr(args, field)) is not None:
+            stmt = stmt.where(getattr(AuditEvent, field) == value)
+    if args.since:
+        stmt = stmt.where(AuditEvent.at >= args.since)
+    if args.until:
+        stmt = stmt.where(AuditEvent.at < args.until)
+    rows, cursor = page(
+        ctx.session, stmt, sort=AuditEvent.seq, tiebreak=AuditEvent.id, limit=args.limit, cursor=args.cursor
+    )
+    return Page[AuditOut](items=[AuditOut(seq=a.seq, at=a.at, action=a.action, outcome=a.outcome, channel=a.channel,
+                                          actor_user_id=a.actor_user_id, client=a.client, target_type=a.target_type,
+                                          target_id=a.target_id, detail=a.detail, before=a.before, after=a.after)
+                                 for a in rows], next_cursor=cursor)  # fmt: skip
+
+
+class SettingsOut(OutputModel):
+    name: str
+    slug: str
+    timezone: str
+    business_hours: dict[str, Any] | None = None
+    quiet_hours: dict[str, Any] | None = None
+    sender: dict[str, Any] | None = None
+    send_budget_per_hour: dict[str, Any] | None = None
+    outbound_enabled: bool
+    outbound_changed_at: datetime | None = None
+    outbound_changed_by: str | None = None
+    outbound_reason: str | None = None
+
+
+def settings_out(t: Tenant) -> SettingsOut:
+    s = t.settings or {}
+    return SettingsOut(name=t.name, slug=t.slug, timezone=t.timezone, business_hours=s.get("business_hours"),
+                       quiet_hours=s.get("quiet_hours"), sender=s.get("sender"),
+                       send_budget_per_hour=s.get("send_budget_per_hour"), outbound_enabled=t.outbound_enabled,
+                       outbound_changed_at=t.outbound_changed_at, outbound_changed_by=t.outbound_changed_by,
+                       outbound_reason=t.outbound_reason)  # fmt: skip
+
+
+class SettingsGet(InputModel):
+    pass
+
+
+def settings_get(ctx: OpContext, args: SettingsGet) -> SettingsOut:
+    tenant = ctx.session.get(Tenant, ctx.tenant_id)
+    assert tenant is not None
+    return settings_out(tenant)
+
+
+class Hours(InputModel):
+    start: str = Field(pattern=HHMM)
+    end: str = Field(pattern=HHMM)
+
+
+class SettingsUpdate(InputModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = Field(None, max_length=64, description="IANA, e.g. America/New_York")
+    business_hours: Hours | None = None
+    sender_name: str | None = Field(None, max_length=120)
+    sender_email: str | None = Field(None, max_length=320)
+    send_budget_per_hour: dict[Literal["email", "sms", "call"], int] | None = None
+    outbound_enabled: bool | None = Field(None, description="false turns outbound off; it can never be turned on here")
+    reason: str | None = Field(None, max_length=500, description="why (kept in the audit log)")
+
+
+def settings_update(ctx: OpContext, args: SettingsUpdate) -> SettingsOut:
+    if args.outbound_enabled:
+        raise Forbidden("outbound can only be turned on by a workspace owner in the web UI (Settings → Comms → "
+                        "Outbound) or with `harmonia outbound on` at the server; this call changed nothing")  # fmt: skip
+    tenant = ctx.session.get(Tenant, ctx.tenant_id)
+    assert tenant is not None
+    before: dict[str, Any] = {}
+    settings = dict(tenant.settings or {})
+    if args.name is not None and args.name != tenant.name:
+        before["name"], tenant.name = tenant.name, args.name
+    if args.timezone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(args.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidArguments(f"timezone {args.timezone!r} is not an IANA name like America/Chicago") from None
+        before["timezone"], tenant.timezone = tenant.timezone, args.timezone
+    if args.business_hours is not None:
+        before["business_hours"] = settings.get("business_hours")
+        settings["business_hours"] = {**settings.get("business_hours", {}), **args.business_hours.model_dump()}
+    if args.sender_name is not None or args.sender_email is not None:
+        if args.sender_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", args.sender_email):
+            raise InvalidArguments(f"sender_email {args.sender_email!r} is not an email address")
+        before["sender"] = settings.get("sender")
+        sender = dict(settings.get("sender") or {})
+        sender.update({k: v for k, v in (("name", args.sender_name), ("email_from", args.sender_email)) if v})
+        settings["sender"] = sender
+    if args.send_budget_per_hour is not None:
+        if any(v < 0 for v in args.send_budget_per_hour.values()):
+            raise InvalidArguments("send budgets are counts per hour, 0 or more")
+        before["send_budget_per_hour"] = settings.get("send_budget_per_hour")
+        settings["send_budget_per_hour"] = {**settings.get("send_budget_per_hour", {}), **args.send_budget_per_hour}
+    tenant.settings = settings
+    if args.outbound_enabled is False and tenant.outbound_enabled:
+        before["outbound_enabled"] = True
+        tenancy.apply_outbound(tenant, False, ctx.actor, args.reason or f"turned off via {ctx.actor.channel}")
+    ctx.audit_target("tenant", tenant.id, before=before, after={k: _now_value(tenant, k) for k in before})
+    ctx.detail = args.reason
+    return settings_out(tenant)
+
+
+def _now_value(t: Tenant, key: str) -> Any:
+    return getattr(t, key) if hasattr(t, key) else (t.settings or {}).get(key)
+
+
+OPERATIONS = [
+    Operation(
+        name="users_list",
+        title="List users",
+        scope=Scope.ADMIN,
+        read_only=True,
+        idempotent=True,
+        description="The workspace's users with role (owner/admin/member) and status (invited/active/deactivated).",
+        input=UsersList,
+        output=Page[UserOut],
+        handler=users_list,
+        rest=("GET", "/users"),
+    ),
+    Operation(
+        name="users_invite",
+        title="Invite a user",
+        scope=Scope.ADMIN,
+        read_only=False,
+        description="Invite a person by email as admin or member; refuses an email that already has a user.",
+        input=UsersInvite,
+        output=UserOut,
+        handler=users_invite,
+        rest=("POST", "/users"),
+    ),
+    Operation(
+        name="users_update",
+        title="Update a user",
+        scope=Scope.ADMIN,
+        read_only=False,
+        idempotent=True,
+        description="Change a user's name or role, or deactivate/reactivate them (reversible). The last active owner "
+        "cannot be demoted or deactivated.",
+        input=UsersUpdate,
+        output=UserOut,
+        handler=users_update,
+        rest=("PATCH", "/users/{user_id}"),
+    ),
+    Operation(
+        name="audit_list",
+        title="Audit log",
+        scope=Scope.ADMIN,
+        read_only=True,
+        idempotent=True,
+        description="The tamper-evident audit log, newest first: who (person or AI client), via which channel, "
+        "which action, on what, with what outcome. Filter by action, actor, channel, outcome, target, time.",
+        input=AuditList,
+        output=Page[AuditOut],
+        handler=audit_list,
+        rest=("GET", "/audit"),
+    ),
+    Operation(
+        name="settings_get",
+        title="Workspace settings",
+        scope=Scope.ADMIN,
+        read_only=True,
+        idempotent=True,
+        description="Name, timezone, business hours, quiet hours, sender identity, send budgets, and the outbound "
+        "switch with who changed it, when and why.",
+        input=SettingsGet,
+        output=SettingsOut,
+        handler=settings_get,
+        rest=("GET", "/settings"),
+    ),
+    Operation(
+        name="settings_update",
+        title="Update workspace settings",
+        scope=Scope.ADMIN,
+        read_only=False,
+        idempotent=True,
+        description="Change timezone, business hours, sender identity or send budgets. May turn outbound OFF "
+        "(outbound_enabled=false, with a reason); can never turn it on.",
+        input=SettingsUpdate,
+        output=SettingsOut,
+        handler=settings_update,
+        rest=("PATCH", "/settings"),
+    ),
+]

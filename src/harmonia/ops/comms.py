@@ -1,9 +1,382 @@
-"""comms operations (to be filled)."""
+"""Conversation reads, email drafts, the four sends, and the switch and held-message operations (UI/REST only)."""
 
 from __future__ import annotations
 
-from .registry import Operation
+import hashlib
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field, model_validator
+from sqlalchemy import Select, select
+
+from ..errors import Forbidden, InvalidArguments, OutboundBlocked
+from ..ids import new_id
+from ..models import Contact, Conversation, Message, Tenant
+from ..services import comms as svc
+from ..services import tenancy
+from ..services.paging import page
+from ..services.records import get_or_404
+from .common import Page, PageArgs, RecordId, Since
+from .registry import OpContext, Operation, Scope
+from .schema import InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
-OPERATIONS: list[Operation] = []
+Channel = Literal["email", "sms", "call"]
+IdemKey = Field(None, min_length=8, max_length=200, description="same key + same arguments within 24 h: sent once")
+
+
+class ConversationOut(OutputModel):
+    id: str
+    contact_id: str
+    channel: str
+    status: str
+    unread: bool
+    subject: str | None = None
+    assignee_id: str | None = None
+    last_message_at: datetime | None = None
+
+
+def conversation_out(c: Conversation) -> ConversationOut:
+    return ConversationOut(
+        id=c.id,
+        contact_id=c.contact_id,
+        channel=c.channel,
+        status=c.status,
+        unread=c.unread,
+        subject=c.subject,
+        assignee_id=c.assignee_id,
+        last_message_at=c.last_message_at,
+    )
+
+
+class MessageOut(OutputModel):
+    id: str
+    conversation_id: str
+    channel: str
+    direction: str
+    status: str
+    body: str
+    subject: str | None = None
+    status_reason: str | None = None
+    sent_by: str | None = None
+    via: str | None = None
+    duration_seconds: int | None = None
+    outcome: str | None = None
+    created_at: datetime
+
+
+def message_out(m: Message) -> MessageOut:
+    return MessageOut(id=m.id, conversation_id=m.conversation_id, channel=m.channel, direction=m.direction,
+                      status=m.status, body=m.body, subject=m.subject, status_reason=m.status_reason,
+                      sent_by=m.sent_by, via=m.created_via, duration_seconds=m.duration_seconds, outcome=m.outcome,
+                      created_at=m.created_at)  # fmt: skip
+
+
+class ConversationsList(PageArgs):
+    contact_id: RecordId | None = None
+    channel: Channel | None = None
+    status: Literal["open", "closed"] | None = None
+    assignee_id: RecordId | None = None
+    unread: bool | None = None
+    updated_since: Since | None = None
+
+
+def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[ConversationOut]:
+    stmt: Select[Any] = select(Conversation)
+    for field in ("contact_id", "channel", "status", "assignee_id", "unread"):
+        if (value := getattr(args, field)) is not None:
+            stmt = stmt.where(getattr(Conversation, field) == value)
+    if args.updated_since:
+        stmt = stmt.where(Conversation.updated_at >= args.updated_since)
+    rows, cursor = page(
+        ctx.session, stmt, sort=Conversation.updated_at, tiebreak=Conversation.id, limit=args.limit, cursor=args.cursor
+    )
+    return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=cursor)
+
+
+class ConversationsGet(PageArgs):
+    conversation_id: RecordId
+
+
+class ThreadOut(ConversationOut):
+    messages: list[MessageOut]
+    next_cursor: str | None = None
+
+
+def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
+    conv = get_or_404(ctx.uow, Conversation, args.conversation_id, "conversation")
+    rows, cursor = page(
+        ctx.session,
+        select(Message).where(Message.conversation_id == conv.id),
+        sort=Message.created_at,
+        tiebreak=Message.id,
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    return ThreadOut(
+        **conversation_out(conv).model_dump(exclude_none=True),
+        messages=[message_out(m) for m in rows],
+        next_cursor=cursor,
+    )
+
+
+class EmailDraft(InputModel):
+    contact_id: RecordId
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+def email_draft(ctx: OpContext, args: EmailDraft) -> MessageOut:
+    contact = get_or_404(ctx.uow, Contact, args.contact_id, "contact")
+    conv = svc.thread(ctx.uow, contact, "email", args.subject)
+    msg = Message(id=new_id("message"), conversation_id=conv.id, direction="outbound", channel="email",
+                  subject=args.subject, body=args.body, status="draft", sent_by=ctx.actor.user_id)  # fmt: skip
+    ctx.session.add(msg)
+    ctx.session.flush()
+    ctx.audit_target("message", msg.id, after={"status": "draft", "contact_id": contact.id})
+    return message_out(msg)
+
+
+def _digest(args: InputModel) -> str:
+    data = args.model_dump(mode="json", exclude={"idempotency_key"}, exclude_none=True)
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _send(ctx: OpContext, args: Any, *, contact_id: str, channel: str, body: str, subject: str | None = None,
+          draft: Message | None = None) -> MessageOut:  # fmt: skip
+    digest = _digest(args)
+    previous = svc.find_idempotent(ctx.uow, args.idempotency_key, digest)
+    if previous is not None:
+        ctx.detail = "idempotent replay"
+        ctx.audit_target("message", previous.id)
+        return message_out(previous)
+    msg, decision = svc.queue(ctx.uow, contact_id=contact_id, channel=channel, body=body, subject=subject,
+                              key=args.idempotency_key, digest=digest, draft=draft)  # fmt: skip
+    ctx.audit_target("message", msg.id, after={"status": msg.status, "channel": channel})
+    if not decision.allowed:
+        ctx.refuse(OutboundBlocked(decision.rule or "blocked", f"{decision.reason}. The message is kept in the "
+                                   f"thread as blocked ({msg.id}); nothing was sent.", message_id=msg.id))  # fmt: skip
+    return message_out(msg)
+
+
+class EmailSend(InputModel):
+    contact_id: RecordId | None = None
+    subject: str | None = Field(None, min_length=1, max_length=300)
+    body: str | None = Field(None, min_length=1, max_length=20_000)
+    draft_id: RecordId | None = Field(None, description="send this email draft instead")
+    idempotency_key: str | None = IdemKey
+
+    @model_validator(mode="after")
+    def _one_form(self) -> EmailSend:
+        if self.draft_id and (self.contact_id or self.body):
+            raise ValueError("give either draft_id, or contact_id + subject + body, not both")
+        if not self.draft_id and not (self.contact_id and self.subject and self.body):
+            raise ValueError("give contact_id, subject and body (or draft_id)")
+        return self
+
+
+def email_send(ctx: OpContext, args: EmailSend) -> MessageOut:
+    if args.draft_id:
+        draft = svc.draft_of(ctx.uow, args.draft_id)
+        conv = get_or_404(ctx.uow, Conversation, draft.conversation_id, "conversation")
+        return _send(
+            ctx, args, contact_id=conv.contact_id, channel="email", body=draft.body, subject=draft.subject, draft=draft
+        )
+    assert args.contact_id and args.body
+    return _send(ctx, args, contact_id=args.contact_id, channel="email", body=args.body, subject=args.subject)
+
+
+class SmsSend(InputModel):
+    contact_id: RecordId
+    body: str = Field(min_length=1, max_length=1600)
+    idempotency_key: str | None = IdemKey
+
+
+def sms_send(ctx: OpContext, args: SmsSend) -> MessageOut:
+    return _send(ctx, args, contact_id=args.contact_id, channel="sms", body=args.body)
+
+
+class CallsPlace(InputModel):
+    contact_id: RecordId
+    purpose: str = Field("", max_length=500, description="why you are calling (kept on the call record)")
+    idempotency_key: str | None = IdemKey
+
+
+def calls_place(ctx: OpContext, args: CallsPlace) -> MessageOut:
+    return _send(ctx, args, contact_id=args.contact_id, channel="call", body=args.purpose)
+
+
+class ConversationsReply(InputModel):
+    conversation_id: RecordId
+    body: str = Field(min_length=1, max_length=20_000)
+    idempotency_key: str | None = IdemKey
+
+
+def conversations_reply(ctx: OpContext, args: ConversationsReply) -> MessageOut:
+    conv = get_or_404(ctx.uow, Conversation, args.conversation_id, "conversation")
+    subject = f"Re: {conv.subject}" if conv.channel == "email" and conv.subject else None
+    return _send(ctx, args, contact_id=conv.contact_id, channel=conv.channel, body=args.body, subject=subject)
+
+
+class OutboundSet(InputModel):
+    enabled: bool
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class OutboundState(OutputModel):
+    outbound_enabled: bool
+    changed_by: str | None = None
+    reason: str | None = None
+
+
+def outbound_set(ctx: OpContext, args: OutboundSet) -> OutboundState:
+    if args.enabled and (ctx.actor.role != "owner" or ctx.actor.channel not in ("ui", "cli")):
+        raise Forbidden("only a workspace owner, in the web UI or at the server's command line, can turn outbound on")
+    tenant = ctx.session.get(Tenant, ctx.tenant_id)
+    assert tenant is not None
+    before = tenant.outbound_enabled
+    tenancy.apply_outbound(tenant, args.enabled, ctx.actor, args.reason)
+    ctx.audit_target("tenant", tenant.id, before={"outbound_enabled": before}, after={"outbound_enabled": args.enabled})
+    ctx.detail = args.reason
+    return OutboundState(
+        outbound_enabled=tenant.outbound_enabled, changed_by=tenant.outbound_changed_by, reason=tenant.outbound_reason
+    )
+
+
+class MessagesRelease(InputModel):
+    message_id: RecordId
+    action: Literal["release", "discard"]
+
+
+def messages_release(ctx: OpContext, args: MessagesRelease) -> MessageOut:
+    msg = get_or_404(ctx.uow, Message, args.message_id, "message")
+    if msg.status != "held":
+        raise InvalidArguments(f"message {msg.id} is {msg.status}, not held; only held messages are released")
+    if args.action == "discard":
+        msg.status, msg.status_reason = "failed", f"discarded by {ctx.actor.user_id or ctx.actor.channel}"
+    else:
+        msg.status, msg.status_reason = "queued", None  # the gate runs again, in full, at delivery
+        message_id = msg.id
+        ctx.uow.after_commit(lambda: svc.deliver_now(ctx.uow, message_id))
+    ctx.audit_target("message", msg.id, after={"status": msg.status})
+    return message_out(msg)
+
+
+_SEND_NOTE = " Obeys the workspace's outbound switch, consent, do-not-disturb and quiet hours; a refusal names the rule and keeps the message."
+OPERATIONS = [
+    Operation(
+        name="conversations_list",
+        title="List conversations",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Conversation threads (one per contact and channel) by contact, channel, status, assignee, "
+        "unread or updated_since; most recent first. Paged.",
+        input=ConversationsList,
+        output=Page[ConversationOut],
+        handler=conversations_list,
+        rest=("GET", "/conversations"),
+    ),
+    Operation(
+        name="conversations_get",
+        title="Get a conversation",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="One thread with its messages, newest first, paged; each message has its status (draft, "
+        "queued, held, blocked and why, sent, delivered, received) and who sent it via which channel.",
+        input=ConversationsGet,
+        output=ThreadOut,
+        handler=conversations_get,
+        rest=("GET", "/conversations/{conversation_id}"),
+    ),
+    Operation(
+        name="email_draft",
+        title="Draft an email",
+        scope=Scope.WRITE,
+        read_only=False,
+        description="Write an email draft into the contact's email thread for a person to review. Never delivers "
+        "anything; email_send with draft_id sends it later.",
+        input=EmailDraft,
+        output=MessageOut,
+        handler=email_draft,
+        rest=("POST", "/drafts"),
+    ),
+    Operation(
+        name="email_send",
+        title="Send an email",
+        scope=Scope.COMMS,
+        read_only=False,
+        open_world=True,
+        description="Email a contact (contact_id, subject, body) or send an existing draft (draft_id)." + _SEND_NOTE,
+        input=EmailSend,
+        output=MessageOut,
+        handler=email_send,
+        rest=("POST", "/messages/email"),
+    ),
+    Operation(
+        name="sms_send",
+        title="Send an SMS",
+        scope=Scope.COMMS,
+        read_only=False,
+        open_world=True,
+        description="Text a contact. Needs the contact's SMS opt-in; 08:00-21:00 in their timezone." + _SEND_NOTE,
+        input=SmsSend,
+        output=MessageOut,
+        handler=sms_send,
+        rest=("POST", "/messages/sms"),
+    ),
+    Operation(
+        name="calls_place",
+        title="Place a call",
+        scope=Scope.COMMS,
+        read_only=False,
+        open_world=True,
+        description="Place a phone call to a contact through the voice provider. Needs call opt-in; 08:00-21:00 in "
+        "their timezone." + _SEND_NOTE,
+        input=CallsPlace,
+        output=MessageOut,
+        handler=calls_place,
+        rest=("POST", "/messages/call"),
+    ),
+    Operation(
+        name="conversations_reply",
+        title="Reply in a conversation",
+        scope=Scope.COMMS,
+        read_only=False,
+        open_world=True,
+        description="Reply in a thread on its own channel (email, SMS or call)." + _SEND_NOTE,
+        input=ConversationsReply,
+        output=MessageOut,
+        handler=conversations_reply,
+        rest=("POST", "/conversations/{conversation_id}/reply"),
+    ),
+    Operation(
+        name="outbound_set",
+        title="Outbound switch",
+        scope=Scope.ADMIN,
+        read_only=False,
+        idempotent=True,
+        mcp=False,
+        description="Turn the workspace's outbound switch on (owner, web UI or server CLI only) or off, with a reason.",
+        input=OutboundSet,
+        output=OutboundState,
+        handler=outbound_set,
+        rest=("POST", "/settings/outbound"),
+    ),
+    Operation(
+        name="messages_release",
+        title="Release or discard a held message",
+        scope=Scope.ADMIN,
+        read_only=False,
+        mcp=False,
+        description="A held message (queued before outbound went off) is sent only when a person releases it "
+        "(the gate runs again in full) or discards it.",
+        input=MessagesRelease,
+        output=MessageOut,
+        handler=messages_release,
+        rest=("POST", "/messages/{message_id}/release"),
+    ),
+]

@@ -1,9 +1,116 @@
-"""search operations (to be filled)."""
+"""`search`: full-text over contacts, accounts, deals, notes and messages — an FTS5 index, never a LIKE scan."""
 
 from __future__ import annotations
 
-from .registry import Operation
+import re
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import select, text
+
+from ..errors import InvalidArguments
+from ..models import Account, Contact, Message, Note, Opportunity
+from .common import Limit
+from .registry import OpContext, Operation, Scope
+from .schema import InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
-OPERATIONS: list[Operation] = []
+Kind = Literal["contact", "account", "opportunity", "note", "message"]
+_TOKEN = re.compile(r"[0-9A-Za-zÀ-ÿ]+")
+
+
+class Search(InputModel):
+    q: str = Field(min_length=2, max_length=200, description="words, an email, part of a phone number or a name")
+    types: list[Kind] | None = Field(None, description="only these record types")
+    limit: Limit | None = None
+    cursor: str | None = Field(None, max_length=20)
+
+
+class Hit(OutputModel):
+    type: str
+    id: str
+    title: str
+    snippet: str | None = None
+
+
+class SearchResult(OutputModel):
+    items: list[Hit]
+    next_cursor: str | None = None
+
+
+def _match(q: str) -> str:
+    """The FTS5 query for `q`: every word as a prefix term, ANDed; a phone-like query as one run of digits."""
+    stripped = re.sub(r"[\s().+-]", "", q)
+    if stripped.isdigit() and len(stripped) >= 3:
+        terms = [stripped[-10:]] if len(stripped) > 10 else [stripped]
+    else:
+        terms = _TOKEN.findall(q)
+    if not terms or all(len(t) < 2 for t in terms):
+        raise InvalidArguments("search needs at least 2 letters or digits, e.g. a name, an email or part of a phone")
+    return " AND ".join(f'"{t.lower()}"*' for t in terms if t)
+
+
+# A bounded candidate set, ranked in Python: ORDER BY bm25 over every match of a broad prefix ("ma") would score
+# tens of thousands of rows; the first CANDIDATES matches are scored instead, and pages come from them.
+CANDIDATES = 300
+SQL = text(
+    "SELECT kind, rid, bm25(search_fts, 0, 0, 0, 4.0, 1.0) AS score, snippet(search_fts, 4, '[', ']', '…', 8) "
+    "FROM search_fts WHERE search_fts MATCH :match LIMIT :candidates"
+)
+TITLES: dict[str, Any] = {"contact": Contact, "account": Account, "opportunity": Opportunity, "note": Note,
+                          "message": Message}  # fmt: skip
+
+
+def search(ctx: OpContext, args: Search) -> SearchResult:
+    if ctx.db.dialect != "sqlite":
+        raise InvalidArguments("full-text search is not available on PostgreSQL yet; use the *_list filters")
+    tenant = f'tenant:"{ctx.tenant_id.removeprefix("tn_")}"'
+    kinds = f" AND kind:({' OR '.join(args.types)})" if args.types else ""
+    match = f"{tenant}{kinds} AND ({_match(args.q)})"
+    limit = args.limit or 25
+    offset = int(args.cursor) if args.cursor and args.cursor.isdigit() else 0
+    # Raw SQL is fine here: the tenant is ANDed inside the index match above (the ORM wall cannot see FTS tables).
+    found = ctx.session.execute(SQL, {"match": match, "candidates": CANDIDATES}).all()
+    ranked = sorted(found, key=lambda r: (r[2], r[1]))
+    more = len(ranked) > offset + limit
+    rows = [(kind, rid, snip) for kind, rid, _, snip in ranked[offset : offset + limit]]
+    by_kind: dict[str, list[str]] = {}
+    for kind, rid, _ in rows:
+        by_kind.setdefault(kind, []).append(rid)
+    titles: dict[str, str] = {}
+    for kind, ids in by_kind.items():
+        model = TITLES[kind]
+        for row in ctx.session.scalars(select(model).where(model.id.in_(ids))):
+            titles[row.id] = _title(kind, row)
+    items = [Hit(type=kind, id=rid, title=titles[rid], snippet=snip if kind in ("note", "message") else None)
+             for kind, rid, snip in rows if rid in titles]  # fmt: skip
+    return SearchResult(items=items, next_cursor=str(offset + limit) if more else None)
+
+
+def _title(kind: str, row: Any) -> str:
+    if kind == "contact":
+        extra = ", ".join(x for x in (row.email, row.phone) if x)
+        return f"{row.full_name} ({extra})" if extra else row.full_name
+    if kind in ("account", "opportunity"):
+        return str(row.name)
+    if kind == "message":
+        return f"{row.channel} {row.direction}: {row.subject or row.body[:60]}"
+    return str(row.body[:80])
+
+
+OPERATIONS = [
+    Operation(
+        name="search",
+        title="Search the CRM",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Full-text search across contacts (name, email, phone digits, company), accounts, deals, notes "
+        "and messages; best matches first. `types` narrows the record types. Words match as prefixes. Paged.",
+        input=Search,
+        output=SearchResult,
+        handler=search,
+        rest=("GET", "/search"),
+    ),
+]

@@ -25,6 +25,7 @@ __all__ = [
     "MCA_STAGES",
     "ROLE_SCOPES",
     "IssuedToken",
+    "apply_outbound",
     "authenticate",
     "create_tenant",
     "create_token",
@@ -280,10 +281,7 @@ def set_outbound(db: Database, tenant_slug: str, enabled: bool, *, actor: Actor,
         row = uow.session.get(Tenant, tenant.id)
         assert row is not None
         before = row.outbound_enabled
-        row.outbound_enabled = enabled
-        row.outbound_changed_at = utcnow()
-        row.outbound_changed_by = actor.user_id or actor.channel
-        row.outbound_reason = (reason or "").strip()[:500] or None
+        apply_outbound(row, enabled, actor, reason)
         audit.append(
             uow,
             action="outbound_on" if enabled else "outbound_off",
@@ -295,6 +293,14 @@ def set_outbound(db: Database, tenant_slug: str, enabled: bool, *, actor: Actor,
             detail=reason,
         )
     return get_tenant(db, tenant.id)
+
+
+def apply_outbound(tenant: Tenant, enabled: bool, actor: Actor, reason: str | None) -> None:
+    """Flip the switch on a loaded row; who may do it is the caller's check (see `set_outbound`)."""
+    tenant.outbound_enabled = enabled
+    tenant.outbound_changed_at = utcnow()
+    tenant.outbound_changed_by = actor.user_id or actor.channel
+    tenant.outbound_reason = (reason or "").strip()[:500] or None
 
 
 def require_role(actor: Actor, *roles: str) -> None:
