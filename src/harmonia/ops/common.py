@@ -13,8 +13,8 @@ __all__ = ["Cursor", "Limit", "Page", "PageArgs", "Ref", "Since"]
 
 T = TypeVar("T")
 
-Limit = Annotated[int, Field(ge=1, le=100, description="page size, default 25")]
-Cursor = Annotated[str, Field(max_length=400, description="next_cursor from the previous page")]
+Limit = Annotated[int, Field(ge=1, le=100)]  # page size; default 25
+Cursor = Annotated[str, Field(max_length=400)]  # the previous page's next_cursor
 Since = Annotated[datetime, Field(description="ISO 8601 date-time")]
 RecordId = Annotated[str, Field(min_length=3, max_length=40)]
 

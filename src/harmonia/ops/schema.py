@@ -70,8 +70,23 @@ def _close_objects(node: Any) -> None:
             _close_objects(value)
 
 
+_UNPUBLISHED = ("maxLength", "minLength", "maxItems")  # enforced server-side; not worth a model's context
+
+
+def _drop_limits(node: Any) -> None:
+    if isinstance(node, dict):
+        for key in _UNPUBLISHED:
+            node.pop(key, None)
+        for value in node.values():
+            _drop_limits(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_limits(value)
+
+
 def input_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(schema_generator=_Compact, mode="validation")
+    _drop_limits(schema)
     schema.setdefault("properties", {})
     _close_objects(schema)
     schema["additionalProperties"] = False
@@ -79,4 +94,38 @@ def input_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema(schema_generator=_Compact, mode="serialization")
+    """The result's top level, truthfully typed but shallow: the fields always present, with their types; optional
+    fields and nested shapes are left open (never contradicted: outputs are not closed with additionalProperties).
+
+    Every client pays for `tools/list` in context; full nested output schemas tripled its size while telling the
+    model little that the description and the result itself do not. Clients still validate what is declared.
+    """
+    full = model.model_json_schema(schema_generator=_Compact, mode="serialization")
+    defs = full.get("$defs", {})
+    required = set(full.get("required", ()))
+    props = {}
+    for name, prop in full.get("properties", {}).items():
+        if name in required or name == "next_cursor":  # optional fields are described by the tool, not listed
+            props[name] = _shallow(prop, defs)
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if full.get("required"):
+        out["required"] = full["required"]
+    return out
+
+
+def _shallow(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in prop:
+        prop = defs.get(prop["$ref"].rsplit("/", 1)[-1], {})
+    if "anyOf" in prop:
+        types = sorted({t for p in prop["anyOf"] for t in [_shallow(p, defs).get("type")] if t})
+        return {"type": types[0]} if len(types) == 1 else {}
+    kind = prop.get("type")
+    if kind == "array":
+        item = _shallow(prop.get("items", {}), defs)
+        return {"type": "array", "items": item} if item.get("type") not in (None, "object") else {"type": "array"}
+    if kind in ("string", "integer", "number", "boolean", "object"):
+        out: dict[str, Any] = {"type": kind}
+        if "format" in prop:
+            out["format"] = prop["format"]
+        return out
+    return {}

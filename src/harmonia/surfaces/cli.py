@@ -216,3 +216,7 @@ def ops_call(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

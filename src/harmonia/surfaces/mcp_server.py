@@ -60,7 +60,6 @@ def _tool(op: Operation) -> types.Tool:
         input_schema=input_schema(op.input),
         output_schema=output_schema(op.output),
         annotations=types.ToolAnnotations(
-            title=op.title,
             read_only_hint=op.read_only,
             destructive_hint=op.destructive,
             idempotent_hint=op.idempotent,

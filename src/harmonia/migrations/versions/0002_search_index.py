@@ -72,8 +72,10 @@ def upgrade() -> None:
             f"WHERE search_fts MATCH 'rid:\"' || OLD.id || '\"' AND kind = '{kind}');"
         )
         # backfill what exists (a database migrated with data already in it)
-        op.execute(f"INSERT INTO search_fts(tenant, kind, rid, title, body) SELECT substr(tenant_id, 4), '{kind}', id, "
-                   f"{title.format(r=table)}, {body.format(r=table)} FROM {table}")
+        op.execute(
+            f"INSERT INTO search_fts(tenant, kind, rid, title, body) SELECT substr(tenant_id, 4), '{kind}', id, "
+            f"{title.format(r=table)}, {body.format(r=table)} FROM {table}"
+        )
         op.execute(f"CREATE TRIGGER search_{table}_ai AFTER INSERT ON {table} BEGIN {insert} END")
         op.execute(f"CREATE TRIGGER search_{table}_ad AFTER DELETE ON {table} BEGIN {delete} END")
         columns = ", ".join(INDEXED_COLUMNS[kind])  # touching last_activity_at must not re-index the row

@@ -1,0 +1,64 @@
+"""A seeded workspace served over real HTTP (uvicorn on a free loopback port) for the SDK's own client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+import uvicorn
+
+from harmonia.config import Settings
+from harmonia.db import Database
+from harmonia.seed import seed_demo
+from harmonia.services.tenancy import create_token
+from harmonia.surfaces.app import create_app
+
+from ..conftest import Workspace
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    db: Database
+    ws: Workspace
+    tokens: dict[str, str]
+
+
+@pytest.fixture
+def seeded(acme: Workspace) -> Workspace:
+    seed_demo(acme.db, acme.slug, scale=300, anchor=date.today())
+    return acme
+
+
+@pytest.fixture
+def served(seeded: Workspace, tmp_path: object) -> Iterator[Served]:
+    ws = seeded
+    tokens = {
+        "all": create_token(ws.db, ws.slug, ws.owner.email, ["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"]).secret,
+        "read": create_token(ws.db, ws.slug, ws.owner.email, ["mcp:read"], "reader").secret,
+    }
+    port = free_port()
+    settings = Settings(database_url=ws.db.url, public_url=f"http://127.0.0.1:{port}")
+    app = create_app(settings, ws.db)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield Served(f"http://127.0.0.1:{port}", ws.db, ws, tokens)
+    server.should_exit = True
+    thread.join(timeout=10)
