@@ -139,9 +139,9 @@ def test_quiet_hours_hold_in_the_recipients_timezone(
     import time_machine
 
     _turn_on(acme)
-    with time_machine.travel(datetime(2026, 11, 25, 3, 30, tzinfo=UTC), tick=False):  # 22:30 in New York
-        with pytest.raises(OutboundBlocked) as info:
-            acme.call("calls_place", contact_id=reachable["contact_id"], purpose="late")
+    late = time_machine.travel(datetime(2026, 11, 25, 3, 30, tzinfo=UTC), tick=False)  # 22:30 in New York
+    with late, pytest.raises(OutboundBlocked) as info:
+        acme.call("calls_place", contact_id=reachable["contact_id"], purpose="late")
     assert info.value.rule == "quiet_hours" and "22:30" in info.value.message and sandbox == []
 
 
