@@ -73,10 +73,11 @@ def main() -> None:
     cursor = {"mcpServers": {"harmonia": {"url": f"{base}/mcp", "headers": {"Authorization": f"Bearer {token}"}}}}
     print(
         f"""
-Harmonia is starting on {base}
-  web UI     {base}/            (sign in: workspace '{DEMO_SLUG}', {OWNER}, password in var/demo-password)
-  REST API   {base}/api/v1      (OpenAPI: {base}/api/openapi.json)
-  MCP        {base}/mcp         (read-only: {base}/mcp/readonly)
+Harmonia is starting on {base} (workspace '{DEMO_SLUG}', owner {OWNER})
+  MCP        {base}/mcp            Streamable HTTP, bearer token below
+  MCP (read) {base}/mcp/readonly   only the read tools, whatever the token holds
+  health     {base}/healthz
+  (the web UI and the REST API are not built yet)
 
 Access token (all four scopes): {token}
 
