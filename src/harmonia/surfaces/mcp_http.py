@@ -30,7 +30,7 @@ from ..ops import registry
 from ..services.tenancy import authenticate
 from .mcp_server import ACTOR_SCOPE_KEY, build_server
 
-__all__ = ["ENDPOINTS", "install"]
+__all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -107,6 +107,18 @@ class BearerAuth:
         return registry().deny(self.db, actor, op.name)
 
 
+class TrimHeaderWhitespace:
+    """RFC 9110 §5.5: a field value excludes leading and trailing whitespace; some servers pass it through."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = dict(scope, headers=[(k, v.strip(b" \t")) for k, v in scope["headers"]])
+        await self.app(scope, receive, send)
+
+
 async def _reply(send: Send, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
     raw = [(b"content-type", b"application/json")]
     raw += [(k.encode(), v.encode("latin-1", "replace")) for k, v in (headers or {}).items()]
@@ -128,7 +140,9 @@ def install(app: Starlette) -> None:
         server.streamable_http_app(
             streamable_http_path=path, json_response=True, stateless_http=True, transport_security=security
         )
-        endpoint = BearerAuth(StreamableHTTPASGIApp(server.session_manager), db, settings.public_url + path)
+        endpoint = TrimHeaderWhitespace(
+            BearerAuth(StreamableHTTPASGIApp(server.session_manager), db, settings.public_url + path)
+        )
         app.router.routes.append(Route(path, endpoint=endpoint))
         servers.append(server)
 

@@ -153,6 +153,36 @@ def build_server(
             messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],
         )
 
+    outbound = types.Resource(
+        uri="harmonia://workspace/outbound",
+        name="outbound",
+        title="Outbound switch",
+        description="Whether this workspace may send email, SMS and calls right now, and who changed it, when, why.",
+        mime_type="application/json",
+    )
+
+    async def list_resources(ctx: ServerRequestContext[Any], params: Any) -> types.ListResourcesResult:
+        who(ctx)
+        return types.ListResourcesResult(resources=[outbound])
+
+    async def list_templates(ctx: ServerRequestContext[Any], params: Any) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[])
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        a = who(ctx)
+        if str(params.uri) != outbound.uri:
+            from mcp.shared.exceptions import MCPError
+
+            raise MCPError(
+                code=types.INVALID_PARAMS, message=f"unknown resource {params.uri}; resources: {outbound.uri}"
+            )
+        state = await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _outbound_state, db, a)
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
+        )
+
     return Server(
         "harmonia",
         version=__version__,
@@ -161,12 +191,32 @@ def build_server(
         cache_hints={
             "tools/list": CacheHint(ttl_ms=60_000, scope="private"),
             "prompts/list": CacheHint(ttl_ms=60_000, scope="private"),
+            "resources/list": CacheHint(ttl_ms=60_000, scope="private"),
+            "resources/templates/list": CacheHint(ttl_ms=60_000, scope="private"),
+            "resources/read": CacheHint(ttl_ms=0, scope="private"),
         },
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
+
+
+def _outbound_state(db: Database, actor: Actor) -> dict[str, Any]:
+    from ..models import Tenant
+
+    with db.unit_of_work(actor, write=False) as uow:
+        t = uow.session.get(Tenant, actor.tenant_id)
+        assert t is not None
+        return {k: v for k, v in {
+            "outbound_enabled": t.outbound_enabled,
+            "changed_at": t.outbound_changed_at.isoformat() if t.outbound_changed_at else None,
+            "changed_by": t.outbound_changed_by, "reason": t.outbound_reason,
+            "turn_on": "an owner, in Settings → Comms → Outbound or `harmonia outbound on` at the server",
+        }.items() if v is not None}  # fmt: skip
 
 
 def _prompt(p: PromptSpec) -> types.Prompt:
