@@ -21,6 +21,7 @@ from ..models import Contact, Conversation, Message, Tenant, utcnow
 from .providers.base import Delivery, Envelope, Permit, Provider
 from .providers.sandbox import SandboxProvider
 from .providers.smtp import SmtpProvider
+from .providers.twilio import TwilioProvider
 
 __all__ = ["Decision", "check", "deliver", "provider_for"]
 
@@ -40,10 +41,18 @@ class Decision:
     reason: str | None = None
 
 
-def provider_for(channel: str) -> Provider:
-    smtp = get_settings().smtp_url
-    if channel == "email" and smtp:
-        return SmtpProvider(smtp)
+def provider_for(channel: str, tenant_id: str = "") -> Provider:
+    settings = get_settings()
+    if channel == "email" and settings.smtp_url:
+        return SmtpProvider(settings.smtp_url)
+    if channel in ("sms", "call") and settings.twilio_base_url and settings.twilio_account_sid:
+        return TwilioProvider(
+            settings.twilio_base_url,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token or "",
+            settings.twilio_from_number or "",
+            f"{settings.public_url}/webhooks/twilio/{tenant_id}/status",
+        )
     return _SANDBOX
 
 
@@ -107,12 +116,13 @@ def deliver(uow: UnitOfWork, message_id: str) -> Message | None:
         return msg
     assert contact is not None
     to = contact.email if msg.channel == "email" else contact.phone
-    provider = provider_for(msg.channel)
+    provider = provider_for(msg.channel, uow.tenant_id)
     envelope = Envelope(msg.id, msg.channel, to or "", msg.from_addr, msg.subject, msg.body)
     result: Delivery = provider.send(envelope, Permit(msg.id, _GATE_TOKEN))
     msg.provider = provider.name
     msg.provider_id = result.provider_id
     msg.to_addr = to
+    # "unknown" is kept visible as failed-with-reason and never retried by itself: a person decides.
     msg.status = {"unknown": "failed"}.get(result.status, result.status)
     msg.status_reason = result.detail
     msg.sent_at = now if result.status in ("sent", "delivered") else None

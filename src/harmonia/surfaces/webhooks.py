@@ -1,11 +1,94 @@
-"""Provider callbacks: inbound SMS, delivery status, email bounces. (to be built)"""
+"""Provider callbacks: inbound SMS (threaded, STOP/START honoured — even while outbound is off), delivery status
+(forward only), and email bounces/unsubscribes.
+
+Twilio requests are verified with `X-Twilio-Signature` when `HARMONIA_TWILIO_AUTH_TOKEN` is set; the tenant comes
+from our own routing (the workspace's SMS number, or the tenant id we put in the status-callback URL), never from a
+claim in the payload. Email events carry an HMAC of the body with `HARMONIA_SECRET_KEY`.
+"""
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+import base64
+import hashlib
+import hmac
+from xml.sax.saxutils import escape
 
-__all__ = ["install"]
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..services import comms
+
+__all__ = ["install", "twilio_signature"]
+
+TWIML_EMPTY = "<?xml version='1.0' encoding='UTF-8'?><Response></Response>"
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    payload = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    token = request.app.state.settings.twilio_auth_token
+    if token:
+        url = request.app.state.settings.public_url + request.url.path
+        expected = twilio_signature(token, url, form)
+        if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
+            return None
+    return form
+
+
+async def inbound_sms(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return Response("bad signature", status_code=403)
+    db = request.app.state.db
+    tenant_id = await anyio.to_thread.run_sync(comms.tenant_for_number, db, form.get("To", ""))
+    if tenant_id is None:
+        return Response("unknown number", status_code=404)
+    reply = await anyio.to_thread.run_sync(
+        comms.receive_sms, db, tenant_id, form.get("From", ""), form.get("Body", ""), form.get("MessageSid")
+    )
+    body = TWIML_EMPTY if reply is None else (
+        f"<?xml version='1.0' encoding='UTF-8'?><Response><Message>{escape(reply)}</Message></Response>")  # fmt: skip
+    return Response(body, media_type="application/xml")
+
+
+async def status(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return Response("bad signature", status_code=403)
+    found = await anyio.to_thread.run_sync(comms.provider_status, request.app.state.db,
+                                           request.path_params["tenant_id"], form.get("MessageSid", ""),
+                                           form.get("MessageStatus", ""))  # fmt: skip
+    return Response(status_code=204 if found else 404)
+
+
+async def email_event(request: Request) -> Response:
+    raw = await request.body()
+    key = request.app.state.settings.secret_key.encode()
+    expected = hmac.new(key, raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, request.headers.get("x-harmonia-signature", "")):
+        return JSONResponse({"error": "bad signature"}, status_code=403)
+    try:
+        event = orjson.loads(raw)
+        tenant_id, email, kind = event["tenant_id"], event["email"], event["type"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return JSONResponse({"error": "expected {tenant_id, email, type: bounce|unsubscribe}"}, status_code=422)
+    if kind not in ("bounce", "unsubscribe"):
+        return JSONResponse({"error": "type must be bounce or unsubscribe"}, status_code=422)
+    found = await anyio.to_thread.run_sync(comms.email_event, request.app.state.db, tenant_id, email, kind)
+    return Response(status_code=204 if found else 404)
 
 
 def install(app: Starlette) -> None:
-    """Add this surface's routes, middleware and lifespan hooks to `app`."""
+    app.router.routes.extend([
+        Route("/webhooks/twilio/sms", inbound_sms, methods=["POST"]),
+        Route("/webhooks/twilio/{tenant_id}/status", status, methods=["POST"]),
+        Route("/webhooks/email", email_event, methods=["POST"]),
+    ])  # fmt: skip
