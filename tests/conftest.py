@@ -5,6 +5,7 @@ The schema is migrated once per session (Alembic, the real migrations) into a te
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from harmonia.models import SCOPES
 from harmonia.ops import registry
 from harmonia.services.tenancy import create_tenant, owner_actor
 
+from . import pg
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -26,13 +29,39 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
-    path = tmp_path / "harmonia.db"
-    shutil.copy(sqlite_template, path)
-    database = Database(f"sqlite:///{path}")
+BACKENDS = [b.strip() for b in os.environ.get("HARMONIA_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[tuple[int, str]]:
+    port = pg.server_port()
+    if port is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI=true and no PostgreSQL could be reached or started (install the postgresql package)")
+        pytest.skip("no PostgreSQL here (none on 127.0.0.1:5432 and no server binaries to start one)")
+    name = pg.new_database_name("harmonia_tpl")
+    pg.admin(port, f"CREATE DATABASE {name}")
+    upgrade(f"postgresql+psycopg://{pg.ADMIN_USER}@127.0.0.1:{port}/{name}")
+    yield port, name
+    pg.admin(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path / "harmonia.db"
+        shutil.copy(sqlite_template, path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+        return
+    port, template = request.getfixturevalue("pg_template")
+    name = pg.new_database_name("harmonia_t")
+    pg.admin(port, f"CREATE DATABASE {name} TEMPLATE {template}")
+    database = Database(f"postgresql+psycopg://harmonia_app@127.0.0.1:{port}/{name}", pool_size=2)
     yield database
     database.dispose()
+    pg.admin(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class Workspace:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from harmonia.models import AuditEvent
 from harmonia.services.audit import append, verify_chain
@@ -27,6 +29,10 @@ def test_an_untouched_chain_verifies(acme: Workspace, rival: Workspace) -> None:
 
 def test_editing_one_audit_row_breaks_the_chain_at_that_row(acme: Workspace) -> None:
     _fill(acme, 5)
+    if acme.db.dialect == "postgresql":  # the database itself refuses the edit; the chain is the second check
+        with pytest.raises(DBAPIError, match="append-only"), acme.db.unit_of_work(acme.actor()) as uow:
+            uow.session.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(outcome="denied"))
+        return
     with acme.db.unit_of_work(acme.actor()) as uow:
         uow.session.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(outcome="denied"))
     with acme.db.unit_of_work(acme.actor(), write=False) as uow:
@@ -35,6 +41,10 @@ def test_editing_one_audit_row_breaks_the_chain_at_that_row(acme: Workspace) -> 
 
 def test_deleting_an_audit_row_or_the_tail_is_detected(acme: Workspace) -> None:
     _fill(acme, 4)
+    if acme.db.dialect == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"), acme.db.unit_of_work(acme.actor()) as uow:
+            uow.session.delete(uow.session.scalar(select(AuditEvent).limit(1)))
+        return
     with acme.db.unit_of_work(acme.actor()) as uow:
         last = uow.session.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
         uow.session.delete(last)

@@ -35,9 +35,9 @@ def _value_for(column: Any) -> Any:
     if isinstance(t, Boolean):
         return False
     if isinstance(t, Integer | Float):
-        return random.randint(10_000, 2**31)
+        return random.randint(10_000, 2**31 - 1)
     if isinstance(t, String | Text):
-        return f"v-{new_id('tag')[-8:]}"
+        return f"v{new_id('tag')[-8:]}"[: getattr(t, "length", None) or 9]
     raise AssertionError(f"no sample value for {column}")
 
 

@@ -51,7 +51,8 @@ class _Compact(GenerateJsonSchema):
 
 def _strip(node: Any) -> None:
     if isinstance(node, dict):
-        node.pop("title", None)
+        if isinstance(node.get("title"), str):  # a schema's title; a *property* named "title" maps to a dict
+            node.pop("title")
         for value in node.values():
             _strip(value)
     elif isinstance(node, list):

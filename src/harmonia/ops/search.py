@@ -62,16 +62,28 @@ TITLES: dict[str, Any] = {"contact": Contact, "account": Account, "opportunity":
                           "message": Message}  # fmt: skip
 
 
+PG_SQL = text(
+    "SELECT kind, rid, -ts_rank(tsv, to_tsquery('simple', :query)) AS score, "
+    "ts_headline('simple', body, to_tsquery('simple', :query), 'MaxFragments=1,MaxWords=12,MinWords=4') "
+    "FROM search_documents WHERE tenant_id = :tenant AND tsv @@ to_tsquery('simple', :query) "
+    "AND (CAST(:kinds AS text) IS NULL OR kind = ANY(string_to_array(CAST(:kinds AS text), ','))) LIMIT :candidates"
+)
+
+
 def search(ctx: OpContext, args: Search) -> SearchResult:
-    if ctx.db.dialect != "sqlite":
-        raise InvalidArguments("full-text search is not available on PostgreSQL yet; use the *_list filters")
-    tenant = f'tenant:"{ctx.tenant_id.removeprefix("tn_")}"'
-    kinds = f" AND kind:({' OR '.join(args.types)})" if args.types else ""
-    match = f"{tenant}{kinds} AND ({_match(args.q)})"
     limit = args.limit or 25
     offset = int(args.cursor) if args.cursor and args.cursor.isdigit() else 0
-    # Raw SQL is fine here: the tenant is ANDed inside the index match above (the ORM wall cannot see FTS tables).
-    found = ctx.session.execute(SQL, {"match": match, "candidates": CANDIDATES}).all()
+    terms = _match(args.q)
+    # Raw SQL here carries the tenant itself (the ORM wall cannot see full-text tables); RLS covers PostgreSQL too.
+    if ctx.db.dialect == "postgresql":
+        query = " & ".join(t.strip('"').replace('"*', "") + ":*" for t in terms.split(" AND "))
+        found = ctx.session.execute(PG_SQL, {"query": query, "tenant": ctx.tenant_id, "candidates": CANDIDATES,
+                                             "kinds": ",".join(args.types) if args.types else None}).all()  # fmt: skip
+    else:
+        tenant = f'tenant:"{ctx.tenant_id.removeprefix("tn_")}"'
+        kinds = f" AND kind:({' OR '.join(args.types)})" if args.types else ""
+        match = f"{tenant}{kinds} AND ({terms})"
+        found = ctx.session.execute(SQL, {"match": match, "candidates": CANDIDATES}).all()
     ranked = sorted(found, key=lambda r: (r[2], r[1]))
     more = len(ranked) > offset + limit
     rows = [(kind, rid, snip) for kind, rid, _, snip in ranked[offset : offset + limit]]
