@@ -90,8 +90,9 @@ def check(uow: UnitOfWork, tenant: Tenant, contact: Contact | None, channel: str
     budget = (tenant.settings or {}).get("send_budget_per_hour", {}).get(channel)
     if budget is not None:
         sent = uow.session.scalar(select(func.count()).select_from(Message).where(
-            Message.channel == channel, Message.direction == "outbound", Message.sent_at >= now - timedelta(hours=1),
-            Message.status.in_(("sent", "delivered"))))  # fmt: skip
+            # created_at is indexed per tenant; a message is sent moments after it is created (or released)
+            Message.created_at >= now - timedelta(hours=1), Message.channel == channel,
+            Message.direction == "outbound", Message.status.in_(("sent", "delivered"))))  # fmt: skip
         if (sent or 0) >= budget:
             return Decision(False, "send_budget", f"the workspace's budget of {budget} {channel} per hour is spent")
     return Decision(True)

@@ -129,14 +129,15 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
         .order_by(Opportunity.updated_at.desc())
         .limit(10)
     )
-    messages = s.scalars(
-        select(Message)
-        .join(
-            Conversation, (Conversation.tenant_id == Message.tenant_id) & (Conversation.id == Message.conversation_id)
+    # Threads first, then their newest messages: a join ordered by message time made SQLite walk every message of
+    # the tenant by date (63 ms at 100k contacts) instead of the contact's few threads.
+    threads = list(s.scalars(select(Conversation.id).where(Conversation.contact_id == contact.id)))
+    messages = (
+        s.scalars(
+            select(Message).where(Message.conversation_id.in_(threads)).order_by(Message.created_at.desc()).limit(5)
         )
-        .where(Conversation.contact_id == contact.id)
-        .order_by(Message.created_at.desc())
-        .limit(5)
+        if threads
+        else []
     )
     notes = s.scalars(
         select(Note)

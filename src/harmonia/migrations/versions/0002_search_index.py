@@ -57,11 +57,18 @@ INDEXED_COLUMNS = {
 
 
 PG_SOURCES = {
-    "contact": ("contacts", "{r}.first_name || ' ' || {r}.last_name",
-                "coalesce({r}.email, '') || ' ' || translate(coalesce({r}.email, ''), '@.', '  ') || ' ' || {phone} || ' ' "
-                "|| coalesce((SELECT a.name FROM accounts a WHERE a.tenant_id = {r}.tenant_id AND a.id = {r}.account_id), '')"),
-    "account": ("accounts", "{r}.name", "coalesce({r}.legal_name, '') || ' ' || coalesce({r}.domain, '') || ' ' || "
-                "coalesce({r}.industry, '') || ' ' || {phone}"),
+    "contact": (
+        "contacts",
+        "{r}.first_name || ' ' || {r}.last_name",
+        "coalesce({r}.email, '') || ' ' || translate(coalesce({r}.email, ''), '@.', '  ') || ' ' || {phone} || ' ' "
+        "|| coalesce((SELECT a.name FROM accounts a WHERE a.tenant_id = {r}.tenant_id AND a.id = {r}.account_id), '')",
+    ),
+    "account": (
+        "accounts",
+        "{r}.name",
+        "coalesce({r}.legal_name, '') || ' ' || coalesce({r}.domain, '') || ' ' || "
+        "coalesce({r}.industry, '') || ' ' || {phone}",
+    ),
     "opportunity": ("opportunities", "{r}.name", "coalesce({r}.use_of_funds, '') || ' ' || coalesce({r}.source, '')"),
     "note": ("notes", "''", "{r}.body"),
     "message": ("messages", "coalesce({r}.subject, '')", "{r}.body"),
@@ -97,15 +104,23 @@ BEGIN
   RETURN NEW;
 END $$""")
         cols = ", ".join(INDEXED_COLUMNS[kind])
-        op.execute(f"CREATE TRIGGER search_{table}_ins AFTER INSERT ON {table} FOR EACH ROW "
-                   f"EXECUTE FUNCTION search_sync_{table}()")
-        op.execute(f"CREATE TRIGGER search_{table}_upd AFTER UPDATE OF {cols} ON {table} FOR EACH ROW "
-                   f"EXECUTE FUNCTION search_sync_{table}()")
-        op.execute(f"CREATE TRIGGER search_{table}_del AFTER DELETE ON {table} FOR EACH ROW "
-                   f"EXECUTE FUNCTION search_sync_{table}()")
-        op.execute(f"INSERT INTO search_documents (tenant_id, kind, rid, title, body) SELECT r.tenant_id, '{kind}', "
-                   f"r.id, {title.format(r='r')}, {body.format(r='r', phone=_pg_phone('r') if '{phone}' in body else '')} "
-                   f"FROM {table} r")
+        op.execute(
+            f"CREATE TRIGGER search_{table}_ins AFTER INSERT ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION search_sync_{table}()"
+        )
+        op.execute(
+            f"CREATE TRIGGER search_{table}_upd AFTER UPDATE OF {cols} ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION search_sync_{table}()"
+        )
+        op.execute(
+            f"CREATE TRIGGER search_{table}_del AFTER DELETE ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION search_sync_{table}()"
+        )
+        op.execute(
+            f"INSERT INTO search_documents (tenant_id, kind, rid, title, body) SELECT r.tenant_id, '{kind}', "
+            f"r.id, {title.format(r='r')}, {body.format(r='r', phone=_pg_phone('r') if '{phone}' in body else '')} "
+            f"FROM {table} r"
+        )
 
 
 def upgrade() -> None:

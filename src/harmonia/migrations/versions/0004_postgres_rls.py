@@ -45,8 +45,9 @@ def upgrade() -> None:
     CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
   END IF;
 END $$""")
-    op.execute(f"GRANT USAGE ON SCHEMA {op.get_bind().execute(sa.text('SELECT current_schema()')).scalar()} "
-               f"TO {APP_ROLE}")
+    op.execute(
+        f"GRANT USAGE ON SCHEMA {op.get_bind().execute(sa.text('SELECT current_schema()')).scalar()} TO {APP_ROLE}"
+    )
     for table in [*_tenant_tables(), "tenants", "alembic_version"]:
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
     op.execute(f"REVOKE UPDATE, DELETE ON alembic_version FROM {APP_ROLE}")
@@ -60,8 +61,10 @@ END $$""")
         )
     op.execute("""CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""")
-    op.execute("CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
-               "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()")
+    op.execute(
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+    )
 
 
 def downgrade() -> None:
