@@ -82,4 +82,74 @@ def write_markdown(summary: dict[str, Any], path: Path, command: str) -> None:
         )
     lines += ["", f"`tools/list` for an all-scope token: {summary['tools_list_bytes']:,} bytes "
               f"(~{summary['tools_list_bytes'] // 4:,} tokens).", "", "![p50 latency against dataset size](benchmarks-latency.png)", ""]  # fmt: skip
+    lines += _targets(results, scales, summary)
     path.write_text("\n".join(lines) + "\n")
+
+
+def _targets(results: dict[int, dict[str, Any]], scales: list[int], summary: dict[str, Any]) -> list[str]:
+    big = results[scales[-1]]
+    svc = big["service"]
+    lat = big.get("latency", {})
+    thr = big.get("throughput", {})
+    floor = lat.get("floor_mcp_http:floor_get", {}).get("p50") or float("nan")
+    http = lat.get("mcp_http:contacts_get", {}).get("p50") or float("nan")
+    search_p99 = max(svc[k]["p99"] for k in svc if k.startswith("search_"))
+    indexed_p50 = max(svc[k]["p50"] for k in INDEXED)
+    growth = (
+        {k: svc[k]["p50"] / results[scales[0]]["service"][k]["p50"] for k in (*INDEXED, *AGGREGATES)}
+        if len(scales) > 1
+        else {}
+    )
+    rows = [
+        ("indexed read tools p50, service layer", "≤ 0.5 ms", f"{indexed_p50:.2f} ms (worst of {', '.join(INDEXED)})"),
+        ("search p99", "≤ 25 ms", f"{search_p99:.1f} ms"),
+        ("MCP over HTTP p50 ÷ empty-tool floor", "≤ 1.5×", f"{http / floor:.1f}×"),
+        (
+            "calls/s at 16 connections ÷ floor",
+            "≥ 0.8×",
+            f"{thr.get('harmonia_c16_rps', 0) / (thr.get('floor_c16_rps') or 1):.2f}×",
+        ),
+        (
+            "indexed tools growth over the scales measured",
+            "≤ 1.2×",
+            ", ".join(f"{k} {growth[k]:.2f}×" for k in INDEXED if k in growth) or "—",
+        ),
+        ("aggregates growth", "≤ 3×", ", ".join(f"{k} {growth[k]:.2f}×" for k in AGGREGATES if k in growth) or "—"),
+        ("server RSS", "≤ 250 MB", f"{big.get('server_rss_mb')} MB"),
+        ("stdio cold start", "≤ 1 s", f"{big['stdio_cold_start_s']} s"),
+        ("tools/list, all 37 tools", "≤ 24 KB", f"{summary['tools_list_bytes'] / 1000:.1f} KB"),
+        (
+            "seeding 1M contacts",
+            "≤ 5 min",
+            "not run; 100k took " + f"{big['seed_seconds']} s (×10 ≈ {big['seed_seconds'] * 10 / 60:.1f} min)",
+        ),
+    ]
+    out = ["", f"## Against the targets of issue 7 (largest scale measured: {scales[-1]:,} contacts; 1M was not run)", "",
+           "| target | goal | measured |", "|---|---|---|"]  # fmt: skip
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    out += ["", NOTES]
+    return out
+
+
+NOTES = """### Why the latency targets are missed, and what would close them
+
+Most targets are missed, several by an order of magnitude; the figures above are what was measured, not adjusted.
+
+- **Per-call fixed cost, not data size, dominates.** Indexed tools barely grow with the data (see the growth column),
+  but each call costs 2–10 ms in the service layer: a tool runs 3–8 ORM statements (SQLAlchemy 2 statement
+  construction plus the tenant `with_loader_criteria` on each), opens a read transaction, then a *second, write*
+  transaction to append the hash-chained audit row (read the chain head `FOR UPDATE`, hash, insert, commit). Closing it:
+  batch the audit of reads (append read audits from an in-memory queue every few ms, one transaction per batch — the
+  chain stays intact), cache compiled statements with `lambda_stmt`, and use Core selects for the hot reads
+  (`contacts_get`, `opportunities_list`).
+- **Over HTTP** each request also authenticates its bearer token with a database read, and hops to a 4-thread pool;
+  results are larger than the floor's one row (a 25-deal page is 11 KB). A short-lived in-process token cache (revocation
+  taking effect within seconds) and the audit batching above are the first two levers.
+- **Throughput** at 16 connections is bounded by the same per-call cost plus SQLite's single writer: every call,
+  even a read, currently commits an audit row. With read audits batched, reads would no longer serialise on the writer.
+- **stdio cold start** (~2 s) is the import of the MCP SDK (0.7 s measured by the research), SQLAlchemy models and the
+  registry with its pydantic models; lazy imports of the ops modules and deferring the HTTP stack would close most of it.
+- **tools/list** is 35 KB: input schemas are complete (enums, descriptions) and every tool declares an output schema;
+  shortening descriptions further and dropping the per-property descriptions would reach ~24 KB at some cost to models.
+- Search (FTS5 with a bounded candidate set) and the outbox are within or near their targets at 100k.
+"""

@@ -22,7 +22,7 @@ def machine() -> dict[str, Any]:
 
     import sqlite3
 
-    import mcp
+    import importlib.metadata
 
     return {
         "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
@@ -30,7 +30,7 @@ def machine() -> dict[str, Any]:
         "memory": sh("free -h | awk '/Mem:/ {print $2}'"),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "mcp": getattr(mcp, "__version__", sh("pip show mcp 2>/dev/null | grep Version | cut -d' ' -f2")),
+        "mcp": importlib.metadata.version("mcp"),
         "git": sh(f"git -C {ROOT} rev-parse --short HEAD"),
     }
 

@@ -7,8 +7,8 @@ sends through the outbox 5%. Arguments come from real rows of the measured tenan
 from __future__ import annotations
 
 import random
-import time
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
