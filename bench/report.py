@@ -20,9 +20,8 @@ def machine() -> dict[str, Any]:
         except Exception:
             return "?"
 
-    import sqlite3
-
     import importlib.metadata
+    import sqlite3
 
     return {
         "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
