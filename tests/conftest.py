@@ -102,3 +102,21 @@ def acme(db: Database) -> Workspace:
 @pytest.fixture
 def rival(db: Database) -> Workspace:
     return Workspace(db, "Rival Capital")
+
+
+# --- figures the issues ask the test run to print (probes, leaks, worker counts…) -------------------------------
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure() -> Any:
+    """`report_figure("…")` adds a line to the summary printed at the end of the run (visible without -s)."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

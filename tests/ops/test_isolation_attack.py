@@ -84,7 +84,7 @@ def _run(ws: Workspace, name: str, args: dict[str, Any]) -> str:
 
 
 def test_every_operation_probed_with_the_other_tenants_ids_tags_and_terms_leaks_nothing(
-    acme: Workspace, rival: Workspace
+    acme: Workspace, rival: Workspace, report_figure: Any
 ) -> None:
     seed_demo(acme.db, acme.slug, scale=60, seed=1)
     seed_demo(rival.db, rival.slug, scale=60, seed=2)
@@ -133,9 +133,45 @@ def test_every_operation_probed_with_the_other_tenants_ids_tags_and_terms_leaks_
 
     probe()
     foreign_writes = 0 if _fingerprint(rival) == before else 1
-    print(
-        f"\nisolation attack on {acme.db.dialect}: {stats['probes']} probes over {len(OPS)} operations; "
-        f"{stats['leaks']} leaks, {foreign_writes} foreign writes, {stats['distinguishers']} exists-elsewhere "
-        "vs not-found differences"
+    report_figure(
+        f"isolation attack (service layer) on {acme.db.dialect}: {stats['probes']} probes over {len(OPS)} "
+        f"operations; {stats['leaks']} leaks, {foreign_writes} foreign writes, {stats['distinguishers']} "
+        "exists-elsewhere vs not-found differences"
     )
     assert foreign_writes == 0
+
+
+async def test_every_mcp_tool_probed_through_the_mcp_server_with_the_other_tenants_ids_leaks_nothing(
+    acme: Workspace, rival: Workspace, report_figure: Any
+) -> None:
+    from harmonia.surfaces.mcp_server import build_server
+    from mcp import Client
+
+    seed_demo(rival.db, rival.slug, scale=40, seed=3)
+    rival.call("contacts_create", first_name=MARKER, email=f"{MARKER}@rival.example")
+    b_ids, _, b_terms = _b_secrets(rival)
+    before = _fingerprint(rival)
+    server = build_server(acme.db, actor=acme.actor())
+    probes = leaks = 0
+    async with Client(server) as client:
+        tools = (await client.list_tools()).tools
+        for tool in tools:
+            props = tool.input_schema.get("properties", {})
+            for foreign in b_ids[::4]:
+                args = _base_args(tool.name)
+                for f in props:
+                    if ID_FIELD.search(f) and (f in args or f in ("contact_id", "opportunity_id", "conversation_id")):
+                        args[f] = foreign
+                if "q" in props:
+                    args["q"] = b_terms[0]
+                result = await client.call_tool(tool.name, args)
+                text = json.dumps(result.model_dump(mode="json"), default=str).lower()
+                probes += 1
+                if any(s.lower() in text for s in [*b_ids, *b_terms] if s not in json.dumps(args)):
+                    leaks += 1
+    foreign_writes = 0 if _fingerprint(rival) == before else 1
+    report_figure(
+        f"isolation attack (MCP server, SDK client) on {acme.db.dialect}: {probes} probes over "
+        f"{len(tools)} tools; {leaks} leaks, {foreign_writes} foreign writes"
+    )
+    assert (leaks, foreign_writes) == (0, 0)

@@ -29,7 +29,7 @@ TENANT_TABLES = sorted({m.local_table.name for m in Base.registry.mappers if iss
                        | {"search_documents"})  # fmt: skip
 
 
-def test_every_tenant_table_has_rls_enabled_forced_and_a_tenant_policy(pgdb: Database) -> None:
+def test_every_tenant_table_has_rls_enabled_forced_and_a_tenant_policy(pgdb: Database, report_figure: Any) -> None:
     with pgdb.engine.connect() as conn:
         rows = {r[0]: r for r in conn.execute(text(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
@@ -41,7 +41,7 @@ def test_every_tenant_table_has_rls_enabled_forced_and_a_tenant_policy(pgdb: Dat
     assert missing == []
     for table in with_tenant_id:
         assert "tenant_id" in (rows[table][3] or "") and "tenant_id" in (rows[table][4] or ""), table
-    print(f"\nRLS lint: {len(with_tenant_id)} tenant tables, all enabled+forced with a tenant_id policy")
+    report_figure(f"RLS lint: {len(with_tenant_id)} tenant tables, all enabled+forced with a tenant_id policy")
 
 
 def test_every_unique_constraint_and_index_on_a_tenant_table_includes_tenant_id(pgdb: Database) -> None:
@@ -94,7 +94,9 @@ def test_a_pooled_connection_never_carries_a_tenant_into_the_next_transaction(
         db.dispose()
 
 
-def test_four_workers_deliver_a_thousand_messages_once_each(pgdb: Database, acme: Workspace, monkeypatch: Any) -> None:
+def test_four_workers_deliver_a_thousand_messages_once_each(
+    pgdb: Database, acme: Workspace, monkeypatch: Any, report_figure: Any
+) -> None:
     from datetime import UTC, datetime
 
     import time_machine
@@ -147,7 +149,10 @@ def test_four_workers_deliver_a_thousand_messages_once_each(pgdb: Database, acme
     get_settings.cache_clear()
     counts = Counter(e.message_id for e in box.delivered)
     duplicates = sum(n - 1 for n in counts.values())
-    print(f"\n4 workers, 1000 messages: delivered {len(counts)}, duplicates {duplicates}, lost {1000 - len(counts)}")
+    report_figure(
+        f"4 workers on PostgreSQL, 1000 messages: delivered {len(counts)}, duplicates {duplicates}, "
+        f"lost {1000 - len(counts)}"
+    )
     assert errors == []
     assert (len(counts), duplicates) == (1000, 0)
     box.delivered.clear()
