@@ -48,6 +48,7 @@ class Pools:
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     companies: list[str] = field(default_factory=list)
+    emailable: list[str] = field(default_factory=list)  # subscribed, not do-not-disturb: sends that may go out
 
     @classmethod
     def load(cls, path: str, tenant_slug: str = "bench", n: int = 2000) -> Pools:
@@ -69,6 +70,10 @@ class Pools:
                     "SELECT phone FROM contacts WHERE tenant_id = ? AND phone IS NOT NULL ORDER BY random() LIMIT ?"
                 ),
                 companies=col("SELECT name FROM accounts WHERE tenant_id = ? ORDER BY random() LIMIT ?"),
+                emailable=col(
+                    "SELECT id FROM contacts WHERE tenant_id = ? AND email IS NOT NULL AND dnd = 0 "
+                    "AND email_consent = 'subscribed' ORDER BY random() LIMIT ?"
+                ),
             )
         finally:
             conn.close()
@@ -129,7 +134,7 @@ class Workload:
                 "due_at": (now + timedelta(days=2)).isoformat(),
             }
         if kind == "email_send":
-            return {"contact_id": r.choice(p.contact_ids), "subject": "Following up", "body": "Any news on the app?"}
+            return {"contact_id": r.choice(p.emailable), "subject": "Following up", "body": "Any news on the app?"}
         raise KeyError(kind)
 
     def pick(self) -> tuple[str, str]:
