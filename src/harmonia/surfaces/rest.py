@@ -1,11 +1,170 @@
-"""The REST API under /api/v1 and its OpenAPI document at /api/openapi.json (to be built)."""
+"""The REST API under /api/v1, generated from the registry: every operation that declares `rest=(METHOD, path)` is a
+route, with the same tokens, scopes, validation, audit and errors as MCP (channel `api`). The OpenAPI document at
+/api/openapi.json is generated from the same pydantic models — never written by hand.
+
+Arguments: path parameters, then the query string (GET/DELETE) or the JSON body (POST/PUT/PATCH). An
+`Idempotency-Key` header becomes the operation's `idempotency_key`. Errors are `application/problem+json`.
+"""
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
+import re
+import typing
+from typing import Any
 
-__all__ = ["install"]
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..db import Actor
+from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
+from ..ops import registry
+from ..ops.registry import Operation
+from ..ops.schema import input_schema, output_schema
+from ..services.tenancy import authenticate
+
+__all__ = ["install", "openapi"]
+
+PREFIX = "/api/v1"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _problem(error: HarmoniaError) -> JSONResponse:
+    body = {"type": f"https://harmonia.dev/problems/{error.code}", "title": error.code.replace("_", " "),
+            "status": error.http_status, "detail": error.message, **error.details}  # fmt: skip
+    headers = {}
+    if isinstance(error, ScopeDenied):
+        headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{error.required}"'
+    elif error.http_status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return JSONResponse(body, status_code=error.http_status, media_type="application/problem+json", headers=headers)
+
+
+def _is_list(op: Operation, name: str) -> bool:
+    field = op.input.model_fields.get(name)
+    if field is None:
+        return False
+    origin = typing.get_origin(field.annotation)
+    args = typing.get_args(field.annotation)
+    return origin is list or any(typing.get_origin(a) is list for a in args)
+
+
+def _endpoint(op: Operation) -> Any:
+    async def endpoint(request: Request) -> Response:
+        db = request.app.state.db
+        auth = request.headers.get("authorization", "")
+        secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        try:
+            actor: Actor = await anyio.to_thread.run_sync(lambda: authenticate(db, secret, channel="api"))
+            args: dict[str, Any] = {}
+            if request.method in _BODY_METHODS:
+                raw = await request.body()
+                if raw:
+                    try:
+                        body = await request.json()
+                    except ValueError:
+                        raise InvalidArguments("the request body is not valid JSON") from None
+                    if not isinstance(body, dict):
+                        raise InvalidArguments("the request body must be a JSON object")
+                    args.update(body)
+            else:
+                for key in request.query_params:
+                    values = request.query_params.getlist(key)
+                    args[key] = values if _is_list(op, key) else values[-1]
+            args.update(request.path_params)
+            idempotency = request.headers.get("idempotency-key")
+            if idempotency and "idempotency_key" in op.input.model_fields:
+                args["idempotency_key"] = idempotency
+            result = await anyio.to_thread.run_sync(lambda: registry().invoke(db, actor, op.name, args))
+        except HarmoniaError as error:
+            return _problem(error)
+        status = 201 if request.method == "POST" and op.name.endswith("_create") else 200
+        return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=status)
+
+    return endpoint
+
+
+def _rest_ops() -> list[Operation]:
+    return [op for op in registry() if op.rest is not None]
+
+
+def _components_refs(node: Any) -> Any:
+    """Pydantic's `#/$defs/X` references, pointed at `#/components/schemas/X` where OpenAPI keeps them."""
+    if isinstance(node, dict):
+        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" and isinstance(v, str)
+                    else _components_refs(v)) for k, v in node.items()}  # fmt: skip
+    if isinstance(node, list):
+        return [_components_refs(v) for v in node]
+    return node
+
+
+def openapi() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for op in _rest_ops():
+        assert op.rest is not None
+        method, path = op.rest
+        ins = _components_refs(input_schema(op.input))
+        defs = ins.pop("$defs", {})
+        schemas.update(defs)
+        path_params = re.findall(r"{(\w+)}", path)
+        params = [{"name": p, "in": "path", "required": True, "schema": ins["properties"].get(p, {"type": "string"})}
+                  for p in path_params]  # fmt: skip
+        operation: dict[str, Any] = {
+            "operationId": op.name, "summary": op.title, "description": op.description,
+            "tags": [op.scope.value], "security": [{"bearer": [op.scope.value]}],
+            "responses": {
+                "200" if not (method == "POST" and op.name.endswith("_create")) else "201": {
+                    "description": "the result", "content": {"application/json": {"schema": output_schema(op.output)}}},
+                **{str(code): {"description": text, "content": {"application/problem+json": {"schema": problem}}}
+                   for code, text in ((401, "no valid token"), (403, "missing scope or role"), (404, "not found"),
+                                      (409, "conflict or refused send"), (422, "invalid arguments"))},
+            },
+        }  # fmt: skip
+        rest_props = {k: v for k, v in ins["properties"].items() if k not in path_params}
+        required = [r for r in ins.get("required", []) if r not in path_params]
+        if method in _BODY_METHODS:
+            body_schema = {**ins, "properties": rest_props, "required": required} if required else {
+                k: v for k, v in {**ins, "properties": rest_props}.items() if k != "required"}  # fmt: skip
+            operation["requestBody"] = {
+                "required": bool(required),
+                "content": {"application/json": {"schema": body_schema}},
+            }
+        else:
+            for name, prop in rest_props.items():
+                params.append({"name": name, "in": "query", "required": name in required, "schema": prop,
+                               **({"style": "form", "explode": True} if prop.get("type") == "array" else {})})  # fmt: skip
+        if "idempotency_key" in op.input.model_fields:
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "schema": {"type": "string", "minLength": 8, "maxLength": 200}})  # fmt: skip
+        if params:
+            operation["parameters"] = params
+        paths.setdefault(PREFIX + path, {})[method.lower()] = operation
+    schemas["Problem"] = {"type": "object", "required": ["type", "title", "status", "detail"],
+                          "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                                         "status": {"type": "integer"}, "detail": {"type": "string"}}}  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Harmonia REST API", "version": __version__,
+                 "description": "The same operations, tokens and scopes as Harmonia's MCP server."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }  # fmt: skip
+
+
+async def openapi_endpoint(request: Request) -> JSONResponse:
+    return JSONResponse(openapi())
 
 
 def install(app: Starlette) -> None:
-    """Add this surface's routes, middleware and lifespan hooks to `app`."""
+    routes = [Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
+    for op in _rest_ops():
+        assert op.rest is not None
+        method, path = op.rest
+        routes.append(Route(PREFIX + path, _endpoint(op), methods=[method], name=op.name))
+    app.router.routes.extend(routes)
