@@ -76,8 +76,9 @@ def main() -> None:
 Harmonia is starting on {base} (workspace '{DEMO_SLUG}', owner {OWNER})
   MCP        {base}/mcp            Streamable HTTP, bearer token below
   MCP (read) {base}/mcp/readonly   only the read tools, whatever the token holds
+  REST API   {base}/api/v1         same token; OpenAPI at {base}/api/openapi.json
   health     {base}/healthz
-  (the web UI and the REST API are not built yet)
+  (the web UI is not built yet)
 
 Access token (all four scopes): {token}
 

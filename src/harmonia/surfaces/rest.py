@@ -161,10 +161,28 @@ async def openapi_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(openapi())
 
 
+def _by_method(handlers: dict[str, Any]) -> Any:
+    """One route per path, so a wrong method gets a 405 whose Allow header lists every method of the path."""
+
+    async def endpoint(request: Request) -> Response:
+        handler = handlers.get(request.method)
+        if handler is None:
+            allow = ", ".join(sorted(handlers))
+            error = HarmoniaError(f"{request.method} is not allowed here; use {allow}")
+            return JSONResponse({"type": "about:blank", "title": "method not allowed", "status": 405,
+                                 "detail": error.message}, status_code=405, headers={"Allow": allow},
+                                media_type="application/problem+json")  # fmt: skip
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return endpoint
+
+
 def install(app: Starlette) -> None:
-    routes = [Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
+    by_path: dict[str, dict[str, Any]] = {}
     for op in _rest_ops():
         assert op.rest is not None
         method, path = op.rest
-        routes.append(Route(PREFIX + path, _endpoint(op), methods=[method], name=op.name))
+        by_path.setdefault(PREFIX + path, {})[method] = _endpoint(op)
+    routes = [Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
+    routes += [Route(path, _by_method(handlers)) for path, handlers in by_path.items()]
     app.router.routes.extend(routes)
