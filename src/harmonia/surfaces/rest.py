@@ -184,5 +184,6 @@ def install(app: Starlette) -> None:
         method, path = op.rest
         by_path.setdefault(PREFIX + path, {})[method] = _endpoint(op)
     routes = [Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
-    routes += [Route(path, _by_method(handlers)) for path, handlers in by_path.items()]
+    every = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # the dispatcher answers 405 itself, with the full Allow
+    routes += [Route(path, _by_method(handlers), methods=every) for path, handlers in by_path.items()]
     app.router.routes.extend(routes)
