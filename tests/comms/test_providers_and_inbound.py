@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,20 +25,12 @@ from harmonia.surfaces.app import create_app
 from harmonia.surfaces.webhooks import twilio_signature
 
 from ..conftest import Workspace
-from ..mcp.conftest import free_port
+from ..mcp.conftest import serve_in_thread
 
 
 def _serve(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture

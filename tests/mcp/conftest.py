@@ -6,8 +6,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pytest
 import uvicorn
@@ -25,6 +27,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run `app` with uvicorn on a free loopback port in a thread; yields its base URL, stops it after."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @dataclass
@@ -48,17 +69,6 @@ def served(seeded: Workspace, tmp_path: object) -> Iterator[Served]:
         "all": create_token(ws.db, ws.slug, ws.owner.email, ["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"]).secret,
         "read": create_token(ws.db, ws.slug, ws.owner.email, ["mcp:read"], "reader").secret,
     }
-    port = free_port()
-    settings = Settings(database_url=ws.db.url, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, ws.db)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield Served(f"http://127.0.0.1:{port}", ws.db, ws, tokens)
-    server.should_exit = True
-    thread.join(timeout=10)
+    settings = Settings(database_url=ws.db.url)
+    with serve_in_thread(create_app(settings, ws.db)) as url:
+        yield Served(url, ws.db, ws, tokens)

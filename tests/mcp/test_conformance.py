@@ -12,15 +12,12 @@ import dataclasses
 import json
 import os
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -28,7 +25,7 @@ from harmonia.surfaces.mcp_http import TrimHeaderWhitespace
 from harmonia.surfaces.mcp_server import build_server
 
 from ..conftest import Workspace
-from .conftest import free_port
+from .conftest import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM_DIR = ROOT / ".cache" / "npm"
@@ -78,17 +75,9 @@ def unauthenticated_url(seeded: Workspace) -> Iterator[str]:
         async with server.session_manager.run():
             yield
 
-    port = free_port()
     app = Starlette(routes=[Mount("/", app=TrimHeaderWhitespace(inner))], lifespan=lifespan)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/mcp"
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield f"{url}/mcp"
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from ..ids import new_id
 from ..models import Account, CashflowMonth, Contact, Opportunity, User
 from ..services import tags as tag_service
 from ..services.paging import page
-from ..services.records import get_or_404
+from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -197,9 +197,7 @@ def accounts_upsert(ctx: OpContext, args: AccountsUpsert) -> UpsertResult:
         ctx.session.add(account)
         ctx.audit_target("account", account.id, after=values)
         return UpsertResult(**account_out(account).model_dump(exclude_none=True), created=True)
-    before = {k: getattr(account, k) for k, v in values.items() if getattr(account, k) != v}
-    for key in before:
-        setattr(account, key, values[key])
+    before = apply_changes(account, values)
     ctx.audit_target("account", account.id, before=before, after={k: values[k] for k in before})
     ctx.session.flush()
     tags = tag_service.names_for(ctx.uow, "account", [account.id]).get(account.id)

@@ -14,7 +14,7 @@ from ..models import Account, Calendar, Contact, Event, Note, Opportunity, Task,
 from ..services import contacts as contact_service
 from ..services import deals as deal_service
 from ..services.paging import page
-from ..services.records import get_or_404, snapshot
+from ..services.records import apply_changes, get_or_404, snapshot
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -140,9 +140,7 @@ def tasks_update(ctx: OpContext, args: TasksUpdate) -> TaskOut:
     changes = args.model_dump(exclude={"task_id"}, exclude_unset=True, exclude_none=True)
     if changes.get("assignee_id"):
         get_or_404(ctx.uow, User, changes["assignee_id"], "user", field="assignee_id")
-    before = {k: getattr(task, k) for k, v in changes.items() if getattr(task, k) != v}
-    for key in before:
-        setattr(task, key, changes[key])
+    before = apply_changes(task, changes)
     if "status" in before:
         task.completed_at = utcnow() if task.status == "done" else None
         if task.status == "done":

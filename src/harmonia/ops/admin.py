@@ -14,7 +14,7 @@ from ..ids import new_id
 from ..models import AuditEvent, Tenant, User
 from ..services import tenancy
 from ..services.paging import page
-from ..services.records import get_or_404
+from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -95,9 +95,7 @@ def users_update(ctx: OpContext, args: UsersUpdate) -> UserOut:
                                                                                  User.status == "active"))  # fmt: skip
         if (owners or 0) <= 1:
             raise Conflict("this is the workspace's last active owner; make someone else owner first")
-    before = {k: getattr(user, k) for k, v in changes.items() if getattr(user, k) != v}
-    for key in before:
-        setattr(user, key, changes[key])
+    before = apply_changes(user, changes)
     ctx.audit_target("user", user.id, before=before, after={k: getattr(user, k) for k in before})
     return user_out(user)
 

@@ -14,7 +14,7 @@ from ..ids import new_id
 from ..models import Account, Contact, Tagging, User, utcnow
 from . import tags as tag_service
 from .paging import page
-from .records import get_or_404
+from .records import apply_changes, get_or_404
 
 __all__ = [
     "CONSENT_VALUES",
@@ -136,11 +136,7 @@ def update_contact(uow: UnitOfWork, contact: Contact, changes: dict[str, Any]) -
     dup = find_duplicate(uow, changes.get("email"), changes.get("phone"), exclude_id=contact.id)
     if dup is not None:
         raise _duplicate_error(dup, changes.get("email"))
-    before: dict[str, Any] = {}
-    for key, value in changes.items():
-        if getattr(contact, key) != value:
-            before[key] = getattr(contact, key)
-            setattr(contact, key, value)
+    before = apply_changes(contact, changes)
     for channel in ("email", "sms", "call"):
         if f"{channel}_consent" in before:
             log = dict(contact.consent_log or {})

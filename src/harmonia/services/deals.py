@@ -14,7 +14,7 @@ from ..db import UnitOfWork
 from ..errors import InvalidArguments, NotFound
 from ..ids import kind_of, new_id
 from ..models import Account, Contact, Opportunity, Pipeline, Stage, StageChange, User, utcnow
-from .records import get_or_404
+from .records import apply_changes, get_or_404
 
 __all__ = ["create", "move_stage", "recount_stages", "resolve_pipeline", "resolve_stage", "touch", "update"]
 
@@ -107,11 +107,7 @@ def update(uow: UnitOfWork, opp: Opportunity, changes: dict[str, Any]) -> dict[s
     _check_refs(uow, changes)
     stage = _stage(uow, opp.stage_id)
     _adjust(stage, opp.status, opp.amount, -1)
-    before: dict[str, Any] = {}
-    for key, value in changes.items():
-        if getattr(opp, key) != value:
-            before[key] = getattr(opp, key)
-            setattr(opp, key, value)
+    before = apply_changes(opp, changes)
     _adjust(stage, opp.status, opp.amount, +1)
     if before:
         opp.last_activity_at = utcnow()

@@ -10,7 +10,7 @@ from ..db import UnitOfWork
 from ..errors import NotFound
 from ..ids import kind_of
 
-__all__ = ["get_or_404", "label"]
+__all__ = ["apply_changes", "get_or_404", "label", "snapshot"]
 
 T = TypeVar("T")
 
@@ -31,6 +31,14 @@ def get_or_404(uow: UnitOfWork, model: type[T], record_id: str, kind: str, *, fi
     if actual and actual != kind:
         raise NotFound(f"{arg} {record_id!r} is {label(actual)} id, not {label(kind)} id", field=arg)
     raise NotFound(f"no {kind.replace('_', ' ')} with id {record_id!r}; list or search to find the right id", field=arg)
+
+
+def apply_changes(row: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """Set the fields that differ; return their previous values (the audited "before")."""
+    before = {k: getattr(row, k) for k, v in changes.items() if getattr(row, k) != v}
+    for key in before:
+        setattr(row, key, changes[key])
+    return before
 
 
 def snapshot(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
