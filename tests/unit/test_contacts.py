@@ -83,3 +83,11 @@ def test_updating_consent_records_when_and_how(acme: Workspace) -> None:
     c = acme.call("contacts_create", email="a@example.com", phone="+12125550100")
     updated = acme.call("contacts_update", contact_id=c["id"], sms_consent="opted_in")
     assert updated["consent"]["sms"] == "opted_in"
+
+
+def test_date_times_are_iso_text_a_bare_number_is_refused_and_no_offset_means_utc(acme: Workspace) -> None:
+    acme.call("contacts_create", email="a@example.com")
+    with pytest.raises(InvalidArguments, match="ISO 8601"):
+        acme.call("contacts_list", updated_since=0.5)
+    assert len(acme.call("contacts_list", updated_since="2020-01-01T00:00:00")["items"]) == 1
+    assert acme.call("contacts_list", updated_since="2999-01-01T00:00:00Z")["items"] == []

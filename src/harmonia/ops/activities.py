@@ -15,7 +15,7 @@ from ..services import contacts as contact_service
 from ..services import deals as deal_service
 from ..services.paging import page
 from ..services.records import apply_changes, get_or_404, snapshot
-from .common import Page, PageArgs, RecordId, Since
+from .common import Instant, Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -100,7 +100,7 @@ def tasks_list(ctx: OpContext, args: TasksList) -> Page[TaskOut]:
 class TasksCreate(InputModel):
     title: str = Field(min_length=1, max_length=300)
     body: str | None = Field(None, max_length=5000)
-    due_at: datetime = Field(description="ISO 8601 date-time")
+    due_at: Instant
     assignee_id: RecordId | None = Field(None, description="default: you")
     record_type: RecordType | None = None
     record_id: RecordId | None = None
@@ -130,7 +130,7 @@ class TasksUpdate(InputModel):
     task_id: RecordId
     title: str | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, max_length=5000)
-    due_at: datetime | None = Field(None, description="reschedule")
+    due_at: Instant | None = Field(None, description="reschedule")
     assignee_id: RecordId | None = None
     status: Literal["open", "done"] | None = Field(None, description="done completes the task; open reopens it")
 
@@ -225,8 +225,8 @@ class EventOut(OutputModel):
 
 
 class CalendarsEvents(PageArgs):
-    start: datetime = Field(description="range start, ISO 8601")
-    end: datetime = Field(description="range end, ISO 8601")
+    start: Instant
+    end: Instant
     calendar_id: RecordId | None = None
     user_id: RecordId | None = None
     contact_id: RecordId | None = None

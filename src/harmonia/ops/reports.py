@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy import func, select
 
 from ..models import Message, Note, StageChange, Tenant, User, utcnow
-from .common import RecordId
+from .common import Instant, RecordId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -22,7 +22,7 @@ METRICS = ("calls", "emails", "sms", "notes", "stage_moves")
 class ReportsActivity(InputModel):
     period: Literal["day", "week", "month"] = "week"
     user_id: RecordId | None = None
-    as_of: datetime | None = Field(None, description="default now")
+    as_of: Instant | None = Field(None, description="default now")
 
 
 class UserActivity(OutputModel):
