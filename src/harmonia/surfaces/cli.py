@@ -4,8 +4,9 @@ create` and `tokens create` print the slug / the secret as their *last line*. Er
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -214,7 +215,20 @@ def ops_call(
     typer.echo(json.dumps(result.model_dump(mode="json", exclude_none=True), indent=2))
 
 
+class _OneLine(logging.Formatter):
+    """The command line is a caller like any other: it gets the request id, never a stack trace."""
+
+    def formatException(self, ei: Any) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).rstrip()
+
+
 def main() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine("harmonia: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     app()
 
 
