@@ -86,3 +86,20 @@ def test_the_openapi_document_lists_every_rest_operation_with_its_scope(api: Any
     assert {"contacts_list", "opportunities_move_stage", "email_send", "outbound_set", "search"} <= set(ops)
     assert ops["email_send"]["security"] == [{"bearer": ["mcp:comms"]}]
     assert any(p["name"] == "Idempotency-Key" for p in ops["email_send"]["parameters"])
+
+
+def test_a_wrong_method_gets_405_with_exactly_the_methods_of_the_path(api: Any) -> None:
+    client, tokens = api
+    r = client.request("OPTIONS", "/api/v1/contacts", headers=_h(tokens["read"]))
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    r = client.delete("/api/v1/contacts", headers=_h(tokens["all"]))
+    assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_the_openapi_document_publishes_every_constraint_the_server_enforces(api: Any) -> None:
+    client, _ = api
+    doc = client.get("/api/openapi.json").json()
+    get_contact = doc["paths"]["/api/v1/contacts/{contact_id}"]["get"]
+    assert get_contact["parameters"][0]["schema"]["minLength"] == 3
+    limit = next(p for p in doc["paths"]["/api/v1/contacts"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)

@@ -85,9 +85,11 @@ def _drop_limits(node: Any) -> None:
             _drop_limits(value)
 
 
-def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
+    """`compact` (MCP) leaves out length limits to save context; the OpenAPI document publishes every constraint."""
     schema = model.model_json_schema(schema_generator=_Compact, mode="validation")
-    _drop_limits(schema)
+    if compact:
+        _drop_limits(schema)
     schema.setdefault("properties", {})
     _close_objects(schema)
     schema["additionalProperties"] = False

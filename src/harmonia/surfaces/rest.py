@@ -108,7 +108,7 @@ def openapi() -> dict[str, Any]:
     for op in _rest_ops():
         assert op.rest is not None
         method, path = op.rest
-        ins = _components_refs(input_schema(op.input))
+        ins = _components_refs(input_schema(op.input, compact=False))
         defs = ins.pop("$defs", {})
         schemas.update(defs)
         path_params = re.findall(r"{(\w+)}", path)
@@ -184,6 +184,6 @@ def install(app: Starlette) -> None:
         method, path = op.rest
         by_path.setdefault(PREFIX + path, {})[method] = _endpoint(op)
     routes = [Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
-    every = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # the dispatcher answers 405 itself, with the full Allow
+    every = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # the dispatcher answers 405 itself, exact Allow
     routes += [Route(path, _by_method(handlers), methods=every) for path, handlers in by_path.items()]
     app.router.routes.extend(routes)
