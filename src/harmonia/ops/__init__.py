@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from . import accounts, activities, admin, comms, contacts, deals, mca, records, reports, search, tokens
+from . import accounts, activities, admin, comms, contacts, deals, mca, records, reports, search, timeline, tokens
 from .registry import OpContext, Operation, Registry, Scope
 
 __all__ = ["OpContext", "Operation", "Registry", "Scope", "registry"]
 
-_MODULES = (search, contacts, accounts, deals, activities, mca, reports, records, comms, admin, tokens)
+_MODULES = (search, contacts, accounts, deals, activities, mca, reports, records, comms, admin, tokens, timeline)
 
 
 @lru_cache(maxsize=1)

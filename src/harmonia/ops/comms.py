@@ -30,6 +30,7 @@ IdemKey = Field(None, min_length=8, max_length=200, description="same key + same
 class ConversationOut(OutputModel):
     id: str
     contact_id: str
+    contact_name: str | None = None
     channel: str
     status: str
     unread: bool
@@ -38,10 +39,11 @@ class ConversationOut(OutputModel):
     last_message_at: datetime | None = None
 
 
-def conversation_out(c: Conversation) -> ConversationOut:
+def conversation_out(c: Conversation, contact_name: str | None = None) -> ConversationOut:
     return ConversationOut(
         id=c.id,
         contact_id=c.contact_id,
+        contact_name=contact_name,
         channel=c.channel,
         status=c.status,
         unread=c.unread,
@@ -93,7 +95,15 @@ def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[Conversa
     rows, cursor = page(
         ctx.session, stmt, sort=Conversation.updated_at, tiebreak=Conversation.id, limit=args.limit, cursor=args.cursor
     )
-    return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=cursor)
+    names = _contact_names(ctx, {c.contact_id for c in rows})
+    return Page[ConversationOut](items=[conversation_out(c, names.get(c.contact_id)) for c in rows], next_cursor=cursor)
+
+
+def _contact_names(ctx: OpContext, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = ctx.session.execute(select(Contact.id, Contact.first_name, Contact.last_name).where(Contact.id.in_(ids)))
+    return {i: f"{first} {last}".strip() for i, first, last in rows}
 
 
 class ConversationsGet(PageArgs):
@@ -116,7 +126,9 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
         cursor=args.cursor,
     )
     return ThreadOut(
-        **conversation_out(conv).model_dump(exclude_none=True),
+        **conversation_out(conv, _contact_names(ctx, {conv.contact_id}).get(conv.contact_id)).model_dump(
+            exclude_none=True
+        ),
         messages=[message_out(m) for m in rows],
         next_cursor=cursor,
     )

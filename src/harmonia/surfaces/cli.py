@@ -23,11 +23,13 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Workspaces.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
 seed_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+users_app = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
 ops_app = typer.Typer(help="Run any operation of the registry (as the workspace owner).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(seed_app, name="seed")
+app.add_typer(users_app, name="users")
 app.add_typer(ops_app, name="ops")
 
 __all__ = ["app", "main"]
@@ -78,6 +80,28 @@ def tenants_create(
         typer.echo(f"owner: {owner.email} ({owner.id})")
     typer.echo("outbound: off (turn it on with `harmonia outbound on --tenant SLUG`)")
     typer.echo(tenant.slug)
+
+
+@users_app.command("password")
+def users_password(
+    tenant: Annotated[str, typer.Option("--tenant", help="workspace slug")],
+    user: Annotated[str, typer.Option("--user", help="the user's email")],
+) -> None:
+    """Set a person's web UI password (read from standard input, or asked for twice on a terminal)."""
+    import sys
+
+    from ..services.people import set_password
+
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        person = set_password(_database(), tenant, user, password)
+    except HarmoniaError as e:
+        _fail(e)
+        return
+    typer.echo(f"password set for {person.email} ({person.role}) in {tenant}")
 
 
 @tokens_app.command("create")

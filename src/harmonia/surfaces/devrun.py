@@ -1,21 +1,25 @@
 """`make run`: a demo workspace on SQLite under ./var/, seeded once, then `harmonia serve`.
 
-A second run reuses the database, the workspace and the demo token (kept in ./var/demo-token, readable only by
-you; the database itself only ever holds the token's hash).
+A second run reuses the database, the workspace, the demo token and the owner's web password (kept in
+./var/demo-token and ./var/demo-password, readable only by you; the database holds only their hashes), and the
+session-signing key (./var/secret-key), so a browser stays signed in across restarts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import get_settings
 from ..db import Database
 from ..errors import NotFound
 from ..migrate import upgrade
+from ..services.people import set_password
 from ..services.tenancy import authenticate, create_tenant, create_token, get_tenant
 
 DEMO_SLUG = "demo"
@@ -38,6 +42,25 @@ def _token(db: Database) -> str:
     return issued.secret
 
 
+def _private(name: str, make: Callable[[], str]) -> str:
+    """A secret kept in ./var, created once, readable only by you."""
+    path = VAR / name
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def _password(db: Database, fresh: bool) -> str:
+    had = (VAR / "demo-password").exists()
+    password = _private("demo-password", lambda: "demo-" + secrets.token_urlsafe(9))
+    if fresh or not had:
+        set_password(db, DEMO_SLUG, OWNER, password)
+    return password
+
+
 def main() -> None:
     settings = get_settings()
     host, port = os.environ.get("HARMONIA_HOST", "127.0.0.1"), int(os.environ.get("HARMONIA_PORT", "8765"))
@@ -58,7 +81,9 @@ def main() -> None:
         summary = seed_demo(db, DEMO_SLUG, scale=int(os.environ.get("HARMONIA_DEMO_SCALE", "500")))
         print(f"seeded: {json.dumps(summary)}", flush=True)
     token = _token(db)
+    password = _password(db, fresh)
     db.dispose()
+    os.environ.setdefault("HARMONIA_SECRET_KEY", _private("secret-key", lambda: secrets.token_urlsafe(32)))
     base = f"http://{host}:{port}"
     harmonia = shutil.which("harmonia") or str(Path(sys.executable).with_name("harmonia"))
     claude = {
@@ -74,11 +99,12 @@ def main() -> None:
     print(
         f"""
 Harmonia is starting on {base} (workspace '{DEMO_SLUG}', owner {OWNER})
+  web UI     {base}/signin?workspace={DEMO_SLUG}
+             email {OWNER}   password {password}
   MCP        {base}/mcp            Streamable HTTP, bearer token below
   MCP (read) {base}/mcp/readonly   only the read tools, whatever the token holds
   REST API   {base}/api/v1         same token; OpenAPI at {base}/api/openapi.json
   health     {base}/healthz
-  (the web UI is not built yet)
 
 Access token (all four scopes): {token}
 

@@ -1,0 +1,163 @@
+"""What happened on a record, and the outbox by status: the contact and deal pages' timeline and the held-message
+list of Settings → Comms (mcp=False; an AI client reads the same facts through contacts_get and opportunities_get).
+
+Every timeline entry answers "who did this?": a person (user), and through which channel — ui, api, mcp (with the
+AI client's token name), workflow, cli or system.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import Select, select
+
+from ..models import Contact, Conversation, Message, Note, Opportunity, Stage, StageChange, Task, User
+from ..services.paging import page
+from ..services.records import get_or_404
+from .common import Page, PageArgs, RecordId
+from .comms import MessageOut, message_out
+from .registry import OpContext, Operation, Scope
+from .schema import InputModel, OutputModel
+
+__all__ = ["OPERATIONS"]
+
+
+class TimelineEntry(OutputModel):
+    at: datetime
+    kind: str  # message / note / task / stage_move
+    summary: str
+    detail: str | None = None
+    status: str | None = None
+    record_id: str
+    by: str | None = None  # the person's name
+    via: str | None = None  # ui / api / mcp / workflow / cli / system
+    client: str | None = None  # the AI client or token name, when via is mcp or api
+
+
+class Timeline(OutputModel):
+    record_type: str
+    record_id: str
+    items: list[TimelineEntry]
+
+
+class RecordsTimeline(InputModel):
+    record_type: Literal["contact", "opportunity"]
+    record_id: RecordId
+    limit: int = Field(50, ge=1, le=200)
+
+
+def _who(row: Any, names: dict[str, str]) -> dict[str, Any]:
+    return {"by": names.get(row.created_by or ""), "via": row.created_via, "client": row.created_client}
+
+
+def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
+    s, n = ctx.session, args.limit
+    if args.record_type == "contact":
+        contact = get_or_404(ctx.uow, Contact, args.record_id, "contact", field="record_id")
+        contact_id: str | None = contact.id
+        deal_ids = list(s.scalars(select(Opportunity.id).where(Opportunity.contact_id == contact.id)))
+        record_ids = [contact.id, *deal_ids]
+    else:
+        deal = get_or_404(ctx.uow, Opportunity, args.record_id, "opportunity", field="record_id")
+        contact_id, deal_ids, record_ids = deal.contact_id, [deal.id], [deal.id]
+
+    messages: list[Message] = []
+    if contact_id:
+        threads = select(Conversation.id).where(Conversation.contact_id == contact_id)
+        messages = list(s.scalars(select(Message).where(Message.conversation_id.in_(threads))
+                                  .order_by(Message.created_at.desc()).limit(n)))  # fmt: skip
+    notes = list(
+        s.scalars(select(Note).where(Note.record_id.in_(record_ids)).order_by(Note.created_at.desc()).limit(n))
+    )
+    tasks = list(
+        s.scalars(select(Task).where(Task.record_id.in_(record_ids)).order_by(Task.created_at.desc()).limit(n))
+    )
+    moves = list(s.scalars(select(StageChange).where(StageChange.opportunity_id.in_(deal_ids))
+                           .order_by(StageChange.at.desc()).limit(n))) if deal_ids else []  # fmt: skip
+
+    people = {r.created_by for r in (*messages, *notes, *tasks, *moves) if r.created_by}
+    names = dict(s.execute(select(User.id, User.name).where(User.id.in_(people))).tuples().all()) if people else {}
+    stage_ids = {m.to_stage_id for m in moves} | {m.from_stage_id for m in moves if m.from_stage_id}
+    stages = (
+        dict(s.execute(select(Stage.id, Stage.name).where(Stage.id.in_(stage_ids))).tuples().all()) if moves else {}
+    )
+
+    items = [
+        TimelineEntry(at=m.created_at, kind="message", record_id=m.id, status=m.status,
+                      summary=_message_summary(m), detail=m.status_reason, **_who(m, names))
+        for m in messages
+    ] + [
+        TimelineEntry(at=x.created_at, kind="note", record_id=x.id, summary=x.body[:500], **_who(x, names))
+        for x in notes
+    ] + [
+        TimelineEntry(at=t.created_at, kind="task", record_id=t.id, status=t.status,
+                      summary=t.title, detail=f"due {t.due_at:%Y-%m-%d %H:%M} UTC" if t.due_at else None,
+                      **_who(t, names))
+        for t in tasks
+    ] + [
+        TimelineEntry(at=m.at, kind="stage_move", record_id=m.opportunity_id,
+                      summary=f"{stages.get(m.from_stage_id or '', 'new')} → {stages.get(m.to_stage_id, '?')}",
+                      detail=m.reason, **_who(m, names))
+        for m in moves
+    ]  # fmt: skip
+    items.sort(key=lambda e: e.at, reverse=True)
+    return Timeline(record_type=args.record_type, record_id=args.record_id, items=items[:n])
+
+
+def _message_summary(m: Message) -> str:
+    arrow = "←" if m.direction == "inbound" else "→"
+    if m.channel == "call":
+        return f"{arrow} call" + (f" ({m.outcome})" if m.outcome else "") + (f": {m.body[:200]}" if m.body else "")
+    head = f"{m.subject}: " if m.subject else ""
+    return f"{arrow} {m.channel} {head}{m.body[:300]}"
+
+
+class MessagesList(PageArgs):
+    status: Literal["draft", "queued", "held", "blocked", "sent", "delivered", "failed", "received"] | None = None
+    channel: Literal["email", "sms", "call"] | None = None
+    conversation_id: RecordId | None = None
+
+
+def messages_list(ctx: OpContext, args: MessagesList) -> Page[MessageOut]:
+    stmt: Select[Any] = select(Message)
+    for name in ("status", "channel", "conversation_id"):
+        if (value := getattr(args, name)) is not None:
+            stmt = stmt.where(getattr(Message, name) == value)
+    rows, cursor = page(ctx.session, stmt, sort=Message.created_at, tiebreak=Message.id, limit=args.limit,
+                        cursor=args.cursor)  # fmt: skip
+    return Page[MessageOut](items=[message_out(m) for m in rows], next_cursor=cursor)
+
+
+OPERATIONS = [
+    Operation(
+        name="records_timeline",
+        title="Timeline of a contact or deal",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        mcp=False,
+        description="Messages, notes, tasks and stage moves of a contact (with its deals) or a deal, newest first, "
+        "each with who did it and through which channel or AI client.",
+        input=RecordsTimeline,
+        output=Timeline,
+        handler=records_timeline,
+        rest=("GET", "/timeline"),
+        audit_reads=False,
+    ),
+    Operation(
+        name="messages_list",
+        title="List messages",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        mcp=False,
+        description="Messages across threads by status (e.g. held: waiting for a person to release or discard), "
+        "channel or conversation; newest first.",
+        input=MessagesList,
+        output=Page[MessageOut],
+        handler=messages_list,
+        rest=("GET", "/messages"),
+    ),
+]

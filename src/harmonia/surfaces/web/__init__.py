@@ -1,0 +1,77 @@
+"""The server-rendered web UI: Jinja2 pages over the operations registry, no front-end build step.
+
+Sessions are signed cookies (Starlette's SessionMiddleware) that hold only who signed in and a CSRF token; the person's
+role and status are re-read on every request. Mounted last, under everything else, so /api, /mcp and the webhooks
+keep their own routes and never see a session cookie being parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from ...config import Settings
+from . import auth, pages, settings_pages
+from .kit import HERE, templates
+
+__all__ = ["install"]
+
+log = logging.getLogger("harmonia.web")
+_DEV_KEY = "dev-only-change-me"
+SESSION_DAYS = 14
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key == _DEV_KEY:
+        log.warning("HARMONIA_SECRET_KEY is not set: using a random key, so sessions end when the server restarts")
+        return secrets.token_urlsafe(32)
+    return settings.secret_key
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = "There is no page here." if status == 404 else "This page could not be shown."
+    context = {"status": status, "message": message, "person": None, "flashes": [], "csrf": "", "bare": True,
+               "ui": None, "outbound_enabled": False, "values": {}}  # fmt: skip
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def install(app: Starlette) -> None:
+    """Add the web UI under everything else, sharing the app's database and settings."""
+    settings: Settings = app.state.settings
+    routes = [
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        *auth.ROUTES,
+        *pages.ROUTES,
+        *settings_pages.ROUTES,
+    ]
+    key = _secret_key(settings)
+    # The secret that signs invitation links must be the same one the session uses, and stable per process.
+    app.state.web_secret = key
+    web = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_key=key,
+                session_cookie="harmonia_session",
+                max_age=SESSION_DAYS * 86400,
+                same_site="lax",
+                https_only=settings.public_url.startswith("https://"),
+            )
+        ],
+        exception_handlers={404: _not_found, 405: _not_found},
+    )
+    web.state.db = app.state.db
+    web.state.settings = settings
+    web.state.web_secret = key
+    app.router.routes.append(Mount("", app=web, name="web"))

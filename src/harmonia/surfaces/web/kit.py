@@ -1,0 +1,250 @@
+"""What every page shares: the signed-in person, CSRF, flash messages, templates, and `Ui.call` — the registry's
+`invoke()` with the person as actor (channel `ui`). Pages never touch services for something an operation does.
+
+A view is a plain synchronous function `(ui) -> Response`, run in a worker thread: the database work is blocking, and
+keeping views synchronous keeps them short. The async wrapper reads the form, checks CSRF, and restores the session.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, overload
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import anyio
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from ...config import Settings
+from ...db import Actor, Database
+from ...errors import HarmoniaError, Unauthenticated
+from ...ops import registry
+from ...services.people import Person, person_actor
+
+__all__ = ["HERE", "Ui", "templates", "view"]
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+NAV = (
+    ("board", "Pipeline", "/board"),
+    ("contacts", "Contacts", "/contacts"),
+    ("inbox", "Inbox", "/inbox"),
+    ("tasks", "Tasks", "/tasks"),
+)
+SETTINGS_NAV = (
+    ("comms", "Comms", "/settings/comms"),
+    ("users", "Users", "/settings/users"),
+    ("tokens", "Access tokens", "/settings/tokens"),
+    ("connect", "Connect an AI client", "/settings/connect"),
+    ("audit", "Audit log", "/audit"),
+)
+
+
+def _money(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"${value:,.0f}"
+
+
+def _when(value: Any, tz: str = "UTC") -> str:
+    if not isinstance(value, datetime):
+        return "" if value is None else str(value)
+    local = value.astimezone(ZoneInfo(tz)) if value.tzinfo else value.replace(tzinfo=UTC).astimezone(ZoneInfo(tz))
+    return local.strftime("%b %-d, %Y %-I:%M %p")
+
+
+def _ago(value: Any) -> str:
+    if not isinstance(value, datetime):
+        return ""
+    seconds = (datetime.now(UTC) - (value if value.tzinfo else value.replace(tzinfo=UTC))).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+templates.env.filters["money"] = _money
+templates.env.filters["when"] = _when
+templates.env.filters["ago"] = _ago
+templates.env.globals["NAV"] = NAV
+templates.env.globals["SETTINGS_NAV"] = SETTINGS_NAV
+
+
+class Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@dataclass
+class Ui:
+    """One request, as a view sees it."""
+
+    request: Request
+    db: Database
+    settings: Settings
+    session: dict[str, Any]
+    form: Mapping[str, Any]
+    form_lists: dict[str, list[str]]
+    actor: Actor | None = None
+    person: Person | None = None
+    outbound_enabled: bool = False
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    # -- reading the request -------------------------------------------------------------------------------------
+    def query(self, name: str, default: str = "") -> str:
+        return str(self.request.query_params.get(name, default)).strip()
+
+    def field(self, name: str) -> str:
+        return str(self.form.get(name, "")).strip()
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    # -- acting ------------------------------------------------------------------------------------------------------
+    def call(self, operation: str, **arguments: Any) -> Any:
+        """Invoke an operation as the signed-in person; returns the result as plain data (what REST would return)."""
+        assert self.actor is not None, "call() needs a signed-in person"
+        args = {k: v for k, v in arguments.items() if v is not None and v != ""}
+        result = registry().invoke(self.db, self.actor, operation, args)
+        return result.model_dump(exclude_none=True)
+
+    def can(self, operation: str) -> bool:
+        op = registry().get(operation)
+        return bool(self.actor and op and op.scope.value in self.actor.scopes)
+
+    # -- answering ---------------------------------------------------------------------------------------------------
+    def flash(self, text: str, kind: str = "ok") -> None:
+        self.session.setdefault("flash", []).append([kind, text])
+
+    def redirect(self, url: str, *, flash: str | None = None, kind: str = "ok") -> Response:
+        if flash:
+            self.flash(flash, kind)
+        return RedirectResponse(_local(url), status_code=303)
+
+    def back(self, default: str) -> str:
+        """Where a form asked to go after it is handled (`next`), if that is a path on this site."""
+        return _local(self.field("next") or self.query("next") or default)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        flashes = self.session.pop("flash", [])
+        for name, default in (("form", None), ("error_fields", []), ("section", None), ("error", None)):
+            context.setdefault(name, default)
+        context.setdefault("status", status)
+        context.update(
+            ui=self,
+            person=self.person,
+            flashes=flashes,
+            csrf=self.session.get("csrf", ""),
+            outbound_enabled=self.outbound_enabled,
+            tz=self.person.timezone if self.person else "UTC",
+            values=context.get("values", self.form),
+        )
+        return templates.TemplateResponse(self.request, template, context, status_code=status)
+
+    def failed(self, template: str, error: HarmoniaError, **context: Any) -> Response:
+        """A form that did not go through: the page again, with what was typed and the reason, in plain words."""
+        return self.render(template, status=error.http_status, error=error.message,
+                           error_fields=_fields(error), **context)  # fmt: skip
+
+
+def _fields(error: HarmoniaError) -> list[str]:
+    fields = error.details.get("fields") or ([error.details["field"]] if "field" in error.details else [])
+    return [str(f) for f in fields]
+
+
+def _local(url: str) -> str:
+    """Only same-site paths: a `next` of `//evil.example` or `https://…` becomes the home page."""
+    if not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def url_with(path: str, **params: Any) -> str:
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(clean)}" if clean else path
+
+
+templates.env.globals["url_with"] = url_with
+
+
+View = Callable[[Ui], Response]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@overload
+def view(fn: View) -> Endpoint: ...
+@overload
+def view(*, public: bool = False) -> Callable[[View], Endpoint]: ...
+def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable[[View], Endpoint]:
+    """Make `fn(ui)` a Starlette endpoint: session and person restored, CSRF checked on every POST, errors shown as
+    pages (never a stack trace), and the work done off the event loop."""
+
+    def decorate(func: View) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            session: dict[str, Any] = request.session
+            session.setdefault("csrf", secrets.token_urlsafe(24))
+            form: FormData | None = None
+            if request.method == "POST":
+                form = await request.form()
+                sent = str(form.get("csrf", ""))
+                if not secrets.compare_digest(sent, session["csrf"]):
+                    return _plain_error(request, 403, "This form has expired or did not come from Harmonia. "
+                                        "Go back, reload the page and submit it again.")  # fmt: skip
+            ui = Ui(
+                request=request,
+                db=request.app.state.db,
+                settings=request.app.state.settings,
+                session=session,
+                form={k: v for k, v in (form or {}).items() if isinstance(v, str)},
+                form_lists={k: [str(v) for v in form.getlist(k)] for k in form} if form else {},
+            )
+
+            def run() -> Response:
+                if not public:
+                    _restore_person(ui)
+                try:
+                    return func(ui)
+                except Redirect as r:
+                    return RedirectResponse(_local(r.url), status_code=303)
+
+            try:
+                return await anyio.to_thread.run_sync(run)
+            except Unauthenticated:
+                session.pop("person", None)
+                return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+            except HarmoniaError as error:
+                return _plain_error(request, error.http_status, error.message, ui=ui)
+
+        endpoint.__name__ = func.__name__
+        return endpoint
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _restore_person(ui: Ui) -> None:
+    stored = ui.session.get("person")
+    if not isinstance(stored, dict):
+        raise Unauthenticated("sign in first")
+    ui.actor, ui.person = person_actor(ui.db, stored["t"], stored["u"], request_id=ui.request_id)
+    ui.outbound_enabled = ui.person.outbound_enabled
+
+
+def _plain_error(request: Request, status: int, message: str, ui: Ui | None = None) -> Response:
+    context = {"status": status, "message": message, "person": ui.person if ui else None, "flashes": [],
+               "csrf": request.session.get("csrf", ""), "outbound_enabled": ui.outbound_enabled if ui else False,
+               "values": {}, "ui": ui}  # fmt: skip
+    if ui is None or ui.person is None:
+        context["bare"] = True
+    try:
+        return templates.TemplateResponse(request, "error.html", context, status_code=status)
+    except Exception:  # the error page itself must never fail into a stack trace
+        return HTMLResponse(f"<h1>{status}</h1>", status_code=status)
