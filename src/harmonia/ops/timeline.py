@@ -78,11 +78,9 @@ def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
                            .order_by(StageChange.at.desc()).limit(n))) if deal_ids else []  # fmt: skip
 
     people = {r.created_by for r in (*messages, *notes, *tasks, *moves) if r.created_by}
-    names = dict(s.execute(select(User.id, User.name).where(User.id.in_(people))).tuples().all()) if people else {}
+    names = dict(s.execute(select(User.id, User.name).where(User.id.in_(people))).all()) if people else {}
     stage_ids = {m.to_stage_id for m in moves} | {m.from_stage_id for m in moves if m.from_stage_id}
-    stages = (
-        dict(s.execute(select(Stage.id, Stage.name).where(Stage.id.in_(stage_ids))).tuples().all()) if moves else {}
-    )
+    stages = dict(s.execute(select(Stage.id, Stage.name).where(Stage.id.in_(stage_ids))).all()) if moves else {}
 
     items = [
         TimelineEntry(at=m.created_at, kind="message", record_id=m.id, status=m.status,
