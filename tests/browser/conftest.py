@@ -37,8 +37,10 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module. Not per session: Playwright's sync API keeps an event loop running on this thread
+    while it is open, which the asyncio tests that follow must not find."""
     executable = _chromium()
     if executable is None:
         if os.environ.get("CI") == "true":
