@@ -79,7 +79,7 @@ class Workspace:
         return Actor(
             tenant_id=self.id,
             channel=channel,
-            user_id=self.owner.id,
+            user_id=kw.pop("user_id", self.owner.id),
             role=kw.pop("role", "owner"),
             scopes=frozenset(scopes),
             client=kw.pop("client", "test client"),
