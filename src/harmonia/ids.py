@@ -11,7 +11,10 @@ import os
 import threading
 import time
 
-__all__ = ["PREFIXES", "kind_of", "new_id"]
+__all__ = ["ID_PATTERN", "PREFIXES", "kind_of", "new_id"]
+
+# Every record id: a two-letter kind, "_", 20 Crockford base32 characters (see new_id).
+ID_PATTERN = r"^[a-z]{2}_[0-9A-Z]{20}$"
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

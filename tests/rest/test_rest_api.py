@@ -3,6 +3,7 @@ problem+json errors; an OpenAPI document generated from the models."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,9 +56,11 @@ def test_contacts_can_be_created_read_listed_and_updated_over_rest(api: Any, acm
 
 def test_errors_are_problem_json_with_the_status_of_the_error(api: Any) -> None:
     client, tokens = api
-    r = client.get("/api/v1/contacts/ct_NOPE", headers=_h(tokens["read"]))
+    r = client.get("/api/v1/contacts/ct_00000000000000000000", headers=_h(tokens["read"]))
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert "no contact" in r.json()["detail"]
+    r = client.get("/api/v1/contacts/Rosa", headers=_h(tokens["read"]))
+    assert r.status_code == 422 and "'contact_id' is not a Harmonia id" in r.json()["detail"]
     r = client.post("/api/v1/contacts", json={"first_name": "x"}, headers=_h(tokens["read"]))
     assert r.status_code == 403 and 'scope="mcp:write"' in r.headers["www-authenticate"]
     r = client.get("/api/v1/contacts", headers={"Authorization": "Bearer nope"})
@@ -97,9 +100,16 @@ def test_a_wrong_method_gets_405_with_exactly_the_methods_of_the_path(api: Any) 
 
 
 def test_the_openapi_document_publishes_every_constraint_the_server_enforces(api: Any) -> None:
-    client, _ = api
+    client, tokens = api
     doc = client.get("/api/openapi.json").json()
     get_contact = doc["paths"]["/api/v1/contacts/{contact_id}"]["get"]
-    assert get_contact["parameters"][0]["schema"]["minLength"] == 3
+    assert get_contact["parameters"][0]["schema"]["pattern"] == r"^\s*(?:[a-z]{2}_[0-9A-Z]{20})\s*$"
+    # Text is trimmed before it is checked, and the published pattern says so: " NY " is a valid two-letter state.
+    state = next(p for p in doc["paths"]["/api/v1/accounts"]["get"]["parameters"] if p["name"] == "state")
+    assert re.search(state["schema"]["pattern"], " NY ") and not re.search(state["schema"]["pattern"], "NYC")
+    assert client.get("/api/v1/accounts", params={"state": " NY "}, headers=_h(tokens["read"])).status_code == 200
+    # Rules between fields, where JSON Schema can say them (REST only: MCP clients refuse top-level oneOf).
+    send = doc["paths"]["/api/v1/messages/email"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert len(send["oneOf"]) == 2
     limit = next(p for p in doc["paths"]["/api/v1/contacts"]["get"]["parameters"] if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import Select, or_, select
 
 from ..errors import InvalidArguments
@@ -17,7 +17,7 @@ from ..services.paging import page
 from ..services.records import apply_changes, get_or_404, snapshot
 from .common import Instant, Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS", "touch_record"]
 
@@ -98,6 +98,12 @@ def tasks_list(ctx: OpContext, args: TasksList) -> Page[TaskOut]:
 
 
 class TasksCreate(InputModel):
+    # both or neither (null counts as absent, as the server reads it)
+    model_config = ConfigDict(json_schema_extra={REST_ONLY: {"allOf": [
+        {"if": {"required": [a], "properties": {a: {"type": "string"}}},
+         "then": {"required": [b], "properties": {b: {"type": "string"}}}}
+        for a, b in (("record_type", "record_id"), ("record_id", "record_type"))
+    ]}})  # fmt: skip
     title: str = Field(min_length=1, max_length=300)
     body: str | None = Field(None, max_length=5000)
     due_at: Instant

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import Select, func, select
 
 from ..errors import Conflict, Forbidden, InvalidArguments
+from ..formats import EMAIL_PATTERN
 from ..ids import new_id
 from ..models import AuditEvent, Tenant, User
 from ..services import tenancy
 from ..services.paging import page
 from ..services.records import apply_changes, get_or_404
-from .common import Page, PageArgs, RecordId, Since
+from .common import Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
 Role = Literal["owner", "admin", "member"]
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+EMAIL = EMAIL_PATTERN
 
 
 class UserOut(OutputModel):
@@ -56,7 +58,7 @@ def users_list(ctx: OpContext, args: UsersList) -> Page[UserOut]:
 
 
 class UsersInvite(InputModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "member"] = "member"
 
@@ -183,11 +185,13 @@ class Hours(InputModel):
 
 class SettingsUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    timezone: str | None = Field(None, max_length=64, description="IANA, e.g. America/New_York")
+    timezone: TimeZoneName | None = None
     business_hours: Hours | None = None
     sender_name: str | None = Field(None, max_length=120)
-    sender_email: str | None = Field(None, max_length=320)
-    send_budget_per_hour: dict[Literal["email", "sms", "call"], int] | None = None
+    sender_email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": EMAIL}})
+    send_budget_per_hour: dict[Literal["email", "sms", "call"], Annotated[int, Field(ge=0, le=10_000_000)]] | None = (
+        None
+    )
     outbound_enabled: bool | None = Field(None, description="false turns outbound off; it can never be turned on here")
     reason: str | None = Field(None, max_length=500, description="why (kept in the audit log)")
 
@@ -214,7 +218,7 @@ def settings_update(ctx: OpContext, args: SettingsUpdate) -> SettingsOut:
         before["business_hours"] = settings.get("business_hours")
         settings["business_hours"] = {**settings.get("business_hours", {}), **args.business_hours.model_dump()}
     if args.sender_name is not None or args.sender_email is not None:
-        if args.sender_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", args.sender_email):
+        if args.sender_email is not None and not re.match(EMAIL, args.sender_email):
             raise InvalidArguments(f"sender_email {args.sender_email!r} is not an email address")
         before["sender"] = settings.get("sender")
         sender = dict(settings.get("sender") or {})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
+from zoneinfo import available_timezones
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from .schema import InputModel, OutputModel
+from ..ids import ID_PATTERN
+from .schema import REST_ONLY, InputModel, OutputModel
 
-__all__ = ["Cursor", "Instant", "Limit", "Page", "PageArgs", "Ref", "Since"]
+__all__ = ["Cursor", "Dollars", "Instant", "Limit", "Page", "PageArgs", "Ref", "Since", "TimeZoneName"]
 
 T = TypeVar("T")
 
@@ -28,12 +30,37 @@ def _iso_instant(value: Any) -> Any:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("expected an ISO 8601 date-time such as 2026-11-20T17:00:00-05:00") from None
+    if not 1900 <= parsed.year <= 2999:
+        raise ValueError("dates run from the year 1900 to 2999")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-Instant = Annotated[datetime, BeforeValidator(_iso_instant), Field(description="ISO 8601; no offset means UTC")]
+# Years 1900-2999: the published pattern says it, so the range is part of the contract and not a surprise refusal.
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_iso_instant),
+    Field(description="ISO 8601; no offset means UTC", json_schema_extra={REST_ONLY: {"pattern": r"^(19|2\d)\d\d-"}}),
+]
 Since = Instant
-RecordId = Annotated[str, Field(min_length=3, max_length=40)]
+# Enforced on every surface; MCP schemas leave the pattern out (ops/schema.py) and a mismatch is explained in words.
+RecordId = Annotated[str, Field(pattern=ID_PATTERN)]
+# IANA time-zone names; the OpenAPI document lists them, MCP clients get the description.
+_ZONES = frozenset(available_timezones())
+
+
+def _known_zone(value: str) -> str:
+    if value not in _ZONES:
+        raise ValueError(f"{value!r} is not an IANA time zone name like America/Chicago")
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(max_length=64, description="IANA, e.g. America/Chicago",
+          json_schema_extra={REST_ONLY: {"enum": sorted(_ZONES)}}),
+    AfterValidator(_known_zone),
+]  # fmt: skip
+Dollars = Annotated[float, Field(ge=0, le=10_000_000_000)]  # an amount; bounded so cents fit a 64-bit integer
 
 
 class PageArgs(InputModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import Select, select
 
 from ..errors import Forbidden, InvalidArguments, OutboundBlocked
@@ -19,7 +19,7 @@ from ..services.paging import page
 from ..services.records import get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
@@ -173,7 +173,16 @@ def _send(ctx: OpContext, args: Any, *, contact_id: str, channel: str, body: str
     return message_out(msg)
 
 
+def _given(*names: str) -> dict[str, Any]:
+    return {"required": list(names), "properties": {n: {"type": "string"} for n in names}}
+
+
 class EmailSend(InputModel):
+    # null counts as absent, as the server reads it
+    model_config = ConfigDict(json_schema_extra={REST_ONLY: {"oneOf": [
+        {**_given("draft_id"), "not": {"anyOf": [_given("contact_id"), _given("body")]}},
+        {**_given("contact_id", "subject", "body"), "not": _given("draft_id")},
+    ]}})  # fmt: skip
     contact_id: RecordId | None = None
     subject: str | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)

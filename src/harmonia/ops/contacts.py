@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
+from ..formats import EMAIL_CORE
 from ..models import Contact, Conversation, Message, Note, Opportunity, Task
 from ..services import contacts as svc
 from ..services import tags as tag_service
 from ..services.records import get_or_404, snapshot
-from .common import Page, PageArgs, RecordId, Since
+from .common import Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS", "ContactOut", "contact_out"]
 
@@ -68,16 +69,20 @@ def contact_out(c: Contact, tags: list[str] | None = None, *, full: bool = True)
 class _ContactFields(InputModel):
     first_name: str | None = Field(None, max_length=100)
     last_name: str | None = Field(None, max_length=100)
-    email: str | None = Field(None, max_length=320)
+    email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": f"^(?:|{EMAIL_CORE})$"}})
     phone: str | None = Field(None, max_length=32, description="E.164 preferred, e.g. +15551234567")
     title: str | None = Field(None, max_length=120)
     account_id: RecordId | None = None
     owner_id: RecordId | None = Field(None, description="user id")
-    timezone: str | None = Field(None, max_length=64, description="IANA, e.g. America/Chicago")
+    timezone: TimeZoneName | None = None
     custom_fields: dict[str, str | int | float | bool] | None = None
 
 
 class ContactsCreate(_ContactFields):
+    model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
+        {"required": [f], "properties": {f: {"type": "string", "pattern": r"\S"}}}
+        for f in ("first_name", "last_name", "email", "phone")
+    ]}})  # fmt: skip
     source: Literal["manual", "import", "api", "web"] | None = None
     tags: list[str] | None = Field(None, max_length=20)
     create_missing_tags: bool = Field(False, description="create tags that do not exist yet")

@@ -13,7 +13,7 @@ from ..services import deals as svc
 from ..services import tags as tag_service
 from ..services.paging import page
 from ..services.records import get_or_404, snapshot
-from .common import Page, PageArgs, RecordId, Since
+from .common import Dollars, Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -68,8 +68,8 @@ class OpportunitiesList(PageArgs):
     owner_id: RecordId | None = None
     contact_id: RecordId | None = None
     account_id: RecordId | None = None
-    amount_min: float | None = Field(None, ge=0)
-    amount_max: float | None = Field(None, ge=0)
+    amount_min: Dollars | None = None
+    amount_max: Dollars | None = None
     updated_since: Since | None = Field(None, description="changed since (morning brief)")
     stale_days: int | None = Field(None, ge=1, le=365, description="open deals with no activity for N days")
     sort: Literal["updated_desc", "idle_desc", "amount_desc"] = "updated_desc"
@@ -234,11 +234,11 @@ class _DealFields(InputModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     contact_id: RecordId | None = None
     account_id: RecordId | None = None
-    amount: float | None = Field(None, ge=0)
+    amount: Dollars | None = None
     owner_id: RecordId | None = None
     source: str | None = Field(None, max_length=40)
     expected_close: date | None = None
-    requested_amount: float | None = Field(None, ge=0)
+    requested_amount: Dollars | None = None
     factor_rate: float | None = Field(None, ge=1, le=2)
     term_days: int | None = Field(None, ge=1, le=1000, description="business days")
     payment_frequency: Literal["daily", "weekly"] | None = None
@@ -264,7 +264,7 @@ def opportunities_create(ctx: OpContext, args: OpportunitiesCreate) -> DealOut:
 
 class OpportunitiesUpdate(_DealFields):
     opportunity_id: RecordId
-    funded_amount: float | None = Field(None, ge=0)
+    funded_amount: Dollars | None = None
 
 
 def opportunities_update(ctx: OpContext, args: OpportunitiesUpdate) -> DealOut:

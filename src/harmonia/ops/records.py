@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from ..errors import InvalidArguments
 from ..models import Account, Contact, Conversation, Opportunity, Task, User
@@ -12,7 +12,7 @@ from ..services import tags as tag_service
 from ..services.records import get_or_404
 from .common import RecordId
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
@@ -23,6 +23,9 @@ ASSIGNABLE = {"contact": (Contact, "owner_id"), "account": (Account, "owner_id")
 
 
 class TagsApply(InputModel):
+    model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
+        {"required": [f], "properties": {f: {"minItems": 1}}} for f in ("add", "remove")
+    ]}})  # fmt: skip
     record_type: Literal["contact", "account", "opportunity"]
     record_id: RecordId
     add: list[str] = Field(default_factory=list, max_length=20)

@@ -9,6 +9,7 @@ operation that exists here.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..db import Actor, Database, UnitOfWork
 from ..errors import HarmoniaError, InvalidArguments, NotFound, ScopeDenied
+from ..ids import ID_PATTERN
 from ..services import audit
 
 __all__ = ["OpContext", "Operation", "Registry", "Scope"]
@@ -122,8 +124,14 @@ class Registry:
         tools = [op for op in self._ops.values() if op.mcp and op.scope.value in allowed]
         return sorted(tools, key=lambda op: SCOPE_ORDER.index(op.scope))
 
-    def invoke(self, db: Database, actor: Actor, name: str, arguments: Mapping[str, Any] | None) -> BaseModel:
-        """Run operation `name` for `actor`. Raises a `HarmoniaError`; never anything else."""
+    def invoke(
+        self, db: Database, actor: Actor, name: str, arguments: Mapping[str, Any] | None, *, strict: bool = False
+    ) -> BaseModel:
+        """Run operation `name` for `actor`. Raises a `HarmoniaError`; never anything else.
+
+        `strict`: the arguments came as a JSON document (a REST body), so types must match exactly — "5" is not a
+        number there and 0 is not false. MCP stays lenient on purpose: models send "5" and a clear answer beats a
+        refusal."""
         op = self._ops.get(name)
         raw = dict(arguments or {})
         digest = _digest(raw)
@@ -134,7 +142,9 @@ class Registry:
             self._audit_alone(db, actor, op.name, denied.outcome, digest, detail=f"missing {op.scope.value}")
             raise denied
         try:
-            args = op.input.model_validate(raw)
+            args = (
+                op.input.model_validate_json(json.dumps(raw), strict=True) if strict else op.input.model_validate(raw)
+            )
         except ValidationError as exc:
             error = InvalidArguments(_explain(op, exc), fields=_fields(exc))
             self._audit_alone(db, actor, op.name, "error", digest, detail="invalid arguments")
@@ -227,6 +237,9 @@ def _explain(op: Operation, exc: ValidationError) -> str:
             parts.append(f"unknown argument '{where}' (arguments are: {', '.join(allowed)})")
         elif err["type"] == "missing":
             parts.append(f"'{where}' is required")
+        elif err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == ID_PATTERN:
+            parts.append(f"'{where}' is not a Harmonia id (ids look like ct_01JD8X2M5Q7R9T1V3W5Y; list or search "
+                         "to find the right one)")  # fmt: skip
         else:
             parts.append(f"'{where}': {err['msg']}")
     return f"Invalid arguments for {op.name}: " + "; ".join(parts)

@@ -12,7 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
-__all__ = ["InputModel", "OutputModel", "input_schema", "output_schema"]
+from ..ids import ID_PATTERN
+
+__all__ = ["REST_ONLY", "InputModel", "OutputModel", "input_schema", "output_schema"]
 
 
 class InputModel(BaseModel):
@@ -49,6 +51,13 @@ class _Compact(GenerateJsonSchema):
         return out
 
 
+class _Full(_Compact):
+    """The OpenAPI document's schemas: optional arguments say they accept null, as the server does."""
+
+    def nullable_schema(self, schema: Any) -> JsonSchemaValue:
+        return GenerateJsonSchema.nullable_schema(self, schema)
+
+
 def _strip(node: Any) -> None:
     if isinstance(node, dict):
         if isinstance(node.get("title"), str):  # a schema's title; a *property* named "title" maps to a dict
@@ -78,6 +87,8 @@ def _drop_limits(node: Any) -> None:
     if isinstance(node, dict):
         for key in _UNPUBLISHED:
             node.pop(key, None)
+        if node.get("pattern") == ID_PATTERN:  # ids come from earlier results; a wrong one is explained when used
+            node.pop("pattern")
         for value in node.values():
             _drop_limits(value)
     elif isinstance(node, list):
@@ -85,11 +96,60 @@ def _drop_limits(node: Any) -> None:
             _drop_limits(value)
 
 
+# Constraints only the OpenAPI document publishes, kept under this key in a model's or field's json_schema_extra.
+# MCP schemas leave them out: several clients refuse a top-level anyOf/oneOf in a tool's input schema, and id
+# patterns or a 600-name time-zone enum cost every model context while `isError` answers already say what to fix.
+REST_ONLY = "x-rest"
+
+
+def _rest_only(node: Any, *, publish: bool) -> None:
+    if isinstance(node, dict):
+        extra = node.pop(REST_ONLY, None)
+        if publish and isinstance(extra, dict):
+            node.update(extra)
+        for value in node.values():
+            _rest_only(value, publish=publish)
+    elif isinstance(node, list):
+        for value in node:
+            _rest_only(value, publish=publish)
+
+
+def _publish_trimming(node: Any) -> None:
+    """Text arguments are trimmed before they are checked, so "  " is too short for a minLength of 1 and " NY" is
+    not too long for a maxLength of 2. Say exactly that in the published schema: lengths become a pattern that
+    counts the characters between the first and last non-space, and other patterns allow surrounding spaces."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "format" not in node and "enum" not in node:
+            pattern = node.get("pattern")
+            if pattern is None and ("minLength" in node or "maxLength" in node):
+                node["pattern"] = _trimmed_length(node.pop("minLength", 0), node.pop("maxLength", None))
+            elif isinstance(pattern, str) and pattern.startswith("^") and pattern.endswith("$"):
+                node["pattern"] = rf"^\s*(?:{pattern[1:-1]})\s*$"
+        for value in node.values():
+            _publish_trimming(value)
+    elif isinstance(node, list):
+        for value in node:
+            _publish_trimming(value)
+
+
+def _trimmed_length(low: int, high: int | None) -> str:
+    if high is None:
+        return r"\S" if low == 1 else rf"^\s*\S[\s\S]{{{low - 2},}}\S\s*$"
+    if low <= 0:
+        return rf"^\s*(?:\S(?:[\s\S]{{0,{high - 2}}}\S)?)?\s*$" if high >= 2 else rf"^\s*\S{{0,{high}}}\s*$"
+    if low == 1:
+        return rf"^\s*\S(?:[\s\S]{{0,{high - 2}}}\S)?\s*$" if high >= 2 else r"^\s*\S\s*$"
+    return rf"^\s*\S[\s\S]{{{low - 2},{high - 2}}}\S\s*$"
+
+
 def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
     """`compact` (MCP) leaves out length limits to save context; the OpenAPI document publishes every constraint."""
-    schema = model.model_json_schema(schema_generator=_Compact, mode="validation")
+    schema = model.model_json_schema(schema_generator=_Compact if compact else _Full, mode="validation")
+    _rest_only(schema, publish=not compact)
     if compact:
         _drop_limits(schema)
+    else:
+        _publish_trimming(schema)
     schema.setdefault("properties", {})
     _close_objects(schema)
     schema["additionalProperties"] = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 
 from ..db import UnitOfWork
 from ..errors import Conflict, InvalidArguments
+from ..formats import EMAIL_PATTERN
 from ..ids import new_id
 from ..models import Account, Contact, Tagging, User, utcnow
 from . import tags as tag_service
@@ -42,8 +44,7 @@ def normalize_email(email: str | None) -> str | None:
     email = email.strip().lower()
     if not email:
         return None
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or " " in email:
+    if not re.fullmatch(EMAIL_PATTERN, email):
         raise InvalidArguments(f"email {email!r} is not an email address", field="email")
     return email
 
@@ -128,6 +129,10 @@ def create_contact(
 
 def update_contact(uow: UnitOfWork, contact: Contact, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply `changes` (only fields given); returns the before-values of what changed, for the audit."""
+    columns = Contact.__table__.c
+    cannot_clear = sorted(k for k, v in changes.items() if v is None and k in columns and not columns[k].nullable)
+    if cannot_clear:
+        raise InvalidArguments(f"{', '.join(cannot_clear)} cannot be null; leave a field out to keep its value")
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
     if "phone" in changes:
@@ -137,6 +142,10 @@ def update_contact(uow: UnitOfWork, contact: Contact, changes: dict[str, Any]) -
     if dup is not None:
         raise _duplicate_error(dup, changes.get("email"))
     before = apply_changes(contact, changes)
+    if not (contact.first_name or contact.last_name or contact.email or contact.phone):
+        raise InvalidArguments(
+            "a contact needs at least a name, an email or a phone; this change would remove the last"
+        )
     for channel in ("email", "sms", "call"):
         if f"{channel}_consent" in before:
             log = dict(contact.consent_log or {})

@@ -16,7 +16,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 
 from .. import __version__
 from ..db import Actor
@@ -69,7 +69,9 @@ def _endpoint(op: Operation) -> Any:
                         raise InvalidArguments("the request body is not valid JSON") from None
                     if not isinstance(body, dict):
                         raise InvalidArguments("the request body must be a JSON object")
-                    args.update(body)
+                    if "idempotency_key" in body:
+                        raise InvalidArguments("send the idempotency key in the Idempotency-Key header, not the body")
+                    args.update(_integral_numbers(body))
             else:
                 for key in request.query_params:
                     values = request.query_params.getlist(key)
@@ -78,7 +80,8 @@ def _endpoint(op: Operation) -> Any:
             idempotency = request.headers.get("idempotency-key")
             if idempotency and "idempotency_key" in op.input.model_fields:
                 args["idempotency_key"] = idempotency
-            result = await anyio.to_thread.run_sync(lambda: registry().invoke(db, actor, op.name, args))
+            strict = request.method in _BODY_METHODS
+            result = await anyio.to_thread.run_sync(lambda: registry().invoke(db, actor, op.name, args, strict=strict))
         except HarmoniaError as error:
             return _problem(error)
         status = 201 if request.method == "POST" and op.name.endswith("_create") else 200
@@ -125,17 +128,19 @@ def openapi() -> dict[str, Any]:
                                       (409, "conflict or refused send"), (422, "invalid arguments"))},
             },
         }  # fmt: skip
-        rest_props = {k: v for k, v in ins["properties"].items() if k not in path_params}
+        # The idempotency key travels in the Idempotency-Key header (below), never in a body or query string.
+        rest_props = {k: v for k, v in ins["properties"].items() if k not in path_params and k != "idempotency_key"}
         required = [r for r in ins.get("required", []) if r not in path_params]
         if method in _BODY_METHODS:
             body_schema = {**ins, "properties": rest_props, "required": required} if required else {
                 k: v for k, v in {**ins, "properties": rest_props}.items() if k != "required"}  # fmt: skip
             operation["requestBody"] = {
-                "required": bool(required),
+                "required": bool(required) or any(k in body_schema for k in ("oneOf", "anyOf", "allOf")),
                 "content": {"application/json": {"schema": body_schema}},
             }
         else:
             for name, prop in rest_props.items():
+                prop = _without_null(prop)  # a query string has no null: a parameter is given or left out
                 params.append({"name": name, "in": "query", "required": name in required, "schema": prop,
                                **({"style": "form", "explode": True} if prop.get("type") == "array" else {})})  # fmt: skip
         if "idempotency_key" in op.input.model_fields:
@@ -157,6 +162,25 @@ def openapi() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _integral_numbers(node: Any) -> Any:
+    """JSON has one number type: 6.0 is the integer 6 (JSON Schema agrees), so strict validation must see 6."""
+    if isinstance(node, float) and node.is_integer() and abs(node) < 2**63:
+        return int(node)
+    if isinstance(node, dict):
+        return {k: _integral_numbers(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_integral_numbers(v) for v in node]
+    return node
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    options = [o for o in prop.get("anyOf", []) if o != {"type": "null"}]
+    if "anyOf" not in prop or len(options) == len(prop["anyOf"]):
+        return prop
+    rest = {k: v for k, v in prop.items() if k != "anyOf"}
+    return {**options[0], **rest} if len(options) == 1 else {**rest, "anyOf": options}
+
+
 async def openapi_endpoint(request: Request) -> JSONResponse:
     return JSONResponse(openapi())
 
@@ -165,7 +189,7 @@ def _by_method(handlers: dict[str, Any]) -> Any:
     """One route per path, so a wrong method gets a 405 whose Allow header lists every method of the path."""
 
     async def endpoint(request: Request) -> Response:
-        handler = handlers.get(request.method)
+        handler = handlers.get(request.method) or (handlers.get("GET") if request.method == "HEAD" else None)
         if handler is None:
             allow = ", ".join(sorted(handlers))
             error = HarmoniaError(f"{request.method} is not allowed here; use {allow}")
@@ -177,6 +201,17 @@ def _by_method(handlers: dict[str, Any]) -> Any:
     return endpoint
 
 
+class _AnyMethod:
+    """An endpoint as an ASGI app: Starlette then routes every method to it (TRACE, QUERY…), where a function
+    endpoint would be GET-only, and our dispatcher gives the 405."""
+
+    def __init__(self, endpoint: Any) -> None:
+        self.app = request_response(endpoint)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
 def install(app: Starlette) -> None:
     by_path: dict[str, dict[str, Any]] = {}
     for op in _rest_ops():
@@ -184,6 +219,14 @@ def install(app: Starlette) -> None:
         method, path = op.rest
         by_path.setdefault(PREFIX + path, {})[method] = _endpoint(op)
     routes = [Route("/api/openapi.json", openapi_endpoint, methods=["GET"])]
-    every = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # the dispatcher answers 405 itself, exact Allow
-    routes += [Route(path, _by_method(handlers), methods=every) for path, handlers in by_path.items()]
+    # Every method reaches the dispatcher, which answers 405 itself with the exact Allow header.
+    routes += [Route(path, _AnyMethod(_by_method(handlers))) for path, handlers in by_path.items()]
+    # Under /api, an unknown path is a problem+json 404, never the web UI's HTML page.
+    routes.append(Route("/api/{rest:path}", _AnyMethod(_unknown_path)))
     app.router.routes.extend(routes)
+
+
+async def _unknown_path(request: Request) -> Response:
+    detail = f"there is no {request.url.path}; the operations are listed at /api/openapi.json"
+    return JSONResponse({"type": "about:blank", "title": "not found", "status": 404, "detail": detail},
+                        status_code=404, media_type="application/problem+json")  # fmt: skip
