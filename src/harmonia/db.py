@@ -74,6 +74,7 @@ class Database:
             _configure_postgres(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._local = threading.local()
+        self.before_dispose: list[Callable[[], None]] = []  # e.g. writing the queued read audits
 
     @property
     def is_sqlite(self) -> bool:
@@ -97,6 +98,8 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        for hook in self.before_dispose:
+            hook()
         self.engine.dispose()
 
 

@@ -8,6 +8,7 @@ from harmonia.db import Actor
 from harmonia.errors import Forbidden, NotFound, ScopeDenied, Unauthenticated
 from harmonia.ops import registry
 from harmonia.services import people
+from harmonia.services.audit import verify_chain
 from harmonia.services.people import accept_invitation, invitation_link_token, read_invitation, set_password, sign_in
 from harmonia.services.tenancy import ROLE_SCOPES, authenticate
 
@@ -114,3 +115,31 @@ def test_the_timeline_of_another_workspaces_contact_does_not_exist(acme: Workspa
     assert acme.call("records_timeline", record_type="contact", record_id=contact["id"])["items"]
     with pytest.raises(NotFound):
         rival.call("records_timeline", record_type="contact", record_id=contact["id"])
+
+
+def test_a_token_used_a_moment_ago_is_refused_as_soon_as_it_is_revoked_or_its_person_deactivated(
+    acme: Workspace,
+) -> None:
+    mia = _member(acme)
+    member = _as(acme, mia, "member")
+    first = acme.call("tokens_create", member, name="one", scopes=["mcp:read"])
+    second = acme.call("tokens_create", member, name="two", scopes=["mcp:read"])
+    for secret in (first["secret"], second["secret"]):
+        authenticate(acme.db, secret, channel="api")  # checked, and remembered for a few seconds
+    acme.call("tokens_revoke", member, token_id=first["id"])
+    with pytest.raises(Unauthenticated):
+        authenticate(acme.db, first["secret"], channel="api")
+    assert authenticate(acme.db, second["secret"], channel="mcp").channel == "mcp"
+    acme.call("users_update", user_id=mia, status="deactivated")
+    with pytest.raises(Unauthenticated):
+        authenticate(acme.db, second["secret"], channel="api")
+
+
+def test_reads_are_in_the_audit_log_by_the_time_anyone_reads_it(acme: Workspace) -> None:
+    contact = acme.call("contacts_create", first_name="Rosa", last_name="Diaz")
+    for _ in range(3):
+        acme.call("contacts_get", contact_id=contact["id"])
+    reads = acme.call("audit_list", action="contacts_get")["items"]
+    assert [(e["outcome"], e["target_id"]) for e in reads] == [("ok", contact["id"])] * 3
+    with acme.db.unit_of_work(acme.actor(), write=False) as uow:
+        assert verify_chain(uow)[0]

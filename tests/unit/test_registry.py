@@ -10,11 +10,13 @@ from harmonia.errors import HarmoniaError, InvalidArguments, NotFound, ScopeDeni
 from harmonia.models import AuditEvent
 from harmonia.ops import registry
 from harmonia.ops.registry import OpContext, Operation, Registry, Scope
+from harmonia.services.audit import flush_reads
 
 from ..conftest import Workspace
 
 
 def _audit(ws: Workspace, action: str) -> list[AuditEvent]:
+    flush_reads(ws.db)  # successful reads are audited in batches
     with ws.db.unit_of_work(ws.actor(), write=False) as uow:
         return list(uow.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 

@@ -7,12 +7,40 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from . import accounts, activities, admin, comms, contacts, deals, mca, records, reports, search, timeline, tokens
+from . import (
+    accounts,
+    activities,
+    admin,
+    comms,
+    contacts,
+    deals,
+    deletes,
+    mca,
+    records,
+    reports,
+    search,
+    timeline,
+    tokens,
+)
 from .registry import OpContext, Operation, Registry, Scope
 
 __all__ = ["OpContext", "Operation", "Registry", "Scope", "registry"]
 
-_MODULES = (search, contacts, accounts, deals, activities, mca, reports, records, comms, admin, tokens, timeline)
+_MODULES = (
+    search,
+    contacts,
+    accounts,
+    deals,
+    activities,
+    mca,
+    reports,
+    records,
+    comms,
+    admin,
+    tokens,
+    timeline,
+    deletes,
+)
 
 
 @lru_cache(maxsize=1)

@@ -56,6 +56,7 @@ class Operation:
     mcp: bool = True  # part of the MCP catalogue
     rest: tuple[str, str] | None = None  # ("GET", "/contacts/{contact_id}")
     audit_reads: bool = True
+    reads_audit: bool = False  # reads the audit log: queued read audits are written first
 
 
 @dataclass
@@ -151,6 +152,8 @@ class Registry:
             raise error from None
 
         ctx: OpContext | None = None
+        if op.reads_audit:
+            audit.flush_reads(db)
         try:
             with db.unit_of_work(actor, write=not op.read_only) as uow:
                 ctx = OpContext(uow=uow, registry=self)
@@ -169,7 +172,7 @@ class Registry:
                 f"'{op.name}' failed unexpectedly; nothing was changed. Quote request id {request_id} to support."
             ) from None
         if op.read_only and op.audit_reads:
-            self._audit_alone(db, actor, op.name, "ok", digest, ctx=ctx)
+            audit.queue_read(db, actor, op.name, digest, ctx.target or _read_target(op, args))
         if ctx.refusal is not None:
             raise ctx.refusal
         return result if isinstance(result, op.output) else op.output.model_validate(result)
@@ -200,6 +203,16 @@ class Registry:
                 audit.append(uow, action=action, outcome=outcome, args_digest=digest, **fields)
         except Exception:  # the audit must never turn a clean refusal into a crash
             log.exception("could not audit %s/%s", action, outcome)
+
+
+def _read_target(op: Operation, args: BaseModel) -> tuple[str, str] | None:
+    """The record a read looked at, when it names exactly one (contacts_get's contact_id…): "who viewed this
+    merchant's file?" is a question the audit log must answer."""
+    ids = [name for name, f in op.input.model_fields.items() if name.endswith("_id") and f.is_required()]
+    if len(ids) != 1:
+        return None
+    value = getattr(args, ids[0])
+    return (ids[0][:-3], value) if isinstance(value, str) else None
 
 
 def _audit_fields(ctx: OpContext) -> dict[str, Any]:

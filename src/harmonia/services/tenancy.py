@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 import unicodedata
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -29,6 +32,7 @@ __all__ = [
     "authenticate",
     "create_tenant",
     "create_token",
+    "forget_tokens",
     "get_tenant",
     "issue_token",
     "owner_actor",
@@ -226,7 +230,54 @@ def revoke_token(uow: UnitOfWork, token_id: str) -> AccessToken:
         raise NotFound(f"token {token_id!r} not found")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+    uow.after_commit(lambda: forget_tokens(uow.db))
     return token
+
+
+class _TokenCache:
+    """Recently checked tokens, so a busy client's calls do not each pay a database read to authenticate.
+
+    An entry lives `TOKEN_CACHE_SECONDS`. A revocation or a change to a person clears this process's entries at
+    once; another process sees it within that window (see docs/deploy.md)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Actor, datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Actor, datetime | None] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1], entry[2]
+
+    def put(self, key: str, actor: Actor, expires_at: datetime | None) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, actor, expires_at)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+TOKEN_CACHE_SECONDS = 10.0
+_token_caches: weakref.WeakKeyDictionary[Database, _TokenCache] = weakref.WeakKeyDictionary()
+_token_caches_lock = threading.Lock()
+
+
+def _token_cache(db: Database) -> _TokenCache:
+    with _token_caches_lock:
+        cache = _token_caches.get(db)
+        if cache is None:
+            cache = _token_caches[db] = _TokenCache()
+        return cache
+
+
+def forget_tokens(db: Database) -> None:
+    """Drop this process's cached token checks for `db` (after a revocation, a role change, a deactivation)."""
+    _token_cache(db).clear()
 
 
 # How often last_used_at is written: a write per call would turn every read into a write.
@@ -242,9 +293,16 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
     if match is None:
         raise refusal
     tenant_id = match.group(1)
+    secret_hash = _hash(secret.strip())
+    cache = _token_cache(db)
+    cached = cache.get(secret_hash)
+    if cached is not None:
+        known, expires_at = cached
+        if expires_at is None or expires_at > utcnow():
+            return replace(known, channel=channel, request_id=request_id)
     reader = Actor(tenant_id=tenant_id, channel=channel)
     with db.unit_of_work(reader, write=False) as uow:
-        token = uow.session.scalar(select(AccessToken).where(AccessToken.secret_hash == _hash(secret.strip())))
+        token = uow.session.scalar(select(AccessToken).where(AccessToken.secret_hash == secret_hash))
         if token is None:
             raise refusal
         user = uow.session.scalar(select(User).where(User.id == token.user_id))
@@ -258,7 +316,7 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
             row = uow.session.scalar(select(AccessToken).where(AccessToken.id == token.id))
             if row is not None:
                 row.last_used_at = now
-    return Actor(
+    actor = Actor(
         tenant_id=tenant_id,
         channel=channel,
         user_id=user.id,
@@ -268,6 +326,8 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
         scopes=frozenset(token.scopes),
         request_id=request_id,
     )
+    cache.put(secret_hash, actor, token.expires_at)
+    return actor
 
 
 def set_outbound(db: Database, tenant_slug: str, enabled: bool, *, actor: Actor, reason: str | None) -> Tenant:
