@@ -47,6 +47,12 @@ def build_dataset(scale: int) -> tuple[Path, float]:
     path = CACHE / f"harmonia-{scale}.db"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
+        cached = Database(f"sqlite:///{path}")
+        with cached.engine.connect() as conn:
+            analyzed = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
+        if not analyzed:  # built before the seed gathered planner statistics
+            cached.analyze()
+        cached.dispose()
         return path, float(json.loads(meta.read_text())["seed_seconds"])
     path.unlink(missing_ok=True)
     url = f"sqlite:///{path}"
@@ -86,9 +92,10 @@ def _start(cmd: list[str], env: dict[str, str], port: int | None) -> subprocess.
     return proc
 
 
-def _rss_mb(pid: int) -> float:
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """VmRSS, or RssAnon (the process's own memory, without the database pages SQLite maps from the file)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -162,6 +169,9 @@ async def transport_latencies(path: Path, rounds: int, per_round: int) -> dict[s
             Client(streamable_http_client(f"http://127.0.0.1:{hp}/mcp", http_client=h)) as mcp_client,  # type: ignore[arg-type]
             Client(f"http://127.0.0.1:{fp}/mcp") as floor_client,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{rp}") as rest_client,
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{hp}/api/v1", headers={"Authorization": f"Bearer {token}"}
+            ) as harmonia_rest,  # fmt: skip
         ):
             tools_list = await mcp_client.list_tools()
             result["tools_list_count"] = len(tools_list.tools)
@@ -185,10 +195,17 @@ async def transport_latencies(path: Path, rounds: int, per_round: int) -> dict[s
                         if tool not in ("email_send",)}  # fmt: skip
             variants["floor_mcp_http:floor_get"] = floor_call
             variants["floor_rest:get"] = rest_call
+
+            async def harmonia_rest_call() -> int:
+                r = await harmonia_rest.get(f"/contacts/{work.args('contacts_get')['contact_id']}")
+                return len(r.content)
+
+            variants["harmonia_rest:contacts_get"] = harmonia_rest_call
             samples = await interleave(variants, rounds=rounds, per_round=per_round)
             result["latency"] = {k: v.summary() for k, v in samples.items()}
         result["throughput"] = _throughput(hp, fp, token, pools.contact_ids[0])
         result["server_rss_mb"] = round(_rss_mb(harmonia.pid), 1)
+        result["server_rss_anon_mb"] = round(_rss_mb(harmonia.pid, "RssAnon"), 1)
     finally:
         for proc in (harmonia, floor, rest):
             proc.send_signal(signal.SIGINT)
@@ -259,8 +276,21 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=40)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--report-only", action="store_true", help="rewrite docs from bench/results/*.json")
+    parser.add_argument("--local-only", action="store_true",
+                        help="measure only in-process and stdio MCP, adding them to bench/results/*.json")  # fmt: skip
     args = parser.parse_args()
     scales = [2000] if args.quick else [int(s) for s in args.scales.split(",")]
+    if args.local_only:
+        from .local import local_latencies
+
+        for scale in scales:
+            path, _ = build_dataset(scale)
+            file = ROOT / "bench" / "results" / f"{scale}.json"
+            saved = json.loads(file.read_text())
+            saved["local_latency"] = asyncio.run(local_latencies(path, args.rounds, args.per_round))
+            write_json(saved, str(scale))
+            print(f"[{scale}] in-process and stdio measured", flush=True)
+        args.report_only = True
     if args.report_only:
         from harmonia.surfaces.docs_gen import tools_list_bytes
 
@@ -295,6 +325,7 @@ def main() -> None:
             service = service_latencies(path, args.calls, f"smtp://127.0.0.1:{smtp_port}")
             print(f"[{scale}] service layer measured", flush=True)
             transport = asyncio.run(transport_latencies(path, args.rounds, args.per_round))
+            transport["local_latency"] = asyncio.run(local_latencies(path, args.rounds, args.per_round))
             print(f"[{scale}] transports measured", flush=True)
             results[scale] = {"scale": scale, "seed_seconds": round(seed_seconds, 1),
                               "db_mb": round(path.stat().st_size / 1e6, 1), "service": service, **transport,

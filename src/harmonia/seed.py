@@ -151,6 +151,7 @@ def seed_demo(
             bar(len(chunk))
     with db.unit_of_work(actor) as uow:
         recount_stages(uow)
+    db.analyze()  # fresh statistics, or SQLite's planner scans whole tenants (docs/benchmarks.md)
     bar(0, done=True)
     counts["seconds"] = round(time.perf_counter() - started, 2)  # type: ignore[assignment]
     return {"tenant": t.slug, "scale": scale, "seed": seed, "anchor": anchor.isoformat(), **counts}

@@ -46,12 +46,11 @@ async def test_an_all_scope_token_sees_exactly_the_37_tools_of_the_spec_in_both_
     for t in tools:
         assert t.input_schema["additionalProperties"] is False and t.output_schema["type"] == "object"
         a = t.annotations
-        assert a is not None and None not in (
-            a.read_only_hint,
-            a.destructive_hint,
-            a.idempotent_hint,
-            a.open_world_hint,
-        )
+        # readOnlyHint and openWorldHint always explicit; destructive/idempotent wherever they mean something
+        # (the spec: only when readOnlyHint is false), so no client falls back to "destructive" by default.
+        assert a is not None and None not in (a.read_only_hint, a.open_world_hint)
+        if not a.read_only_hint:
+            assert None not in (a.destructive_hint, a.idempotent_hint)
         assert a.read_only_hint == (
             t.name in SPEC_TOOLS["mcp:read"] or t.name in {"users_list", "audit_list", "settings_get"}
         )

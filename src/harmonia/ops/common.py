@@ -39,7 +39,10 @@ def _iso_instant(value: Any) -> Any:
 Instant = Annotated[
     datetime,
     BeforeValidator(_iso_instant),
-    Field(description="ISO 8601; no offset means UTC", json_schema_extra={REST_ONLY: {"pattern": r"^(19|2\d)\d\d-"}}),
+    # `format: date-time` says ISO 8601 to a model; the rest is said once, in the REST document.
+    Field(
+        json_schema_extra={REST_ONLY: {"pattern": r"^(19|2\d)\d\d-", "description": "ISO 8601; no offset means UTC"}}
+    ),
 ]
 Since = Instant
 # Enforced on every surface; MCP schemas leave the pattern out (ops/schema.py) and a mismatch is explained in words.

@@ -156,12 +156,12 @@ def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, A
     return schema
 
 
-def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The result's top level, truthfully typed but shallow: the fields always present, with their types; optional
-    fields and nested shapes are left open (never contradicted: outputs are not closed with additionalProperties).
+def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
+    """The result's top level, shallow and never contradicted (outputs are not closed with additionalProperties).
 
-    Every client pays for `tools/list` in context; full nested output schemas tripled its size while telling the
-    model little that the description and the result itself do not. Clients still validate what is declared.
+    `compact` (MCP): only which fields are always present. Every client pays for `tools/list` in context; field
+    types there cost a fifth of the catalogue and tell a model little the result does not. The OpenAPI document
+    (compact=False) also gives each always-present field its type.
     """
     full = model.model_json_schema(schema_generator=_Compact, mode="serialization")
     defs = full.get("$defs", {})
@@ -170,7 +170,7 @@ def output_schema(model: type[BaseModel]) -> dict[str, Any]:
     for name, prop in full.get("properties", {}).items():
         if name in required or name == "next_cursor":  # optional fields are described by the tool, not listed
             props[name] = _shallow(prop, defs)
-    out: dict[str, Any] = {"type": "object", "properties": props}
+    out: dict[str, Any] = {"type": "object"} if compact else {"type": "object", "properties": props}
     if full.get("required"):
         out["required"] = full["required"]
     return out

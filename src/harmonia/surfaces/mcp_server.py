@@ -59,10 +59,12 @@ def _tool(op: Operation) -> types.Tool:
         description=op.description,
         input_schema=input_schema(op.input),
         output_schema=output_schema(op.output),
+        # readOnlyHint and openWorldHint always explicit; the other two only where the spec gives them meaning
+        # (readOnlyHint false): every client pays for tools/list in context.
         annotations=types.ToolAnnotations(
             read_only_hint=op.read_only,
-            destructive_hint=op.destructive,
-            idempotent_hint=op.idempotent,
+            destructive_hint=None if op.read_only else op.destructive,
+            idempotent_hint=None if op.read_only else op.idempotent,
             open_world_hint=op.open_world,
         ),
     )

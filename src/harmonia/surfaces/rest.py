@@ -122,7 +122,7 @@ def openapi() -> dict[str, Any]:
             "tags": [op.scope.value], "security": [{"bearer": [op.scope.value]}],
             "responses": {
                 "200" if not (method == "POST" and op.name.endswith("_create")) else "201": {
-                    "description": "the result", "content": {"application/json": {"schema": output_schema(op.output)}}},
+                    "description": "the result", "content": {"application/json": {"schema": output_schema(op.output, compact=False)}}},
                 **{str(code): {"description": text, "content": {"application/problem+json": {"schema": problem}}}
                    for code, text in ((401, "no valid token"), (403, "missing scope or role"), (404, "not found"),
                                       (409, "conflict or refused send"), (422, "invalid arguments"))},
