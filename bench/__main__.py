@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .local import local_latencies
 from .report import ROOT, machine, plot_growth, write_json
 from .stats import interleave, percentile
 from .workload import MIX, Pools, Workload
@@ -281,8 +282,6 @@ def main() -> None:
     args = parser.parse_args()
     scales = [2000] if args.quick else [int(s) for s in args.scales.split(",")]
     if args.local_only:
-        from .local import local_latencies
-
         for scale in scales:
             path, _ = build_dataset(scale)
             file = ROOT / "bench" / "results" / f"{scale}.json"

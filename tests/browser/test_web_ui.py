@@ -56,8 +56,7 @@ def test_an_owner_moves_a_deal_on_the_board_and_both_stage_counts_follow(site: S
     screenshot(page, "board")
     # The move is in the deal's timeline, stamped with the person who made it in the UI.
     page.locator(f'section[data-stage="{target["id"]}"] a.deal-name', has_text=deal_name).click()
-    move = page.locator(".tl-stage_move").first
-    expect(move).to_contain_text(f"{source['name']} → {target['name']}")
+    move = page.locator(".tl-stage_move", has_text=f"{source['name']} → {target['name']}").first
     expect(move).to_contain_text("via ui")
     screenshot(page, "deal")
 

@@ -16,7 +16,7 @@ from ..services.paging import page
 from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
@@ -162,7 +162,7 @@ class AccountsUpsert(InputModel):
     # A domain alone is fine when it finds an account, but the schema cannot know that: it asks for an id or a name.
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
         {"required": ["account_id"], "properties": {"account_id": {"type": "string"}}},
-        {"required": ["name"], "properties": {"name": {"type": "string", "pattern": r"\S"}}}]}})  # fmt: skip
+        {"required": ["name"], "properties": {"name": {"type": "string", "pattern": NOT_BLANK}}}]}})  # fmt: skip
     account_id: RecordId | None = Field(None, description="update this account")
     domain: str | None = Field(None, max_length=200, description="or find the account by domain")
     name: str | None = Field(None, min_length=1, max_length=200)

@@ -15,7 +15,7 @@ from ..services import tags as tag_service
 from ..services.records import get_or_404, snapshot
 from .common import Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS", "ContactOut", "contact_out"]
 
@@ -80,7 +80,7 @@ class _ContactFields(InputModel):
 
 class ContactsCreate(_ContactFields):
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
-        {"required": [f], "properties": {f: {"type": "string", "pattern": r"\S"}}}
+        {"required": [f], "properties": {f: {"type": "string", "pattern": NOT_BLANK}}}
         for f in ("first_name", "last_name", "email", "phone")
     ]}})  # fmt: skip
     source: Literal["manual", "import", "api", "web"] | None = None

@@ -14,7 +14,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from ..ids import ID_PATTERN
 
-__all__ = ["REST_ONLY", "InputModel", "OutputModel", "input_schema", "output_schema"]
+__all__ = ["NOT_BLANK", "REST_ONLY", "InputModel", "OutputModel", "input_schema", "output_schema"]
 
 
 class InputModel(BaseModel):
@@ -124,7 +124,7 @@ def _publish_trimming(node: Any) -> None:
             if pattern is None and ("minLength" in node or "maxLength" in node):
                 node["pattern"] = _trimmed_length(node.pop("minLength", 0), node.pop("maxLength", None))
             elif isinstance(pattern, str) and pattern.startswith("^") and pattern.endswith("$"):
-                node["pattern"] = rf"^\s*(?:{pattern[1:-1]})\s*$"
+                node["pattern"] = rf"^{_WS}*(?:{pattern[1:-1]}){_WS}*$"
         for value in node.values():
             _publish_trimming(value)
     elif isinstance(node, list):
@@ -132,14 +132,23 @@ def _publish_trimming(node: Any) -> None:
             _publish_trimming(value)
 
 
+# Exactly the characters pydantic's str_strip_whitespace removes (Unicode White_Space), spelled out: `\s` means
+# something else in each regex dialect (U+0085 is space to Python only, U+FEFF to ECMA only).
+_WS = r"[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_NOT_WS = "[^" + _WS[1:]
+_ANY = r"[\s\S]"
+NOT_BLANK = _NOT_WS  # a pattern: at least one character that trimming keeps
+
+
 def _trimmed_length(low: int, high: int | None) -> str:
+    w, c = _WS, _NOT_WS
     if high is None:
-        return r"\S" if low == 1 else rf"^\s*\S[\s\S]{{{low - 2},}}\S\s*$"
+        return c if low == 1 else rf"^{w}*{c}{_ANY}{{{low - 2},}}{c}{w}*$"
     if low <= 0:
-        return rf"^\s*(?:\S(?:[\s\S]{{0,{high - 2}}}\S)?)?\s*$" if high >= 2 else rf"^\s*\S{{0,{high}}}\s*$"
+        return rf"^{w}*(?:{c}(?:{_ANY}{{0,{high - 2}}}{c})?)?{w}*$" if high >= 2 else rf"^{w}*{c}{{0,{high}}}{w}*$"
     if low == 1:
-        return rf"^\s*\S(?:[\s\S]{{0,{high - 2}}}\S)?\s*$" if high >= 2 else r"^\s*\S\s*$"
-    return rf"^\s*\S[\s\S]{{{low - 2},{high - 2}}}\S\s*$"
+        return rf"^{w}*{c}(?:{_ANY}{{0,{high - 2}}}{c})?{w}*$" if high >= 2 else rf"^{w}*{c}{w}*$"
+    return rf"^{w}*{c}{_ANY}{{{low - 2},{high - 2}}}{c}{w}*$"
 
 
 def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
