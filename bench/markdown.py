@@ -31,7 +31,7 @@ def write_markdown(summary: dict[str, Any], path: Path, command: str) -> None:
         "contacts and `other` 60% (so every query is exercised against another tenant's rows). `scale` = contacts "
         "in the whole database.",
         "",
-        "## Service layer (`registry().invoke`, includes validation, the unit of work and the audit row), ms",
+        "## Service layer (`registry().invoke`, validation, the unit of work, the audit (writes in the transaction, reads queued)), ms",
         "",
         "| tool (workload) | " + " | ".join(f"p50 @ {s:,} | p99 @ {s:,}" for s in scales) + " | bytes | growth p50 |",
         "|---|" + "---|---|" * len(scales) + "---|---|",
@@ -155,25 +155,42 @@ def _targets(results: dict[int, dict[str, Any]], scales: list[int], summary: dic
     return out
 
 
-NOTES = """### Why the latency targets are missed, and what would close them
+NOTES = """### What changed this round, and why the remaining targets are missed
 
-Most targets are missed, several by an order of magnitude; the figures above are what was measured, not adjusted.
+The figures above are what was measured, not adjusted. The 1M run found two real problems, both fixed:
 
-- **Per-call fixed cost, not data size, dominates.** Indexed tools barely grow with the data (see the growth column),
-  but each call costs 2–10 ms in the service layer: a tool runs 3–8 ORM statements (SQLAlchemy 2 statement
-  construction plus the tenant `with_loader_criteria` on each), opens a read transaction, then a *second, write*
-  transaction to append the hash-chained audit row (read the chain head `FOR UPDATE`, hash, insert, commit). Closing it:
-  batch the audit of reads (append read audits from an in-memory queue every few ms, one transaction per batch — the
-  chain stays intact), cache compiled statements with `lambda_stmt`, and use Core selects for the hot reads
-  (`contacts_get`, `opportunities_list`).
-- **Over HTTP** each request also authenticates its bearer token with a database read, and hops to a 4-thread pool;
-  results are larger than the floor's one row (a 25-deal page is 11 KB). A short-lived in-process token cache (revocation
-  taking effect within seconds) and the audit batching above are the first two levers.
-- **Throughput** at 16 connections is bounded by the same per-call cost plus SQLite's single writer: every call,
-  even a read, currently commits an audit row. With read audits batched, reads would no longer serialise on the writer.
-- **stdio cold start** (~2 s) is the import of the MCP SDK (0.7 s measured by the research), SQLAlchemy models and the
-  registry with its pydantic models; lazy imports of the ops modules and deferring the HTTP stack would close most of it.
-- **tools/list** is 35 KB: input schemas are complete (enums, descriptions) and every tool declares an output schema;
-  shortening descriptions further and dropping the per-property descriptions would reach ~24 KB at some cost to models.
-- Search (FTS5 with a bounded candidate set) and the outbox are within or near their targets at 100k.
+- **Without planner statistics SQLite scanned whole tenants.** `contacts_get`, `opportunities_get` and
+  `conversations_list` took 76–80 ms at 1M (28–95× their 10k time): with `ORDER BY … LIMIT`, SQLite preferred the
+  index matching the sort over the selective one (`(tenant_id, contact_id)`) and walked the tenant. The seed now
+  runs `ANALYZE` (with `analysis_limit`) and every connection runs `PRAGMA optimize=0x10002`: those tools are
+  2.7–4.9 ms at 1M, 1.1–1.2× their 10k time.
+- **Memory**: a 64 MB page cache per connection put the server at 674 MB RSS at 1M; 16 MB per connection (reads are
+  served by the 256 MB memory map) brings it to 171 MB, of which 145 MB is the process's own.
+
+Also this round: successful reads are audited in batches (one write transaction per batch instead of per read) and
+token checks are remembered for 10 s, which took MCP over HTTP from 9× to 3.6× the floor (44× at 1M before the
+statistics fix).
+
+Still missed:
+
+- **Service-layer p50 2–5 ms against 0.5 ms.** A tool is validation, a unit of work (session, `BEGIN`, on
+  PostgreSQL `set_config`), 3–8 ORM statements each with the tenant criteria, and result models; `contacts_get` runs
+  eight statements (contact, tags, deals, messages, notes, tasks). The floor runs one hand-written query on one
+  connection. Closing it means Core statements cached with `lambda_stmt` for the hot reads and fewer round trips
+  per tool (one query with JSON aggregation for `contacts_get`) — a rewrite of the read paths, not a tweak.
+- **MCP over HTTP 3.6× the floor, throughput 0.08× at 16 connections**: the same per-call cost, plus SQLite's single
+  writer for the batched audit and the 4-thread pool. Throughput follows the service-layer cost (≈ 5 ms/call ≈ 200
+  calls/s per process); N app servers on PostgreSQL scale out (docs/deploy.md), one process does not.
+- **search p99 242 ms at 1M** (p50 17–23 ms): FTS5 holds both tenants' rows and filters the tenant after the match;
+  a company-name prefix common in the other tenant reads many candidates. A per-tenant FTS table (or the tenant id
+  as the first FTS column with a prefix query on it) would bound it.
+- **`reports_activity` grows 50×** (219 ms at 1M): it counts the period's messages, notes and stage moves per call.
+  Daily per-user counters kept in the write path (the issue's advice) would make it constant; not done.
+- **stdio cold start 1.2 s**: importing the MCP SDK (≈0.4 s), SQLAlchemy and the models (≈0.3 s), the registry's
+  pydantic models (≈0.2 s) and pydantic-settings (≈0.15 s). Lazy per-module registration would shave part of it.
+- **tools/list 29.8 KB** (35.4 KB before): dropping `outputSchema` entirely (−2.8 KB), tool `title`s (−1 KB) and
+  `additionalProperties: false` (−1.1 KB, but OpenAI's strict mode wants it) would reach ≈ 25 KB; shorter
+  descriptions the rest. Each is a cost to some client, so they were not taken.
+- **Seeding 1M: 6.0 min** (target 5): the FTS triggers fire per row during the bulk insert; building the FTS index
+  once after the load would save most of the difference (100k went from 19.8 s to 36.7 s when the triggers came).
 """
