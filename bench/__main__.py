@@ -48,11 +48,9 @@ def build_dataset(scale: int) -> tuple[Path, float]:
     path = CACHE / f"harmonia-{scale}.db"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
+        upgrade(f"sqlite:///{path}")  # a dataset cached by an older checkout gets the newer indexes
         cached = Database(f"sqlite:///{path}")
-        with cached.engine.connect() as conn:
-            analyzed = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
-        if not analyzed:  # built before the seed gathered planner statistics
-            cached.analyze()
+        cached.analyze()
         cached.dispose()
         return path, float(json.loads(meta.read_text())["seed_seconds"])
     path.unlink(missing_ok=True)

@@ -70,7 +70,8 @@ class Message(TenantScoped, Base):
         tenant_fk("conversation_id", "conversations", ondelete="CASCADE"),
         Index("ix_messages_tenant_conversation", "tenant_id", "conversation_id", "created_at"),
         Index("ix_messages_tenant_status", "tenant_id", "status", "created_at"),
-        Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        # covers reports_activity's count per person and channel over a period
+        Index("ix_messages_tenant_activity", "tenant_id", "created_at", "direction", "status", "sent_by", "channel"),
         Index("ix_messages_tenant_provider", "tenant_id", "provider_id"),
         Index("ix_messages_tenant_idempotency", "tenant_id", "idempotency_key"),
     )
@@ -121,7 +122,7 @@ class Note(TenantScoped, Base):
     __extra_args__ = (
         tenant_fk("author_id", "users"),
         Index("ix_notes_tenant_record", "tenant_id", "record_type", "record_id", "created_at"),
-        Index("ix_notes_tenant_created", "tenant_id", "created_at"),
+        Index("ix_notes_tenant_created_author", "tenant_id", "created_at", "author_id"),
     )
 
     body: Mapped[str] = mapped_column(Text)

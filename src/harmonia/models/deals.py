@@ -92,6 +92,7 @@ class StageChange(TenantScoped, Base):
         tenant_fk("opportunity_id", "opportunities", ondelete="CASCADE"),
         Index("ix_stage_changes_tenant_opp", "tenant_id", "opportunity_id", "created_at"),
         Index("ix_stage_changes_tenant_created", "tenant_id", "created_at"),
+        Index("ix_stage_changes_tenant_at", "tenant_id", "at", "from_stage_id", "created_by"),  # reports_activity
     )
 
     opportunity_id: Mapped[str] = mapped_column(String(24))
