@@ -163,12 +163,12 @@ The figures above are what was measured, not adjusted. The 1M run found two real
   `conversations_list` took 76–80 ms at 1M (28–95× their 10k time): with `ORDER BY … LIMIT`, SQLite preferred the
   index matching the sort over the selective one (`(tenant_id, contact_id)`) and walked the tenant. The seed now
   runs `ANALYZE` (with `analysis_limit`) and every connection runs `PRAGMA optimize=0x10002`: those tools are
-  2.7–4.9 ms at 1M, 1.1–1.2× their 10k time.
+  2.5–4.4 ms at 1M, about 1.0–1.3× their 10k time (`conversations_list`, under 1 ms, varies most).
 - **Memory**: a 64 MB page cache per connection put the server at 674 MB RSS at 1M; 16 MB per connection (reads are
-  served by the 256 MB memory map) brings it to 171 MB, of which 145 MB is the process's own.
+  served by the 256 MB memory map) brings it to 186 MB, of which 160 MB is the process's own.
 
 Also this round: successful reads are audited in batches (one write transaction per batch instead of per read) and
-token checks are remembered for 10 s, which took MCP over HTTP from 9× to 3.6× the floor (44× at 1M before the
+token checks are remembered for 10 s, which took MCP over HTTP from 9× to 3.5× the floor (44× at 1M before the
 statistics fix).
 
 Still missed:
@@ -178,15 +178,16 @@ Still missed:
   eight statements (contact, tags, deals, messages, notes, tasks). The floor runs one hand-written query on one
   connection. Closing it means Core statements cached with `lambda_stmt` for the hot reads and fewer round trips
   per tool (one query with JSON aggregation for `contacts_get`) — a rewrite of the read paths, not a tweak.
-- **MCP over HTTP 3.6× the floor, throughput 0.08× at 16 connections**: the same per-call cost, plus SQLite's single
+- **MCP over HTTP 3.5× the floor, throughput 0.07× at 16 connections**: the same per-call cost, plus SQLite's single
   writer for the batched audit and the 4-thread pool. Throughput follows the service-layer cost (≈ 5 ms/call ≈ 200
   calls/s per process); N app servers on PostgreSQL scale out (docs/deploy.md), one process does not.
-- **search p99 242 ms at 1M** (p50 17–23 ms): FTS5 holds both tenants' rows and filters the tenant after the match;
+- **search p99 230 ms at 1M** (p50 17–23 ms): FTS5 holds both tenants' rows and filters the tenant after the match;
   a company-name prefix common in the other tenant reads many candidates. A per-tenant FTS table (or the tenant id
   as the first FTS column with a prefix query on it) would bound it.
-- **`reports_activity` grows 50×** (219 ms at 1M): it counts the period's messages, notes and stage moves per call.
-  Daily per-user counters kept in the write path (the issue's advice) would make it constant; not done.
-- **stdio cold start 1.2 s**: importing the MCP SDK (≈0.4 s), SQLAlchemy and the models (≈0.3 s), the registry's
+- **`reports_activity` grows 4.6×** (target 3×): it counts the period's messages, notes and stage moves per call.
+  Covering indexes (migration 0005) took it from 219 ms to 17 ms at 1M, but the work still grows with the activity
+  in the period. Daily per-user counters kept in the write path (the issue's advice) would make it constant.
+- **stdio cold start 1.1 s**: importing the MCP SDK (≈0.4 s), SQLAlchemy and the models (≈0.3 s), the registry's
   pydantic models (≈0.2 s) and pydantic-settings (≈0.15 s). Lazy per-module registration would shave part of it.
 - **tools/list 29.8 KB** (35.4 KB before): dropping `outputSchema` entirely (−2.8 KB), tool `title`s (−1 KB) and
   `additionalProperties: false` (−1.1 KB, but OpenAI's strict mode wants it) would reach ≈ 25 KB; shorter
