@@ -27,7 +27,7 @@ from sqlalchemy.pool import StaticPool
 
 from .models.base import TenantOwned, TenantScoped
 
-__all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork"]
+__all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_table_names"]
 
 CHANNELS = ("ui", "api", "mcp", "workflow", "cli", "system")
 
@@ -114,7 +114,12 @@ class Database:
 
 
 class UnitOfWork:
-    """A transaction for one tenant. Callbacks registered with `after_commit` run only when it committed."""
+    """A transaction for one tenant. Callbacks registered with `after_commit` run only when it committed.
+
+    The ORM session is opened on first use. A read unit whose handler runs only compiled queries (`queries.Query`)
+    never opens one: it reads on a pooled driver connection of its own, in its own read transaction (on PostgreSQL
+    with the same `app.tenant_id` setting). A read unit that uses both sees two read transactions — the same
+    guarantee as READ COMMITTED, never a mix of tenants. A write unit runs everything on the session's connection."""
 
     def __init__(self, db: Database, actor: Actor, *, write: bool) -> None:
         self.db = db
@@ -123,28 +128,61 @@ class UnitOfWork:
         self.write = write
         self._after_commit: list[Callable[[], None]] = []
         self._session: Session | None = None
+        self._raw: Any = None  # the pooled driver connection of a read unit's compiled queries
+        self._open = False
 
     @property
     def session(self) -> Session:
-        if self._session is None:
+        if not self._open:
             raise RuntimeError("unit of work used outside its `with` block")
+        if self._session is None:
+            self._session = self.db._sessions(info={"tenant_id": self.tenant_id, "actor": self.actor})
+            self._session.connection(
+                execution_options={"harmonia_write": self.write, "harmonia_tenant": self.tenant_id}
+            )
         return self._session
 
+    def execute_driver(self, sql: str, params: Any) -> list[Any]:
+        """Run compiled SQL on this unit's driver connection and return the raw rows (for `queries.Query`)."""
+        driver: Any
+        if self.write or self._session is not None:
+            driver = self.session.connection().connection.driver_connection
+        else:
+            if self._raw is None:
+                if not self._open:
+                    raise RuntimeError("unit of work used outside its `with` block")
+                self._raw = self.db.engine.raw_connection()
+                _begin_driver(self.db.dialect, self._raw.driver_connection, self.tenant_id)
+            driver = self._raw.driver_connection
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
+
     def __enter__(self) -> UnitOfWork:
-        self._session = self.db._sessions(info={"tenant_id": self.tenant_id, "actor": self.actor})
-        self._session.connection(execution_options={"harmonia_write": self.write, "harmonia_tenant": self.tenant_id})
+        self._open = True
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        session = self.session
+        session, raw = self._session, self._raw
+        self._open, self._session, self._raw = False, None, None
         try:
-            if exc_type is None:
-                session.commit()
-            else:
-                session.rollback()
+            if session is not None:
+                try:
+                    if exc_type is None:
+                        session.commit()
+                    else:
+                        session.rollback()
+                finally:
+                    session.close()
         finally:
-            session.close()
-            self._session = None
+            if raw is not None:
+                try:
+                    _end_driver(self.db.dialect, raw.driver_connection, commit=exc_type is None)
+                finally:
+                    raw.close()  # back to the pool
         if exc_type is None:
             for callback in self._after_commit:
                 callback()
@@ -154,6 +192,25 @@ class UnitOfWork:
 
     def flush(self) -> None:
         self.session.flush()
+
+
+def _begin_driver(dialect: str, driver: Any, tenant_id: str) -> None:
+    """Open a read transaction on a bare driver connection, as the engine's `begin` hooks do for sessions."""
+    if dialect == "sqlite":
+        driver.execute("BEGIN")
+    else:
+        with driver.cursor() as cur:
+            cur.execute("SELECT set_config('app.tenant_id', %(t)s, true)", {"t": tenant_id})
+
+
+def _end_driver(dialect: str, driver: Any, *, commit: bool) -> None:
+    if dialect == "sqlite":
+        if driver.in_transaction:
+            driver.execute("COMMIT" if commit else "ROLLBACK")
+    elif commit:
+        driver.commit()
+    else:
+        driver.rollback()
 
 
 # --- the tenant wall -------------------------------------------------------------------------------------------
@@ -185,11 +242,12 @@ def _refuse_core_columns(state: ORMExecuteState) -> None:
     for desc in getattr(state.statement, "column_descriptions", None) or []:
         expr = desc.get("expr")
         name = getattr(getattr(expr, "table", None), "name", None)
-        if desc.get("entity") is None and name in _TENANT_TABLES():
+        if desc.get("entity") is None and name in tenant_table_names():
             raise TenantIsolationError(f"Core column of tenant table {name!r}; select ORM attributes instead")
 
 
-def _TENANT_TABLES() -> frozenset[str]:
+def tenant_table_names() -> frozenset[str]:
+    """Names of the tables whose rows belong to a tenant."""
     global _tenant_tables
     if _tenant_tables is None:
         from .models import Base

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..formats import EMAIL_CORE
 from ..models import Contact, Conversation, Message, Note, Opportunity, Task
+from ..queries import TENANT, Query
 from ..services import contacts as svc
 from ..services import tags as tag_service
-from ..services.records import get_or_404, snapshot
+from ..services.records import get_or_404, not_found, snapshot
 from .common import Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
 from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel
@@ -44,10 +45,12 @@ class ContactOut(OutputModel):
     updated_at: datetime | None = None
 
 
-def contact_out(c: Contact, tags: list[str] | None = None, *, full: bool = True) -> ContactOut:
+def contact_out(c: Any, tags: list[str] | None = None, *, full: bool = True) -> ContactOut:
+    """`c`: a Contact, or a compiled query's row with the same fields."""
+    name = f"{c.first_name} {c.last_name}".strip()
     return ContactOut(
         id=c.id,
-        name=c.full_name or c.email or c.phone or c.id,
+        name=name or c.email or c.phone or c.id,
         first_name=c.first_name or None if full else None,
         last_name=c.last_name or None if full else None,
         email=c.email,
@@ -124,38 +127,77 @@ class ContactDetail(ContactOut):
     open_tasks: list[dict[str, Any]] = []
 
 
-def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
-    s = ctx.session
-    contact = get_or_404(ctx.uow, Contact, args.contact_id, "contact")
-    base = contact_out(contact, tag_service.names_for(ctx.uow, "contact", [contact.id]).get(contact.id))
-    deals = s.scalars(
-        select(Opportunity)
-        .where(Opportunity.contact_id == contact.id, Opportunity.status == "open")
-        .order_by(Opportunity.updated_at.desc())
-        .limit(10)
-    )
-    # Threads first, then their newest messages: a join ordered by message time made SQLite walk every message of
-    # the tenant by date (63 ms at 100k contacts) instead of the contact's few threads.
-    threads = list(s.scalars(select(Conversation.id).where(Conversation.contact_id == contact.id)))
-    messages = (
-        s.scalars(
-            select(Message).where(Message.conversation_id.in_(threads)).order_by(Message.created_at.desc()).limit(5)
+# contacts_get is the most called read: six compiled queries (queries.py), no ORM.
+_C, _O, _CV, _M, _N, _T = (m.__table__.c for m in (Contact, Opportunity, Conversation, Message, Note, Task))
+_CONTACT = Query(
+    select(
+        *(
+            _C[k]
+            for k in (
+                "id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "title",
+                "account_id",
+                "owner_id",
+                "email_consent",
+                "sms_consent",
+                "call_consent",
+                "dnd",
+                "dnd_channels",
+                "timezone",
+                "source",
+                "last_activity_at",
+                "updated_at",
+            )
         )
-        if threads
-        else []
+    ).where(_C.tenant_id == TENANT, _C.id == bindparam("contact_id"))
+)
+_OPEN_DEALS = Query(
+    select(_O.id, _O.name, _O.amount, _O.stage_id, _O.updated_at)
+    .where(_O.tenant_id == TENANT, _O.contact_id == bindparam("contact_id"), _O.status == "open")
+    .order_by(_O.updated_at.desc())
+    .limit(10)
+)
+# Threads first, then their newest messages: a join ordered by message time made SQLite walk every message of the
+# tenant by date (63 ms at 100k contacts) instead of the contact's few threads.
+_THREADS = Query(select(_CV.id).where(_CV.tenant_id == TENANT, _CV.contact_id == bindparam("contact_id")))
+_THREAD_MESSAGES = Query(
+    select(_M.id, _M.channel, _M.direction, _M.status, _M.subject, _M.body, _M.created_at)
+    .where(_M.tenant_id == TENANT, _M.conversation_id == bindparam("conversation_id"))
+    .order_by(_M.created_at.desc())
+    .limit(5)
+)
+_NOTES = Query(
+    select(_N.id, _N.body, _N.created_at)
+    .where(_N.tenant_id == TENANT, _N.record_type == "contact", _N.record_id == bindparam("contact_id"))
+    .order_by(_N.created_at.desc())
+    .limit(5)
+)
+_OPEN_TASKS = Query(
+    select(_T.id, _T.title, _T.due_at)
+    .where(
+        _T.tenant_id == TENANT,
+        _T.record_type == "contact",
+        _T.record_id == bindparam("contact_id"),
+        _T.status == "open",
     )
-    notes = s.scalars(
-        select(Note)
-        .where(Note.record_type == "contact", Note.record_id == contact.id)
-        .order_by(Note.created_at.desc())
-        .limit(5)
-    )
-    tasks = s.scalars(
-        select(Task)
-        .where(Task.record_type == "contact", Task.record_id == contact.id, Task.status == "open")
-        .order_by(Task.due_at)
-        .limit(10)
-    )
+    .order_by(_T.due_at)
+    .limit(10)
+)
+
+
+def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
+    uow, contact_id = ctx.uow, args.contact_id
+    contact = _CONTACT.first(uow, contact_id=contact_id)
+    if contact is None:
+        raise not_found(contact_id, "contact")
+    base = contact_out(contact, tag_service.names_of(uow, "contact", contact_id))
+    messages = [m for t in _THREADS.rows(uow, contact_id=contact_id)
+                for m in _THREAD_MESSAGES.rows(uow, conversation_id=t.id)]  # fmt: skip
+    messages.sort(key=lambda m: m.created_at, reverse=True)
     return ContactDetail(
         **base.model_dump(exclude_none=True),
         open_deals=[
@@ -168,7 +210,7 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "updated_at": d.updated_at.isoformat(),
                 }
             )
-            for d in deals
+            for d in _OPEN_DEALS.rows(uow, contact_id=contact_id)
         ],
         recent_messages=[
             _drop_none(
@@ -182,11 +224,15 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "at": m.created_at.isoformat(),
                 }
             )
-            for m in messages
+            for m in messages[:5]
         ],
-        notes=[{"id": n.id, "body": n.body[:300], "at": n.created_at.isoformat()} for n in notes],
+        notes=[
+            {"id": n.id, "body": n.body[:300], "at": n.created_at.isoformat()}
+            for n in _NOTES.rows(uow, contact_id=contact_id)
+        ],
         open_tasks=[
-            _drop_none({"id": t.id, "title": t.title, "due_at": t.due_at and t.due_at.isoformat()}) for t in tasks
+            _drop_none({"id": t.id, "title": t.title, "due_at": t.due_at and t.due_at.isoformat()})
+            for t in _OPEN_TASKS.rows(uow, contact_id=contact_id)
         ],
     )
 

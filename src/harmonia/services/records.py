@@ -10,7 +10,7 @@ from ..db import UnitOfWork
 from ..errors import NotFound
 from ..ids import kind_of
 
-__all__ = ["apply_changes", "get_or_404", "label", "snapshot"]
+__all__ = ["apply_changes", "get_or_404", "label", "not_found", "snapshot"]
 
 T = TypeVar("T")
 
@@ -26,11 +26,18 @@ def get_or_404(uow: UnitOfWork, model: type[T], record_id: str, kind: str, *, fi
     row: Any = uow.session.scalar(select(model).where(model.id == record_id))  # type: ignore[attr-defined,arg-type]
     if row is not None:
         return row  # type: ignore[no-any-return]
+    raise not_found(record_id, kind, field=field)
+
+
+def not_found(record_id: str, kind: str, *, field: str | None = None) -> NotFound:
+    """The error for an id that names no `kind` in this tenant (one of another tenant included, word for word)."""
     arg = field or f"{kind}_id"
     actual = kind_of(record_id) if isinstance(record_id, str) else None
     if actual and actual != kind:
-        raise NotFound(f"{arg} {record_id!r} is {label(actual)} id, not {label(kind)} id", field=arg)
-    raise NotFound(f"no {kind.replace('_', ' ')} with id {record_id!r}; list or search to find the right id", field=arg)
+        return NotFound(f"{arg} {record_id!r} is {label(actual)} id, not {label(kind)} id", field=arg)
+    return NotFound(
+        f"no {kind.replace('_', ' ')} with id {record_id!r}; list or search to find the right id", field=arg
+    )
 
 
 def apply_changes(row: Any, changes: dict[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import difflib
 import re
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from ..db import UnitOfWork
 from ..errors import Conflict, InvalidArguments, NotFound
 from ..ids import new_id
 from ..models import Tag, Tagging
+from ..queries import TENANT, Query
 
-__all__ = ["TAGGABLE", "apply", "names_for", "resolve", "tag_ids_for_names"]
+__all__ = ["TAGGABLE", "apply", "names_for", "names_of", "resolve", "tag_ids_for_names"]
 
 TAGGABLE = ("contact", "account", "opportunity")
 _TAG_RE = re.compile(r"^[\w][\w \-/&.+]{0,63}$")
@@ -105,6 +106,25 @@ def names_for(uow: UnitOfWork, record_type: str, record_ids: list[str]) -> dict[
     for record_id, name in rows:
         out.setdefault(record_id, []).append(name)
     return out
+
+
+_G, _TAGS = Tagging.__table__.c, Tag.__table__.c
+_NAMES_OF = Query(
+    select(_TAGS.name)
+    .join_from(Tagging.__table__, Tag.__table__, (_TAGS.tenant_id == _G.tenant_id) & (_TAGS.id == _G.tag_id))
+    .where(
+        _G.tenant_id == TENANT,
+        _TAGS.tenant_id == TENANT,
+        _G.record_type == bindparam("record_type"),
+        _G.record_id == bindparam("record_id"),
+    )
+    .order_by(_TAGS.name)
+)
+
+
+def names_of(uow: UnitOfWork, record_type: str, record_id: str) -> list[str]:
+    """Tag names of one record (a compiled query: the hot `*_get` tools call it)."""
+    return [r.name for r in _NAMES_OF.rows(uow, record_type=record_type, record_id=record_id)]
 
 
 def tag_ids_for_names(uow: UnitOfWork, names: list[str]) -> list[str]:

@@ -1,0 +1,128 @@
+"""Hot read paths: Core statements compiled once per dialect and run on the unit of work's DB-API connection.
+
+Why: an ORM select costs 200–400 µs of Python here (statement building, the tenant criteria option, cache-key
+generation, entity loading) against 20–30 µs for the same indexed query on the driver; a tool such as
+`contacts_get` runs six of them. `Query` keeps what the ORM gives that matters — the statement is built with
+SQLAlchemy Core from the models' tables, compiled for the dialect in use (SQLite or PostgreSQL), and the models'
+column types convert values both ways (UTC datetimes, money in cents, JSON) — and drops the per-call rest.
+
+The tenant wall holds here too, by construction rather than by a hook:
+- every tenant table a statement names must be constrained by `<table>.tenant_id == TENANT` somewhere in it,
+  checked when the statement is first compiled (a statement that misses one is refused: fail closed), and aliases of
+  tenant tables are refused (the check could not tell which occurrence is constrained);
+- the `tenant_id` value is bound by the unit of work from its actor, never by the caller;
+- on PostgreSQL the connection runs the same `set_config('app.tenant_id', …)` as every unit of work, so row-level
+  security is the second wall as everywhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import namedtuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, bindparam
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause
+from sqlalchemy.sql.selectable import Alias, TableClause
+
+from .db import TenantIsolationError, UnitOfWork, tenant_table_names
+
+__all__ = ["TENANT", "Query"]
+
+TENANT: BindParameter[Any] = bindparam("tenant_id")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: tuple[str, ...] | None  # bind names in order (qmark), or None for named parameters
+    static: dict[str, Any]  # literal values of the statement, already converted for the driver
+    binds: dict[str, Callable[[Any], Any] | None]  # caller parameters and their converters
+    results: tuple[Callable[[Any], Any] | None, ...]
+    row: Any  # a namedtuple class
+
+
+class Query:
+    """A read statement over tenant tables. `rows(uow, **params)` returns named tuples with converted values."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def rows(self, uow: UnitOfWork, **params: Any) -> list[Any]:
+        if "tenant_id" in params:
+            raise TenantIsolationError("the tenant of a query comes from the unit of work, never from its caller")
+        dialect = uow.db.engine.dialect
+        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        values = dict(compiled.static)
+        values["tenant_id"] = uow.tenant_id
+        for name, convert in compiled.binds.items():
+            value = params[name]
+            values[name] = convert(value) if convert is not None and value is not None else value
+        args: Any = tuple(values[n] for n in compiled.positional) if compiled.positional is not None else values
+        raw = uow.execute_driver(compiled.sql, args)
+        make, results = compiled.row._make, compiled.results
+        return [make([v if f is None or v is None else f(v) for f, v in zip(results, r, strict=True)]) for r in raw]
+
+    def first(self, uow: UnitOfWork, **params: Any) -> Any | None:
+        found = self.rows(uow, **params)
+        return found[0] if found else None
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        with self._lock:
+            if dialect.name in self._compiled:
+                return self._compiled[dialect.name]
+            _check_tenant_wall(self.statement)
+            compiled = self.statement.compile(dialect=dialect)
+            static: dict[str, Any] = {}
+            binds: dict[str, Callable[[Any], Any] | None] = {}
+            for name, bind in compiled.binds.items():
+                if name == "tenant_id":
+                    continue
+                if bind.expanding:
+                    raise ValueError(f"{name}: IN-lists are not supported here; use a subquery")
+                convert = bind.type._cached_bind_processor(dialect)
+                if bind.required or bind.callable is not None:
+                    binds[name] = convert
+                else:
+                    value = bind.effective_value
+                    static[name] = convert(value) if convert is not None and value is not None else value
+            columns = list(self.statement.selected_columns)
+            results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+            row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
+            positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+            done = _Compiled(compiled.string, positional, static, binds, results, row)
+            self._compiled[dialect.name] = done
+            return done
+
+
+def _check_tenant_wall(statement: Select[Any]) -> None:
+    tenant_tables = tenant_table_names()
+    named: set[TableClause] = set()
+    constrained: set[TableClause] = set()
+    for element in visitors.iterate(statement):
+        if isinstance(element, Alias) and isinstance(element.element, TableClause):
+            if element.element.name in tenant_tables:
+                raise TenantIsolationError(f"alias of tenant table {element.element.name!r} in a fast query")
+        elif isinstance(element, TableClause) and element.name in tenant_tables:
+            named.add(element)
+        elif isinstance(element, BinaryExpression) and element.operator is operators.eq:
+            left, right = element.left, element.right
+            if isinstance(left, BindParameter):
+                left, right = right, left
+            if (
+                isinstance(left, ColumnClause)
+                and left.name == "tenant_id"
+                and isinstance(right, BindParameter)
+                and right.key == TENANT.key
+                and isinstance(left.table, TableClause)
+            ):
+                constrained.add(left.table)
+    missing = sorted(t.name for t in named - constrained)
+    if missing:
+        raise TenantIsolationError(f"fast query names tenant table(s) {missing} without `tenant_id == TENANT`")
