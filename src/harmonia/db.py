@@ -142,11 +142,13 @@ class UnitOfWork:
             )
         return self._session
 
-    def execute_driver(self, sql: str, params: Any) -> list[Any]:
-        """Run compiled SQL on this unit's driver connection and return the raw rows (for `queries.Query`)."""
+    def execute_driver(self, sql: str, params: Any) -> tuple[list[Any], Any]:
+        """Run compiled SQL on this unit's driver connection: the raw rows and the cursor's description."""
         driver: Any
         if self.write or self._session is not None:
-            driver = self.session.connection().connection.driver_connection
+            session = self.session
+            session.flush()  # what the ORM's autoflush would do: a query sees the unit's own pending rows
+            driver = session.connection().connection.driver_connection
         else:
             if self._raw is None:
                 if not self._open:
@@ -157,7 +159,7 @@ class UnitOfWork:
         cursor = driver.cursor()
         try:
             cursor.execute(sql, params)
-            return cursor.fetchall()  # type: ignore[no-any-return]
+            return cursor.fetchall(), cursor.description
         finally:
             cursor.close()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,19 +31,21 @@ from sqlalchemy.sql.selectable import Alias, TableClause
 
 from .db import TenantIsolationError, UnitOfWork, tenant_table_names
 
-__all__ = ["TENANT", "Query"]
+__all__ = ["TENANT", "Query", "QueryFamily"]
 
 TENANT: BindParameter[Any] = bindparam("tenant_id")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
     sql: str
     positional: tuple[str, ...] | None  # bind names in order (qmark), or None for named parameters
     static: dict[str, Any]  # literal values of the statement, already converted for the driver
     binds: dict[str, Callable[[Any], Any] | None]  # caller parameters and their converters
-    results: tuple[Callable[[Any], Any] | None, ...]
+    columns: list[Any]
     row: Any  # a namedtuple class
+    # Set at the first execution: some drivers' converters depend on the type the server reports (psycopg's floats).
+    results: tuple[Callable[[Any], Any] | None, ...] | None = None
 
 
 class Query:
@@ -65,8 +67,14 @@ class Query:
             value = params[name]
             values[name] = convert(value) if convert is not None and value is not None else value
         args: Any = tuple(values[n] for n in compiled.positional) if compiled.positional is not None else values
-        raw = uow.execute_driver(compiled.sql, args)
-        make, results = compiled.row._make, compiled.results
+        raw, description = uow.execute_driver(compiled.sql, args)
+        results = compiled.results
+        if results is None:
+            results = compiled.results = tuple(
+                c.type._cached_result_processor(dialect, d[1])
+                for c, d in zip(compiled.columns, description, strict=True)
+            )
+        make = compiled.row._make
         return [make([v if f is None or v is None else f(v) for f, v in zip(results, r, strict=True)]) for r in raw]
 
     def first(self, uow: UnitOfWork, **params: Any) -> Any | None:
@@ -93,12 +101,29 @@ class Query:
                     value = bind.effective_value
                     static[name] = convert(value) if convert is not None and value is not None else value
             columns = list(self.statement.selected_columns)
-            results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
             row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
             positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-            done = _Compiled(compiled.string, positional, static, binds, results, row)
+            done = _Compiled(compiled.string, positional, static, binds, columns, row)
             self._compiled[dialect.name] = done
             return done
+
+
+class QueryFamily:
+    """Compiled queries whose statement depends on a hashable shape — which filters a list call uses, how many ids
+    it names — built once per shape. Shapes are few (filters present × sorts × cursor or not), so the cache is too."""
+
+    def __init__(self, build: Callable[..., Select[Any]]) -> None:
+        self._build = build
+        self._queries: dict[Hashable, Query] = {}
+        self._lock = threading.Lock()
+
+    def get(self, *shape: Hashable) -> Query:
+        found = self._queries.get(shape)
+        if found is None:
+            with self._lock:
+                found = self._queries.get(shape) or Query(self._build(*shape))
+                self._queries[shape] = found
+        return found
 
 
 def _check_tenant_wall(statement: Select[Any]) -> None:

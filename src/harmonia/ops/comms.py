@@ -8,14 +8,15 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import ConfigDict, Field, model_validator
-from sqlalchemy import Select, select
+from sqlalchemy import bindparam, select
 
 from ..errors import Forbidden, InvalidArguments, OutboundBlocked
 from ..ids import new_id
 from ..models import Contact, Conversation, Message, Tenant
+from ..queries import TENANT, QueryFamily
 from ..services import comms as svc
 from ..services import tenancy
-from ..services.paging import page
+from ..services.paging import Listing, at_least, eq, page
 from ..services.records import get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
@@ -39,7 +40,7 @@ class ConversationOut(OutputModel):
     last_message_at: datetime | None = None
 
 
-def conversation_out(c: Conversation, contact_name: str | None = None) -> ConversationOut:
+def conversation_out(c: Any, contact_name: str | None = None) -> ConversationOut:
     return ConversationOut(
         id=c.id,
         contact_id=c.contact_id,
@@ -85,16 +86,28 @@ class ConversationsList(PageArgs):
     updated_since: Since | None = None
 
 
-def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[ConversationOut]:
-    stmt: Select[Any] = select(Conversation)
-    for field in ("contact_id", "channel", "status", "assignee_id", "unread"):
-        if (value := getattr(args, field)) is not None:
-            stmt = stmt.where(getattr(Conversation, field) == value)
-    if args.updated_since:
-        stmt = stmt.where(Conversation.updated_at >= args.updated_since)
-    rows, cursor = page(
-        ctx.session, stmt, sort=Conversation.updated_at, tiebreak=Conversation.id, limit=args.limit, cursor=args.cursor
+_CONVERSATION_LIST = Listing(
+    Conversation.__table__,
+    ("id", "contact_id", "channel", "subject", "assignee_id", "status", "unread", "last_message_at", "updated_at"),
+    {
+        **{f: eq(f) for f in ("contact_id", "channel", "status", "assignee_id", "unread")},
+        "updated_since": at_least("updated_at"),
+    },
+    {"updated_desc": ("updated_at", True)},
+)
+_CT = Contact.__table__.c
+_CONTACT_NAMES = QueryFamily(
+    lambda n: select(_CT.id, _CT.first_name, _CT.last_name).where(
+        _CT.tenant_id == TENANT, _CT.id.in_([bindparam(f"c{i}") for i in range(n)])
     )
+)
+
+
+def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[ConversationOut]:
+    values = {
+        f: getattr(args, f) for f in ("contact_id", "channel", "status", "assignee_id", "unread", "updated_since")
+    }
+    rows, cursor = _CONVERSATION_LIST.page(ctx.uow, values, sort="updated_desc", limit=args.limit, cursor=args.cursor)
     names = _contact_names(ctx, {c.contact_id for c in rows})
     return Page[ConversationOut](items=[conversation_out(c, names.get(c.contact_id)) for c in rows], next_cursor=cursor)
 
@@ -102,8 +115,9 @@ def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[Conversa
 def _contact_names(ctx: OpContext, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
-    rows = ctx.session.execute(select(Contact.id, Contact.first_name, Contact.last_name).where(Contact.id.in_(ids)))
-    return {i: f"{first} {last}".strip() for i, first, last in rows}
+    params = {f"c{i}": contact_id for i, contact_id in enumerate(sorted(ids))}
+    rows = _CONTACT_NAMES.get(len(ids)).rows(ctx.uow, **params)
+    return {r.id: f"{r.first_name} {r.last_name}".strip() for r in rows}
 
 
 class ConversationsGet(PageArgs):

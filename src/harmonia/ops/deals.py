@@ -6,13 +6,14 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import Select, select
+from sqlalchemy import bindparam, select
 
 from ..models import CashflowMonth, Lender, Note, Opportunity, Pipeline, Stage, StageChange, Submission, Task, utcnow
+from ..queries import TENANT, Query
 from ..services import deals as svc
 from ..services import tags as tag_service
-from ..services.paging import page
-from ..services.records import get_or_404, snapshot
+from ..services.paging import Listing, at_least, at_most, eq
+from ..services.records import get_or_404, not_found, snapshot
 from .common import Dollars, Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -37,7 +38,7 @@ class DealOut(OutputModel):
     updated_at: datetime | None = None
 
 
-def deal_out(d: Opportunity, stage_names: dict[str, str], tags: list[str] | None = None) -> DealOut:
+def deal_out(d: Any, stage_names: dict[str, str], tags: list[str] | None = None) -> DealOut:
     idle = (utcnow() - d.last_activity_at).days if d.last_activity_at else None
     return DealOut(
         id=d.id,
@@ -58,7 +59,7 @@ def deal_out(d: Opportunity, stage_names: dict[str, str], tags: list[str] | None
 
 
 def _stage_names(ctx: OpContext) -> dict[str, str]:
-    return dict(ctx.session.execute(select(Stage.id, Stage.name)).all())
+    return {r.id: r.name for r in _STAGE_NAMES.rows(ctx.uow)}
 
 
 class OpportunitiesList(PageArgs):
@@ -75,45 +76,43 @@ class OpportunitiesList(PageArgs):
     sort: Literal["updated_desc", "idle_desc", "amount_desc"] = "updated_desc"
 
 
+_DEAL_LIST = Listing(
+    Opportunity.__table__,
+    ("id", "name", "stage_id", "status", "amount", "contact_id", "account_id", "owner_id", "last_activity_at",
+     "stage_entered_at", "updated_at"),
+    {
+        **{f: eq(f) for f in ("pipeline_id", "stage_id", "owner_id", "contact_id", "account_id", "status")},
+        "amount_min": at_least("amount"),
+        "amount_max": at_most("amount"),
+        "updated_since": at_least("updated_at"),
+        "idle_since": at_most("last_activity_at"),
+        "has_amount": lambda c, p: c.amount.is_not(None),  # sorting by amount leaves out deals without one
+    },
+    {"updated_desc": ("updated_at", True), "amount_desc": ("amount", True), "idle_desc": ("last_activity_at", False)},
+)  # fmt: skip
+
+
 def opportunities_list(ctx: OpContext, args: OpportunitiesList) -> Page[DealOut]:
-    stmt: Select[Any] = select(Opportunity)
     pipeline_id = svc.resolve_pipeline(ctx.uow, args.pipeline).id if args.pipeline else None
-    if pipeline_id:
-        stmt = stmt.where(Opportunity.pipeline_id == pipeline_id)
-    if args.stage:
-        stmt = stmt.where(Opportunity.stage_id == svc.resolve_stage(ctx.uow, pipeline_id, args.stage).id)
-    for field in ("owner_id", "contact_id", "account_id"):
-        if value := getattr(args, field):
-            stmt = stmt.where(getattr(Opportunity, field) == value)
-    if args.amount_min is not None:
-        stmt = stmt.where(Opportunity.amount >= args.amount_min)
-    if args.amount_max is not None:
-        stmt = stmt.where(Opportunity.amount <= args.amount_max)
-    if args.updated_since:
-        stmt = stmt.where(Opportunity.updated_at >= args.updated_since)
-    sort, descending = {
-        "updated_desc": (Opportunity.updated_at, True),
-        "amount_desc": (Opportunity.amount, True),
-        "idle_desc": (Opportunity.last_activity_at, False),
-    }[args.sort]
+    values: dict[str, Any] = {
+        "pipeline_id": pipeline_id,
+        "stage_id": svc.resolve_stage(ctx.uow, pipeline_id, args.stage).id if args.stage else None,
+        "owner_id": args.owner_id,
+        "contact_id": args.contact_id,
+        "account_id": args.account_id,
+        "amount_min": args.amount_min,
+        "amount_max": args.amount_max,
+        "updated_since": args.updated_since,
+        "status": args.status,
+    }
+    sort = args.sort
     if args.stale_days:
-        stmt = stmt.where(
-            Opportunity.status == "open", Opportunity.last_activity_at <= utcnow() - timedelta(days=args.stale_days)
-        )
-        sort, descending = Opportunity.last_activity_at, False  # oldest first: the most neglected on top
-    elif args.status:
-        stmt = stmt.where(Opportunity.status == args.status)
-    if sort is Opportunity.amount:
-        stmt = stmt.where(Opportunity.amount.is_not(None))
-    rows, cursor = page(
-        ctx.session,
-        stmt,
-        sort=sort,
-        tiebreak=Opportunity.id,
-        descending=descending,
-        limit=args.limit,
-        cursor=args.cursor,
-    )
+        # open deals idle for N days, oldest first: the most neglected on top
+        values |= {"status": "open", "idle_since": utcnow() - timedelta(days=args.stale_days)}
+        sort = "idle_desc"
+    if sort == "amount_desc":
+        values["has_amount"] = True
+    rows, cursor = _DEAL_LIST.page(ctx.uow, values, sort=sort, limit=args.limit, cursor=args.cursor)
     names = _stage_names(ctx)
     tags = tag_service.names_for(ctx.uow, "opportunity", [d.id for d in rows])
     return Page[DealOut](items=[deal_out(d, names, tags.get(d.id)) for d in rows], next_cursor=cursor)
@@ -146,36 +145,76 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# opportunities_get: compiled queries (queries.py), no ORM — it is the second most called read.
+_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF = (
+    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth)
+)
+_DEAL = Query(select(_OPP).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")))
+_STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
+_HISTORY = Query(
+    select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason)
+    .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == bindparam("opportunity_id"))
+    .order_by(_SC.c.at)
+)
+_DEAL_TASKS = Query(
+    select(_TSK.c.id, _TSK.c.title, _TSK.c.status, _TSK.c.due_at)
+    .where(
+        _TSK.c.tenant_id == TENANT,
+        _TSK.c.record_type == "opportunity",
+        _TSK.c.record_id == bindparam("opportunity_id"),
+    )
+    .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
+    .limit(20)
+)
+_DEAL_NOTES = Query(
+    select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id)
+    .where(
+        _NTE.c.tenant_id == TENANT,
+        _NTE.c.record_type == "opportunity",
+        _NTE.c.record_id == bindparam("opportunity_id"),
+    )
+    .order_by(_NTE.c.created_at.desc())
+    .limit(10)
+)
+_SUBMISSIONS = Query(
+    select(
+        _SUB.c.id,
+        _LND.c.name.label("lender"),
+        _SUB.c.lender_id,
+        _SUB.c.status,
+        _SUB.c.submitted_at,
+        _SUB.c.offer_amount,
+        _SUB.c.factor_rate,
+        _SUB.c.decline_reason,
+    )
+    .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
+    .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == bindparam("opportunity_id"))
+    .order_by(_SUB.c.submitted_at)
+)
+_CASHFLOW = Query(
+    select(
+        _CF.c.month,
+        _CF.c.is_partial,
+        _CF.c.deposits_total,
+        _CF.c.true_revenue,
+        _CF.c.avg_daily_balance,
+        _CF.c.nsf_count,
+        _CF.c.negative_days,
+    )
+    .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == bindparam("account_id"))
+    .order_by(_CF.c.month.desc())
+    .limit(6)
+)
+
+
 def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
-    s = ctx.session
-    d = get_or_404(ctx.uow, Opportunity, args.opportunity_id, "opportunity")
+    uow, deal_id = ctx.uow, args.opportunity_id
+    d = _DEAL.first(uow, opportunity_id=deal_id)
+    if d is None:
+        raise not_found(deal_id, "opportunity")
     names = _stage_names(ctx)
-    base = deal_out(d, names, tag_service.names_for(ctx.uow, "opportunity", [d.id]).get(d.id))
-    history = s.scalars(select(StageChange).where(StageChange.opportunity_id == d.id).order_by(StageChange.at))
-    tasks = s.scalars(
-        select(Task)
-        .where(Task.record_type == "opportunity", Task.record_id == d.id)
-        .order_by(Task.status.desc(), Task.due_at)
-        .limit(20)
-    )
-    notes = s.scalars(
-        select(Note)
-        .where(Note.record_type == "opportunity", Note.record_id == d.id)
-        .order_by(Note.created_at.desc())
-        .limit(10)
-    )
-    lenders = dict(s.execute(select(Lender.id, Lender.name)).all())
-    subs = s.scalars(select(Submission).where(Submission.opportunity_id == d.id).order_by(Submission.submitted_at))
-    cash = (
-        s.scalars(
-            select(CashflowMonth)
-            .where(CashflowMonth.account_id == d.account_id)
-            .order_by(CashflowMonth.month.desc())
-            .limit(6)
-        )
-        if d.account_id
-        else []
-    )
+    base = deal_out(d, names, tag_service.names_of(uow, "opportunity", deal_id))
+    cash = _CASHFLOW.rows(uow, account_id=d.account_id) if d.account_id else []
     return DealDetail(
         **base.model_dump(exclude_none=True),
         pipeline_id=d.pipeline_id,
@@ -194,25 +233,17 @@ def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
                     "reason": h.reason,
                 }
             )
-            for h in history
+            for h in _HISTORY.rows(uow, opportunity_id=deal_id)
         ],
-        tasks=[_clean({"id": t.id, "title": t.title, "status": t.status, "due_at": t.due_at}) for t in tasks],
-        notes=[_clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id}) for n in notes],
-        submissions=[
-            _clean(
-                {
-                    "id": x.id,
-                    "lender": lenders.get(x.lender_id),
-                    "lender_id": x.lender_id,
-                    "status": x.status,
-                    "submitted_at": x.submitted_at,
-                    "offer_amount": x.offer_amount,
-                    "factor_rate": x.factor_rate,
-                    "decline_reason": x.decline_reason,
-                }
-            )
-            for x in subs
+        tasks=[
+            _clean({"id": t.id, "title": t.title, "status": t.status, "due_at": t.due_at})
+            for t in _DEAL_TASKS.rows(uow, opportunity_id=deal_id)
         ],
+        notes=[
+            _clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id})
+            for n in _DEAL_NOTES.rows(uow, opportunity_id=deal_id)
+        ],
+        submissions=[_clean(x._asdict()) for x in _SUBMISSIONS.rows(uow, opportunity_id=deal_id)],
         cashflow=[
             _clean(
                 {

@@ -7,15 +7,16 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import exists, func, or_, select
 
 from ..db import UnitOfWork
 from ..errors import Conflict, InvalidArguments
 from ..formats import EMAIL_PATTERN
 from ..ids import new_id
 from ..models import Account, Contact, Tagging, User, utcnow
+from ..queries import TENANT
 from . import tags as tag_service
-from .paging import page
+from .paging import Listing, at_least, eq
 from .records import apply_changes, get_or_404
 
 __all__ = [
@@ -154,6 +155,36 @@ def update_contact(uow: UnitOfWork, contact: Contact, changes: dict[str, Any]) -
     return before
 
 
+_TG = Tagging.__table__.c
+MAX_TAG_FILTERS = 20
+
+
+def _has_tag(c: Any, tag_id: Any) -> Any:
+    return exists().where(_TG.tenant_id == TENANT, _TG.tag_id == tag_id, _TG.record_type == "contact",
+                          _TG.record_id == c.id)  # fmt: skip
+
+
+_CONTACT_LIST = Listing(
+    Contact.__table__,
+    ("id", "first_name", "last_name", "email", "phone", "title", "account_id", "owner_id", "dnd", "dnd_channels",
+     "last_activity_at", "created_at", "updated_at"),
+    {
+        "owner_id": eq("owner_id"),
+        "account_id": eq("account_id"),
+        "created_since": at_least("created_at"),
+        "updated_since": at_least("updated_at"),
+        **{f"{channel}_consent": eq(f"{channel}_consent") for channel in ("email", "sms", "call")},
+        **{f"tag_{i}": _has_tag for i in range(MAX_TAG_FILTERS)},
+    },
+    {
+        "updated_desc": ("updated_at", True),
+        "created_desc": ("created_at", True),
+        "created_asc": ("created_at", False),
+        "last_name_asc": ("last_name", False),
+    },
+)  # fmt: skip
+
+
 def list_contacts(
     uow: UnitOfWork,
     *,
@@ -166,38 +197,17 @@ def list_contacts(
     sort: str = "updated_desc",
     limit: int | None = None,
     cursor: str | None = None,
-) -> tuple[list[Contact], str | None]:
-    stmt: Select[Any] = select(Contact)
-    if owner_id:
-        stmt = stmt.where(Contact.owner_id == owner_id)
-    if account_id:
-        stmt = stmt.where(Contact.account_id == account_id)
-    if created_since:
-        stmt = stmt.where(Contact.created_at >= created_since)
-    if updated_since:
-        stmt = stmt.where(Contact.updated_at >= updated_since)
-    for channel, value in (consent or {}).items():
-        stmt = stmt.where(getattr(Contact, f"{channel}_consent") == value)
+) -> tuple[list[Any], str | None]:
+    """A page of contacts (rows with the list's fields) and the next cursor."""
+    values: dict[str, Any] = {"owner_id": owner_id, "account_id": account_id, "created_since": created_since,
+                              "updated_since": updated_since}  # fmt: skip
+    values |= {f"{channel}_consent": value for channel, value in (consent or {}).items()}
     if tag:
-        for tag_id in tag_service.tag_ids_for_names(uow, tag):
-            stmt = stmt.where(
-                select(Tagging.record_id)
-                .where(
-                    Tagging.tag_id == tag_id,
-                    Tagging.record_type == "contact",
-                    Tagging.record_id == Contact.id,
-                    Tagging.tenant_id == Contact.tenant_id,
-                )
-                .exists()
-            )
-    sorts = {
-        "updated_desc": (Contact.updated_at, True),
-        "created_desc": (Contact.created_at, True),
-        "created_asc": (Contact.created_at, False),
-        "last_name_asc": (Contact.last_name, False),
-    }
-    column, descending = sorts[sort]
-    return page(uow.session, stmt, sort=column, tiebreak=Contact.id, descending=descending, limit=limit, cursor=cursor)
+        tag_ids = list(dict.fromkeys(tag_service.tag_ids_for_names(uow, tag)))
+        if len(tag_ids) > MAX_TAG_FILTERS:
+            raise InvalidArguments(f"filter by at most {MAX_TAG_FILTERS} tags at once", field="tag")
+        values |= {f"tag_{i}": tag_id for i, tag_id in enumerate(tag_ids)}
+    return _CONTACT_LIST.page(uow, values, sort=sort, limit=limit, cursor=cursor)
 
 
 def touch(uow: UnitOfWork, contact_id: str | None, when: datetime | None = None) -> None:

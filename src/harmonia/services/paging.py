@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import DateTime, Select, and_, or_
+from sqlalchemy import ColumnElement, DateTime, Integer, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import BindParameter
 
+from ..db import UnitOfWork
 from ..errors import InvalidArguments
+from ..queries import TENANT, QueryFamily
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "decode_cursor", "encode_cursor", "page"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "Listing",
+    "at_least",
+    "at_most",
+    "decode_cursor",
+    "encode_cursor",
+    "eq",
+    "page",
+]
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -74,3 +87,74 @@ def page(
 def _is_datetime_column(attr: InstrumentedAttribute[Any]) -> bool:
     column_type = getattr(attr, "type", None)
     return isinstance(getattr(column_type, "impl", column_type), DateTime)
+
+
+Condition = Callable[[Any, BindParameter[Any]], ColumnElement[bool]]
+
+
+def eq(column: str) -> Condition:
+    return lambda c, p: c[column] == p
+
+
+def at_least(column: str) -> Condition:
+    return lambda c, p: c[column] >= p
+
+
+def at_most(column: str) -> Condition:
+    return lambda c, p: c[column] <= p
+
+
+class Listing:
+    """A keyset-paged list over one tenant table on compiled queries (harmonia.queries): the hot `*_list` tools.
+
+    `filters` maps an argument name to the condition it adds, given the table's columns and a bound parameter of that
+    name; a filter whose value is None is left out. `sorts` maps a sort name to (column, descending); `id` breaks
+    ties. One statement is compiled per shape (filters present, sort, first page or not) and reused."""
+
+    def __init__(
+        self,
+        table: Any,
+        columns: Sequence[str],
+        filters: Mapping[str, Condition],
+        sorts: Mapping[str, tuple[str, bool]],
+    ) -> None:
+        self.table, self.columns, self.filters, self.sorts = table, tuple(columns), dict(filters), dict(sorts)
+        self._family = QueryFamily(self._statement)
+
+    def _statement(self, present: tuple[str, ...], sort: str, after: bool) -> Select[Any]:
+        c = self.table.c
+        stmt = select(*(c[k] for k in self.columns)).where(c.tenant_id == TENANT)
+        for name in present:
+            stmt = stmt.where(self.filters[name](c, bindparam(name)))  # compared with a column, it takes its type
+        column, descending = self.sorts[sort]
+        key, tie = c[column], c.id
+        if after:
+            last, last_id = bindparam("after_sort", type_=key.type), bindparam("after_id", type_=tie.type)
+            if descending:
+                stmt = stmt.where(or_(key < last, and_(key == last, tie < last_id)))
+            else:
+                stmt = stmt.where(or_(key > last, and_(key == last, tie > last_id)))
+        order = (key.desc(), tie.desc()) if descending else (key.asc(), tie.asc())
+        return stmt.order_by(*order).limit(bindparam("page_size", type_=Integer()))
+
+    def page(
+        self, uow: UnitOfWork, values: Mapping[str, Any], *, sort: str, limit: int | None, cursor: str | None
+    ) -> tuple[list[Any], str | None]:
+        """One page of rows (named tuples of `columns`) and the cursor of the next page, or None at the end."""
+        limit = min(max(limit or DEFAULT_LIMIT, 1), MAX_LIMIT)
+        params = {k: v for k, v in values.items() if v is not None}
+        column, _ = self.sorts[sort]
+        if cursor:
+            last, last_id = decode_cursor(cursor, 2)
+            if isinstance(last, str) and isinstance(getattr(self.table.c[column].type, "impl", None), DateTime):
+                try:
+                    last = datetime.fromisoformat(last)
+                except ValueError:
+                    decode_cursor("", 2)  # the same refusal as any other garbled cursor
+            params |= {"after_sort": last, "after_id": last_id}
+        query = self._family.get(tuple(sorted(k for k in params if k in self.filters)), sort, bool(cursor))
+        rows = query.rows(uow, page_size=limit + 1, **params)
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        return rows, encode_cursor((getattr(rows[-1], column), rows[-1].id))

@@ -12,7 +12,7 @@ from ..db import UnitOfWork
 from ..errors import Conflict, InvalidArguments, NotFound
 from ..ids import new_id
 from ..models import Tag, Tagging
-from ..queries import TENANT, Query
+from ..queries import TENANT, Query, QueryFamily
 
 __all__ = ["TAGGABLE", "apply", "names_for", "names_of", "resolve", "tag_ids_for_names"]
 
@@ -92,22 +92,6 @@ def apply(
     return names_for(uow, record_type, [record_id]).get(record_id, [])
 
 
-def names_for(uow: UnitOfWork, record_type: str, record_ids: list[str]) -> dict[str, list[str]]:
-    """Tag names per record, for rendering a page of records with one query."""
-    if not record_ids:
-        return {}
-    rows = uow.session.execute(
-        select(Tagging.record_id, Tag.name)
-        .join(Tag, (Tag.tenant_id == Tagging.tenant_id) & (Tag.id == Tagging.tag_id))
-        .where(Tagging.record_type == record_type, Tagging.record_id.in_(record_ids))
-        .order_by(Tag.name)
-    )
-    out: dict[str, list[str]] = {}
-    for record_id, name in rows:
-        out.setdefault(record_id, []).append(name)
-    return out
-
-
 _G, _TAGS = Tagging.__table__.c, Tag.__table__.c
 _NAMES_OF = Query(
     select(_TAGS.name)
@@ -120,6 +104,33 @@ _NAMES_OF = Query(
     )
     .order_by(_TAGS.name)
 )
+
+
+_NAMES_FOR = QueryFamily(
+    lambda n: (
+        select(_G.record_id, _TAGS.name)
+        .join_from(Tagging.__table__, Tag.__table__, (_TAGS.tenant_id == _G.tenant_id) & (_TAGS.id == _G.tag_id))
+        .where(
+            _G.tenant_id == TENANT,
+            _TAGS.tenant_id == TENANT,
+            _G.record_type == bindparam("record_type"),
+            _G.record_id.in_([bindparam(f"r{i}") for i in range(n)]),
+        )
+        .order_by(_TAGS.name)
+    )
+)
+
+
+def names_for(uow: UnitOfWork, record_type: str, record_ids: list[str]) -> dict[str, list[str]]:
+    """Tag names per record, for rendering a page of records with one query."""
+    ids = list(dict.fromkeys(record_ids))
+    if not ids:
+        return {}
+    out: dict[str, list[str]] = {}
+    params = {f"r{i}": record_id for i, record_id in enumerate(ids)}
+    for row in _NAMES_FOR.get(len(ids)).rows(uow, record_type=record_type, **params):
+        out.setdefault(row.record_id, []).append(row.name)
+    return out
 
 
 def names_of(uow: UnitOfWork, record_type: str, record_id: str) -> list[str]:
