@@ -77,11 +77,12 @@ def _free_port() -> int:
 
 
 def _start(cmd: list[str], env: dict[str, str], port: int | None) -> subprocess.Popen[bytes]:
+    """Start a server and wait until its port answers HTTP (any status: the floors have no /healthz)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if port is not None:
         import httpx
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts slowly
         while time.monotonic() < deadline:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -156,9 +157,8 @@ async def transport_latencies(path: Path, rounds: int, per_round: int) -> dict[s
     env = dict(os.environ, HARMONIA_DATABASE_URL=f"sqlite:///{path}")
     hp, fp, rp = _free_port(), _free_port(), _free_port()
     harmonia = _start([HARMONIA, "serve", "--port", str(hp)], env, hp)
-    floor = _start([PY, "-m", "bench.floor", "mcp-http", str(path), str(fp)], env, None)
-    rest = _start([PY, "-m", "bench.floor", "rest", str(path), str(rp)], env, None)
-    time.sleep(2)
+    floor = _start([PY, "-m", "bench.floor", "mcp-http", str(path), str(fp)], env, fp)
+    rest = _start([PY, "-m", "bench.floor", "rest", str(path), str(rp)], env, rp)
     pools = Pools.load(str(path))
     work = Workload(pools)
     result: dict[str, Any] = {}

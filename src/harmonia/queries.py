@@ -71,8 +71,7 @@ class Query:
         results = compiled.results
         if results is None:
             results = compiled.results = tuple(
-                c.type._cached_result_processor(dialect, d[1])
-                for c, d in zip(compiled.columns, description, strict=True)
+                _result_processor(c.type, dialect, d[1]) for c, d in zip(compiled.columns, description, strict=True)
             )
         make = compiled.row._make
         return [make([v if f is None or v is None else f(v) for f, v in zip(results, r, strict=True)]) for r in raw]
@@ -106,6 +105,14 @@ class Query:
             done = _Compiled(compiled.string, positional, static, binds, columns, row)
             self._compiled[dialect.name] = done
             return done
+
+
+def _result_processor(type_: Any, dialect: Dialect, driver_type: Any) -> Callable[[Any], Any] | None:
+    """The model type's own one-step converter when it has one (UTC times, money), else SQLAlchemy's."""
+    fast = getattr(type_, "driver_result_processor", None)
+    if fast is not None:
+        return fast(dialect)  # type: ignore[no-any-return]
+    return type_._cached_result_processor(dialect, driver_type)  # type: ignore[no-any-return]
 
 
 class QueryFamily:

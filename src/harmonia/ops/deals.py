@@ -38,8 +38,10 @@ class DealOut(OutputModel):
     updated_at: datetime | None = None
 
 
-def deal_out(d: Any, stage_names: dict[str, str], tags: list[str] | None = None) -> DealOut:
-    idle = (utcnow() - d.last_activity_at).days if d.last_activity_at else None
+def deal_out(
+    d: Any, stage_names: dict[str, str], tags: list[str] | None = None, *, now: datetime | None = None
+) -> DealOut:
+    idle = ((now or utcnow()) - d.last_activity_at).days if d.last_activity_at else None
     return DealOut(
         id=d.id,
         name=d.name,
@@ -115,7 +117,8 @@ def opportunities_list(ctx: OpContext, args: OpportunitiesList) -> Page[DealOut]
     rows, cursor = _DEAL_LIST.page(ctx.uow, values, sort=sort, limit=args.limit, cursor=args.cursor)
     names = _stage_names(ctx)
     tags = tag_service.names_for(ctx.uow, "opportunity", [d.id for d in rows])
-    return Page[DealOut](items=[deal_out(d, names, tags.get(d.id)) for d in rows], next_cursor=cursor)
+    now = utcnow()
+    return Page[DealOut](items=[deal_out(d, names, tags.get(d.id), now=now) for d in rows], next_cursor=cursor)
 
 
 class OpportunitiesGet(InputModel):

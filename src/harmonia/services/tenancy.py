@@ -36,6 +36,7 @@ __all__ = [
     "get_tenant",
     "issue_token",
     "owner_actor",
+    "recently_authenticated",
     "revoke_token",
     "set_outbound",
     "slugify",
@@ -284,6 +285,22 @@ def forget_tokens(db: Database) -> None:
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
+def recently_authenticated(
+    db: Database, secret: str | None, *, channel: str, request_id: str | None = None
+) -> Actor | None:
+    """The actor of a token checked in the last few seconds, without the database — so an HTTP server can answer it
+    on its event loop — or None when the token must be checked (`authenticate`)."""
+    if not secret:
+        return None
+    cached = _token_cache(db).get(_hash(secret.strip()))
+    if cached is None:
+        return None
+    known, expires_at = cached
+    if expires_at is not None and expires_at <= utcnow():
+        return None
+    return replace(known, channel=channel, request_id=request_id)
+
+
 def authenticate(db: Database, secret: str | None, *, channel: str, request_id: str | None = None) -> Actor:
     """Turn a bearer secret into an Actor, or raise Unauthenticated. Unknown, malformed, revoked: same answer."""
     refusal = Unauthenticated("missing, unknown, expired or revoked token; create one with `harmonia tokens create`")
@@ -295,11 +312,9 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
     tenant_id = match.group(1)
     secret_hash = _hash(secret.strip())
     cache = _token_cache(db)
-    cached = cache.get(secret_hash)
-    if cached is not None:
-        known, expires_at = cached
-        if expires_at is None or expires_at > utcnow():
-            return replace(known, channel=channel, request_id=request_id)
+    known = recently_authenticated(db, secret, channel=channel, request_id=request_id)
+    if known is not None:
+        return known
     reader = Actor(tenant_id=tenant_id, channel=channel)
     with db.unit_of_work(reader, write=False) as uow:
         token = uow.session.scalar(select(AccessToken).where(AccessToken.secret_hash == secret_hash))

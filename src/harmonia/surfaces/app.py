@@ -2,7 +2,7 @@
 
 Each surface module exposes `install(app)`, which adds its routes (and middleware) and may append an async context
 manager factory to `app.state.lifespans` (the MCP session manager, the in-process outbox dispatcher…). The order of
-installation is the order of route matching: the web UI, with its catch-all pages, comes last.
+installation is the order of route matching: MCP (the busiest) first; the web UI, with its catch-all pages, last.
 """
 
 from __future__ import annotations
@@ -43,6 +43,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.database_url)
     app.state.settings = settings
     app.state.lifespans = []
-    for surface in (webhooks, rest, mcp_http, web):
+    for surface in (mcp_http, webhooks, rest, web):  # MCP first: the most requested paths match first
         surface.install(app)
     return app

@@ -25,9 +25,10 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from ..db import Database
-from ..errors import HarmoniaError, ScopeDenied
+from ..errors import HarmoniaError
 from ..ops import registry
-from ..services.tenancy import authenticate
+from ..ops.registry import Operation
+from ..services.tenancy import authenticate, recently_authenticated
 from .mcp_server import ACTOR_SCOPE_KEY, build_server
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
@@ -55,7 +56,10 @@ class BearerAuth:
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
-            actor = await anyio.to_thread.run_sync(lambda: authenticate(self.db, secret, channel="mcp"))
+            # A token checked in the last seconds is answered here; only a first sight reads the database (off-loop).
+            actor = recently_authenticated(self.db, secret, channel="mcp")
+            if actor is None:
+                actor = await anyio.to_thread.run_sync(lambda: authenticate(self.db, secret, channel="mcp"))
         except HarmoniaError as error:
             await _reply(
                 send,
@@ -76,8 +80,9 @@ class BearerAuth:
             if len(body) > MAX_BODY:
                 await _reply(send, 413, {"error": "request body too large"})
                 return
-        denied = await anyio.to_thread.run_sync(lambda: self._denied(actor, body))
-        if denied is not None:
+        needed = _scope_needed(actor, body)
+        if needed is not None:
+            denied = await anyio.to_thread.run_sync(lambda: registry().deny(self.db, actor, needed.name))  # audited
             await _reply(send, 403, {"error": "insufficient_scope", "error_description": denied.message},
                          {"www-authenticate": f'Bearer error="insufficient_scope", scope="{denied.required}", '
                           f'resource="{self.resource}", error_description="{denied.message}"'})  # fmt: skip
@@ -93,18 +98,20 @@ class BearerAuth:
 
         await self.app(scope, replay, send)
 
-    def _denied(self, actor: Any, body: bytes) -> ScopeDenied | None:
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(message, dict) or message.get("method") != "tools/call":
-            return None
-        name = (message.get("params") or {}).get("name")
-        op = registry().get(name) if isinstance(name, str) else None
-        if op is None or not op.mcp or op.scope.value in actor.scopes:
-            return None
-        return registry().deny(self.db, actor, op.name)
+
+def _scope_needed(actor: Any, body: bytes) -> Operation | None:
+    """The tool a `tools/call` names when the token lacks its scope (parsed here, on the loop: cheap, no database)."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(message, dict) or message.get("method") != "tools/call":
+        return None
+    name = (message.get("params") or {}).get("name")
+    op = registry().get(name) if isinstance(name, str) else None
+    if op is None or not op.mcp or op.scope.value in actor.scopes:
+        return None
+    return op
 
 
 class TrimHeaderWhitespace:
