@@ -149,8 +149,8 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 
 # opportunities_get: compiled queries (queries.py), no ORM — it is the second most called read.
-_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF = (
-    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth)
+_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP = (
+    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline)
 )
 _DEAL = Query(select(_OPP).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")))
 _STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
@@ -350,15 +350,35 @@ class PipelineOut(OutputModel):
     stages: list[StageOut]
 
 
+_PIPELINES = Query(
+    select(_PIP.c.id, _PIP.c.name).where(_PIP.c.tenant_id == TENANT).order_by(_PIP.c.position, _PIP.c.name)
+)
+_STAGES = Query(
+    select(*(_STG.c[k] for k in ("id", "pipeline_id", "name", "kind", "probability", "open_count", "open_amount",
+                                 "stale_days")))
+    .where(_STG.c.tenant_id == TENANT)
+    .order_by(_STG.c.position)
+)  # fmt: skip
+
+
 def pipelines_list(ctx: OpContext, args: PipelinesList) -> Page[PipelineOut]:
-    stages = list(ctx.session.scalars(select(Stage).order_by(Stage.position)))
-    items = [
-        PipelineOut(id=p.id, name=p.name, stages=[
-            StageOut(id=s.id, name=s.name, kind=s.kind, probability=s.probability, open_count=s.open_count,
-                     open_amount=s.open_amount, stale_days=s.stale_days) for s in stages if s.pipeline_id == p.id])
-        for p in ctx.session.scalars(select(Pipeline).order_by(Pipeline.position, Pipeline.name))
-    ]  # fmt: skip
-    return Page[PipelineOut](items=items)
+    """Counts and amounts per stage are kept in the write path (services.deals): nothing is counted here."""
+    by_pipeline: dict[str, list[StageOut]] = {}
+    for s in _STAGES.rows(ctx.uow):
+        by_pipeline.setdefault(s.pipeline_id, []).append(
+            StageOut(
+                id=s.id,
+                name=s.name,
+                kind=s.kind,
+                probability=s.probability,
+                open_count=s.open_count,
+                open_amount=s.open_amount,
+                stale_days=s.stale_days,
+            )
+        )
+    return Page[PipelineOut](
+        items=[PipelineOut(id=p.id, name=p.name, stages=by_pipeline.get(p.id, [])) for p in _PIPELINES.rows(ctx.uow)]
+    )
 
 
 OPERATIONS = [
