@@ -8,7 +8,9 @@ rows, whatever query it writes through the ORM:
 - the same hook stamps or checks `tenant_id` on ORM bulk INSERTs;
 - `before_flush` stamps new rows with the tenant (and the actor's provenance) and refuses a row of another tenant.
 
-A session with no tenant refuses every ORM statement on tenant tables: fail closed. On PostgreSQL the transaction
+A session with no tenant refuses every ORM statement on tenant tables: fail closed. Compiled queries (`queries.py`,
+the hot read paths) run on the unit's driver connection and carry their own structural check: every tenant table they
+name must be constrained to the tenant, whose value only the unit of work binds. On PostgreSQL the transaction
 also runs `set_config('app.tenant_id', …, true)` so row-level security is a second wall (see migrations).
 On SQLite, write units start with `BEGIN IMMEDIATE`, so writers queue instead of failing on lock upgrade.
 """
