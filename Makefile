@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)  # none yet, or a half-made one
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==26.3
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
