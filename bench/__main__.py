@@ -33,6 +33,7 @@ from .stats import interleave, percentile
 from .workload import MIX, Pools, Workload
 
 CACHE = ROOT / "bench" / ".cache"
+RAW_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
 PY = sys.executable
 HARMONIA = str(Path(PY).with_name("harmonia"))
 
@@ -168,6 +169,7 @@ async def transport_latencies(path: Path, rounds: int, per_round: int) -> dict[s
             Client(streamable_http_client(f"http://127.0.0.1:{hp}/mcp", http_client=h)) as mcp_client,  # type: ignore[arg-type]
             Client(f"http://127.0.0.1:{fp}/mcp") as floor_client,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{rp}") as rest_client,
+            httpx.AsyncClient(timeout=30) as raw_http,
             httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{hp}/api/v1", headers={"Authorization": f"Bearer {token}"}
             ) as harmonia_rest,  # fmt: skip
@@ -200,6 +202,21 @@ async def transport_latencies(path: Path, rounds: int, per_round: int) -> dict[s
                 return len(r.content)
 
             variants["harmonia_rest:contacts_get"] = harmonia_rest_call
+
+            # The SDK client checks every structured result against the tool's outputSchema (jsonschema, in the
+            # client's process); the floor's tool declares none. The same JSON-RPC POST from a plain HTTP client
+            # separates what the server costs from what the SDK client adds.
+            def raw_call(port: int, tool: str, auth: dict[str, str]) -> Any:
+                async def call() -> int:
+                    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                            "params": {"name": tool, "arguments": {"contact_id": work.args("contacts_get")["contact_id"]}}}  # fmt: skip
+                    r = await raw_http.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=RAW_HEADERS | auth)
+                    return len(r.content)
+
+                return call
+
+            variants["raw_http:contacts_get"] = raw_call(hp, "contacts_get", {"Authorization": f"Bearer {token}"})
+            variants["floor_raw_http:floor_get"] = raw_call(fp, "floor_get", {})
             samples = await interleave(variants, rounds=rounds, per_round=per_round)
             result["latency"] = {k: v.summary() for k, v in samples.items()}
         result["throughput"] = _throughput(hp, fp, token, pools.contact_ids[0])
