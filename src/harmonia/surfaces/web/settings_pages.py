@@ -52,8 +52,10 @@ def outbound_switch(ui: Ui) -> Response:
     enabled = ui.field("enabled") == "on"
     try:
         if enabled and ui.field("confirm") != "yes":
-            raise InvalidArguments("to turn outbound on, tick the box to confirm that messages will reach real people",
-                                   field="confirm")  # fmt: skip
+            no_reason = len(ui.field("reason")) < 3
+            raise InvalidArguments("to turn outbound on, tick the box to confirm that messages will reach real people"
+                                   + (", and give a reason (at least 3 characters)" if no_reason else ""),
+                                   fields=["confirm", "reason"] if no_reason else ["confirm"])  # fmt: skip
         ui.call("outbound_set", enabled=enabled, reason=ui.field("reason"))
     except HarmoniaError as error:
         return ui.failed("settings_comms.html", error, section="comms", **_comms_context(ui))

@@ -143,6 +143,11 @@ _CHECKS = (
 )
 
 
+_NOT_A = {"email": "must be an email address, like name@example.com",
+          "phone": "must be a phone number in the international form, like +15551234567",
+          "timezone": "must be a time zone name, like America/Chicago"}  # fmt: skip
+
+
 def for_people(message: str, labels: Mapping[str, str] | None = None) -> str:
     """An operation's error, worded for a model ("Invalid arguments for notes_create: 'body': String should have at
     least 1 character"), as a person filling in the form reads it ("Note is required.")."""
@@ -158,6 +163,8 @@ def for_people(message: str, labels: Mapping[str, str] | None = None) -> str:
             parts.append(part)
             continue
         name, text = field.groups()
+        if text.startswith("String should match pattern"):  # the pattern itself means nothing to a person
+            text = _NOT_A.get(name, "is not in a form Harmonia accepts")
         for pattern, words in _CHECKS:
             if pattern.fullmatch(text):
                 text = pattern.sub(words, text)
