@@ -34,6 +34,8 @@ class TimelineEntry(OutputModel):
     by: str | None = None  # the person's name
     via: str | None = None  # ui / api / mcp / workflow / cli / system
     client: str | None = None  # the AI client or token name, when via is mcp or api
+    due_at: datetime | None = None  # tasks: when it is due (pages show it in the reader's time zone)
+    opportunity_id: str | None = None  # the deal it belongs to, when it belongs to one (a contact's page names it)
 
 
 class Timeline(OutputModel):
@@ -50,6 +52,10 @@ class RecordsTimeline(InputModel):
 
 def _who(row: Any, names: dict[str, str]) -> dict[str, Any]:
     return {"by": names.get(row.created_by or ""), "via": row.created_via, "client": row.created_client}
+
+
+def _deal(row: Note | Task) -> dict[str, Any]:
+    return {"opportunity_id": row.record_id} if row.record_type == "opportunity" else {}
 
 
 def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
@@ -87,17 +93,19 @@ def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
                       summary=_message_summary(m), detail=m.status_reason, **_who(m, names))
         for m in messages
     ] + [
-        TimelineEntry(at=x.created_at, kind="note", record_id=x.id, summary=x.body[:500], **_who(x, names))
+        TimelineEntry(at=x.created_at, kind="note", record_id=x.id, summary=x.body[:500], **_deal(x),
+                      **_who(x, names))
         for x in notes
     ] + [
         TimelineEntry(at=t.created_at, kind="task", record_id=t.id, status=t.status,
                       summary=t.title, detail=f"due {t.due_at:%Y-%m-%d %H:%M} UTC" if t.due_at else None,
-                      **_who(t, names))
+                      due_at=t.due_at, **_deal(t), **_who(t, names))
         for t in tasks
     ] + [
         TimelineEntry(at=m.at, kind="stage_move", record_id=m.opportunity_id,
-                      summary=f"{stages.get(m.from_stage_id or '', 'new')} → {stages.get(m.to_stage_id, '?')}",
-                      detail=m.reason, **_who(m, names))
+                      summary=f"{stages.get(m.from_stage_id, '?')} → {stages.get(m.to_stage_id, '?')}"
+                      if m.from_stage_id else f"Created in {stages.get(m.to_stage_id, '?')}",
+                      detail=m.reason, opportunity_id=m.opportunity_id, **_who(m, names))
         for m in moves
     ]  # fmt: skip
     items.sort(key=lambda e: e.at, reverse=True)
@@ -107,9 +115,10 @@ def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
 def _message_summary(m: Message) -> str:
     arrow = "←" if m.direction == "inbound" else "→"
     if m.channel == "call":
-        return f"{arrow} call" + (f" ({m.outcome})" if m.outcome else "") + (f": {m.body[:200]}" if m.body else "")
+        outcome = f" ({m.outcome.replace('_', ' ')})" if m.outcome else ""
+        return f"{arrow} Call{outcome}" + (f": {m.body[:200]}" if m.body else "")
     head = f"{m.subject}: " if m.subject else ""
-    return f"{arrow} {m.channel} {head}{m.body[:300]}"
+    return f"{arrow} {'SMS' if m.channel == 'sms' else m.channel.capitalize()} {head}{m.body[:300]}"
 
 
 class MessagesList(PageArgs):

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from ...errors import HarmoniaError
 from ...services.people import MIN_PASSWORD, Person, accept_invitation, read_invitation, sign_in
 from .kit import Ui, view
+from .wording import for_people
 
 __all__ = ["ROUTES"]
 
@@ -32,7 +33,7 @@ def signin(ui: Ui) -> Response:
     try:
         person = sign_in(ui.db, ui.field("workspace"), ui.field("email"), str(ui.form.get("password", "")))
     except HarmoniaError as error:
-        return ui.render("signin.html", status=error.http_status, error=error.message, values=values)
+        return ui.render("signin.html", status=error.http_status, error=for_people(error.message), values=values)
     _start_session(ui, person)
     ui.session["last_workspace"] = person.tenant_slug
     return ui.redirect(ui.back("/board"), flash=f"Signed in to {person.tenant_name} as {person.name}.")
@@ -59,12 +60,12 @@ def invitation(ui: Ui) -> Response:
         return ui.render("invite.html", values={"name": user.name}, **context)
     password = str(ui.form.get("password", ""))
     if password != str(ui.form.get("password_again", "")):
-        return ui.render("invite.html", status=422, error="the two passwords are not the same",
+        return ui.render("invite.html", status=422, error="The two passwords are not the same.",
                          error_fields=["password_again"], values={"name": ui.field("name")}, **context)  # fmt: skip
     try:
         person = accept_invitation(ui.db, secret, token, ui.field("name"), password)
     except HarmoniaError as error:
-        return ui.render("invite.html", status=error.http_status, error=error.message,
+        return ui.render("invite.html", status=error.http_status, error=for_people(error.message),
                          error_fields=[str(error.details.get("field", ""))], values={"name": ui.field("name")},
                          **context)  # fmt: skip
     _start_session(ui, person)

@@ -11,11 +11,9 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 import anyio
 from starlette.datastructures import FormData
@@ -25,9 +23,10 @@ from starlette.templating import Jinja2Templates
 
 from ...config import Settings
 from ...db import Actor, Database
-from ...errors import HarmoniaError, Unauthenticated
+from ...errors import HarmoniaError, InvalidArguments, NotFound, Unauthenticated
 from ...ops import registry
 from ...services.people import Person, person_actor
+from .wording import FILTERS, for_people
 
 __all__ = ["HERE", "Ui", "templates", "view"]
 
@@ -49,32 +48,8 @@ SETTINGS_NAV = (
 )
 
 
-def _money(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"${value:,.0f}"
-
-
-def _when(value: Any, tz: str = "UTC") -> str:
-    if not isinstance(value, datetime):
-        return "" if value is None else str(value)
-    local = value.astimezone(ZoneInfo(tz)) if value.tzinfo else value.replace(tzinfo=UTC).astimezone(ZoneInfo(tz))
-    return local.strftime("%b %-d, %Y %-I:%M %p")
-
-
-def _ago(value: Any) -> str:
-    if not isinstance(value, datetime):
-        return ""
-    seconds = (datetime.now(UTC) - (value if value.tzinfo else value.replace(tzinfo=UTC))).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"
-
-
-templates.env.filters["money"] = _money
-templates.env.filters["when"] = _when
-templates.env.filters["ago"] = _ago
+for _name, _filter in FILTERS.items():
+    templates.env.filters[_name] = _filter
 templates.env.globals["NAV"] = NAV
 templates.env.globals["SETTINGS_NAV"] = SETTINGS_NAV
 
@@ -123,7 +98,7 @@ class Ui:
 
     # -- answering ---------------------------------------------------------------------------------------------------
     def flash(self, text: str, kind: str = "ok") -> None:
-        self.session.setdefault("flash", []).append([kind, text])
+        self.session.setdefault("flash", []).append([kind, text.replace("`", "")])
 
     def redirect(self, url: str, *, flash: str | None = None, kind: str = "ok") -> Response:
         if flash:
@@ -150,9 +125,11 @@ class Ui:
         )
         return templates.TemplateResponse(self.request, template, context, status_code=status)
 
-    def failed(self, template: str, error: HarmoniaError, **context: Any) -> Response:
+    def failed(
+        self, template: str, error: HarmoniaError, labels: Mapping[str, str] | None = None, **context: Any
+    ) -> Response:
         """A form that did not go through: the page again, with what was typed and the reason, in plain words."""
-        return self.render(template, status=error.http_status, error=error.message,
+        return self.render(template, status=error.http_status, error=for_people(error.message, labels),
                            error_fields=_fields(error), **context)  # fmt: skip
 
 
@@ -222,12 +199,36 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
                 session.pop("person", None)
                 return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
             except HarmoniaError as error:
+                if request.method == "GET" and (missing := _missing(error)):
+                    noun, home = missing
+                    message = (f"There is no {noun} at this address. It may have been deleted, or the link is "
+                               "mistyped or from another workspace.")  # fmt: skip
+                    return _plain_error(request, 404, message, ui=ui, home=home)
                 return _plain_error(request, error.http_status, error.message, ui=ui)
 
         endpoint.__name__ = func.__name__
         return endpoint
 
     return decorate(fn) if fn is not None else decorate
+
+
+# What a page's id argument names, and the list to go back to, for "there is no such record" pages.
+_RECORDS = {
+    "opportunity_id": ("deal", ("/board", "Back to the pipeline")),
+    "contact_id": ("contact", ("/contacts", "Back to contacts")),
+    "conversation_id": ("conversation", ("/inbox", "Back to the inbox")),
+    "record_id": ("record", ("/board", "Back to the pipeline")),
+}
+
+
+def _missing(error: HarmoniaError) -> tuple[str, tuple[str, str]] | None:
+    """For a page that was asked for a record that does not exist (or an id that cannot be one): what it was."""
+    if not isinstance(error, NotFound | InvalidArguments):
+        return None
+    for name in _fields(error):
+        if name in _RECORDS:
+            return _RECORDS[name]
+    return None
 
 
 def _restore_person(ui: Ui) -> None:
@@ -238,10 +239,12 @@ def _restore_person(ui: Ui) -> None:
     ui.outbound_enabled = ui.person.outbound_enabled
 
 
-def _plain_error(request: Request, status: int, message: str, ui: Ui | None = None) -> Response:
+def _plain_error(
+    request: Request, status: int, message: str, ui: Ui | None = None, home: tuple[str, str] | None = None
+) -> Response:
     context = {"status": status, "message": message, "person": ui.person if ui else None, "flashes": [],
                "csrf": request.session.get("csrf", ""), "outbound_enabled": ui.outbound_enabled if ui else False,
-               "values": {}, "ui": ui}  # fmt: skip
+               "values": {}, "ui": ui, "home": home}  # fmt: skip
     if ui is None or ui.person is None:
         context["bare"] = True
     try:

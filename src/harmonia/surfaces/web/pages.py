@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from ...errors import HarmoniaError, InvalidArguments, OutboundBlocked
 from .kit import Ui, url_with, view
+from .wording import for_people
 
 __all__ = ["ROUTES"]
 
@@ -48,7 +49,11 @@ def deal_move(ui: Ui) -> Response:
         moved = ui.call("opportunities_move_stage", opportunity_id=deal_id, stage=ui.field("stage"),
                         reason=ui.field("reason") or None)  # fmt: skip
     except HarmoniaError as error:
-        return ui.redirect(back, flash=f"Not moved: {error.message}", kind="error")
+        if not ui.field("next"):  # the deal page's own form: show it again with what was chosen and typed
+            return ui.render("deal.html", status=error.http_status, error=f"Not moved: {for_people(error.message)}",
+                             form="move", error_fields=["reason"] if "reason" in error.message else [],
+                             **_deal_context(ui, deal_id))  # fmt: skip
+        return ui.redirect(back, flash=f"Not moved: {for_people(error.message)}", kind="error")
     if not moved.get("moved"):
         return ui.redirect(back, flash=f"{moved['name']} is already in {moved.get('stage')}.")
     return ui.redirect(back, flash=f"Moved {moved['name']} from {moved.get('from_stage')} to {moved.get('stage')}.")
@@ -75,7 +80,7 @@ def deal_note(ui: Ui) -> Response:
     try:
         ui.call("notes_create", record_type="opportunity", record_id=deal_id, body=ui.field("body"))
     except HarmoniaError as error:
-        return ui.failed("deal.html", error, form="note", **_deal_context(ui, deal_id))
+        return ui.failed("deal.html", error, {"body": "Note"}, form="note", **_deal_context(ui, deal_id))
     return ui.redirect(f"/deals/{deal_id}", flash="Note added.")
 
 
@@ -89,11 +94,12 @@ def contacts(ui: Ui) -> Response:
             found = ui.call("search", q=q, types=["contact"], limit=50, cursor=cursor)
         except HarmoniaError as error:
             return ui.render("contacts.html", q=q, rows=[], hits=[], error=error.message, next_cursor=None)
-        return ui.render("contacts.html", q=q, rows=[], hits=found["items"], next_cursor=found.get("next_cursor"))
+        return ui.render("contacts.html", q=q, rows=[], hits=found["items"], next_cursor=found.get("next_cursor"),
+                         cursor=cursor)  # fmt: skip
     listed = ui.call("contacts_list", limit=50, cursor=cursor, sort="updated_desc")
     note = "Type at least two characters to search." if q else None
     return ui.render("contacts.html", q=q, rows=listed["items"], hits=None, next_cursor=listed.get("next_cursor"),
-                     note=note)  # fmt: skip
+                     note=note, cursor=cursor)  # fmt: skip
 
 
 _CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "timezone")
@@ -114,7 +120,14 @@ def _contact_context(ui: Ui, contact_id: str) -> dict[str, Any]:
     contact = ui.call("contacts_get", contact_id=contact_id)
     timeline = ui.call("records_timeline", record_type="contact", record_id=contact_id)["items"]
     threads = ui.call("conversations_list", contact_id=contact_id, limit=10)["items"]
-    return {"contact": contact, "timeline": timeline, "threads": threads, "send_key": uuid.uuid4().hex}
+    account = ui.call("accounts_get", account_id=contact["account_id"]) if contact.get("account_id") else None
+    stages = {s["id"]: s["name"] for p in ui.call("pipelines_list")["items"] for s in p["stages"]}
+    deals = {d["id"]: d["name"] for d in ui.call("opportunities_list", contact_id=contact_id, limit=100)["items"]}
+    local_time = None
+    if contact.get("timezone"):
+        local_time = datetime.now(ZoneInfo(contact["timezone"])).strftime("%-I:%M %p")
+    return {"contact": contact, "timeline": timeline, "threads": threads, "account": account, "stages": stages,
+            "deals": deals, "local_time": local_time, "send_key": uuid.uuid4().hex}  # fmt: skip
 
 
 @view
@@ -140,7 +153,8 @@ def contact_send(ui: Ui) -> Response:
         return ui.render("contact.html", status=409, error=message, form=channel,
                          **{**_contact_context(ui, contact_id), "send_key": uuid.uuid4().hex})  # fmt: skip
     except HarmoniaError as error:
-        return ui.failed("contact.html", error, form=channel, **_contact_context(ui, contact_id))
+        labels = {"body": "Text message"} if channel == "sms" else None
+        return ui.failed("contact.html", error, labels, form=channel, **_contact_context(ui, contact_id))
     return ui.redirect(f"/contacts/{contact_id}", flash=f"{'Email' if channel == 'email' else 'SMS'} sent.")
 
 
@@ -150,19 +164,19 @@ def contact_note(ui: Ui) -> Response:
     try:
         ui.call("notes_create", record_type="contact", record_id=contact_id, body=ui.field("body"))
     except HarmoniaError as error:
-        return ui.failed("contact.html", error, form="note", **_contact_context(ui, contact_id))
+        return ui.failed("contact.html", error, {"body": "Note"}, form="note", **_contact_context(ui, contact_id))
     return ui.redirect(f"/contacts/{contact_id}", flash="Note added.")
 
 
 def _due(ui: Ui, text: str) -> str:
     """A `datetime-local` value is the person's wall clock; the operation wants an instant."""
     if not text:
-        raise InvalidArguments("'due_at' is required: pick a date and time", field="due_at")
+        raise InvalidArguments("Due is required: pick a date and a time", field="due_at")
     tz = ZoneInfo(ui.person.timezone if ui.person else "UTC")
     try:
         return datetime.fromisoformat(text).replace(tzinfo=tz).isoformat()
     except ValueError:
-        raise InvalidArguments("'due_at' is not a date and time", field="due_at") from None
+        raise InvalidArguments("Due is not a date and a time", field="due_at") from None
 
 
 @view
@@ -172,18 +186,46 @@ def contact_task(ui: Ui) -> Response:
         ui.call("tasks_create", title=ui.field("title"), due_at=_due(ui, ui.field("due_at")),
                 record_type="contact", record_id=contact_id)  # fmt: skip
     except HarmoniaError as error:
-        return ui.failed("contact.html", error, form="task", **_contact_context(ui, contact_id))
+        return ui.failed("contact.html", error, {"title": "Task"}, form="task", **_contact_context(ui, contact_id))
     return ui.redirect(f"/contacts/{contact_id}", flash="Task added.")
 
 
 # -- inbox ----------------------------------------------------------------------------------------------------------
+INBOX_PAGE = 25  # conversations a page of the inbox lists
+THREAD_PAGE = 30  # messages a thread shows at once, the newest; older ones a click away
+
+
 def _inbox_context(ui: Ui, conversation_id: str | None) -> dict[str, Any]:
     channel = ui.query("channel") or None
-    threads = ui.call("conversations_list", channel=channel, limit=50)
-    thread = ui.call("conversations_get", conversation_id=conversation_id, limit=50) if conversation_id else None
+    unread = ui.query("unread") == "1"
+    cursor = ui.query("cursor") or None
+    threads = ui.call("conversations_list", channel=channel, unread=True if unread else None, limit=INBOX_PAGE,
+                      cursor=cursor)  # fmt: skip
+    thread = None
+    if conversation_id:
+        thread = ui.call("conversations_get", conversation_id=conversation_id, limit=THREAD_PAGE,
+                         cursor=ui.query("earlier") or None)  # fmt: skip
     contact = ui.call("contacts_get", contact_id=thread["contact_id"]) if thread else None
-    return {"threads": threads["items"], "thread": thread, "contact": contact, "channel": channel,
-            "send_key": uuid.uuid4().hex}  # fmt: skip
+    where = {"channel": channel, "unread": "1" if unread else None}
+    return {
+        "threads": threads["items"],
+        "thread": thread,
+        "contact": contact,
+        "channel": channel,
+        "unread": unread,
+        "where": where,
+        "cursor": cursor,
+        "older_url": url_with("/inbox", **where, cursor=threads.get("next_cursor"), conversation=conversation_id)
+        if threads.get("next_cursor")
+        else None,
+        "newest_url": url_with("/inbox", **where, conversation=conversation_id) if cursor else None,
+        "earlier_url": url_with("/inbox", **where, cursor=cursor, conversation=conversation_id,
+                                earlier=thread.get("next_cursor")) if thread and thread.get("next_cursor") else None,
+        "latest_url": url_with("/inbox", **where, cursor=cursor, conversation=conversation_id)
+        if thread and ui.query("earlier")
+        else None,
+        "send_key": uuid.uuid4().hex,
+    }  # fmt: skip
 
 
 @view
@@ -201,7 +243,7 @@ def inbox_reply(ui: Ui) -> Response:
         message = _OUTBOUND_OFF if error.details.get("rule") == "outbound_off" else f"Not sent: {error.message}"
         return ui.render("inbox.html", status=409, error=message, **_inbox_context(ui, conversation_id))
     except HarmoniaError as error:
-        return ui.failed("inbox.html", error, **_inbox_context(ui, conversation_id))
+        return ui.failed("inbox.html", error, {"body": "Reply"}, **_inbox_context(ui, conversation_id))
     return ui.redirect(url_with("/inbox", conversation=conversation_id), flash="Reply sent.")
 
 
@@ -211,9 +253,13 @@ def tasks(ui: Ui) -> Response:
     status = ui.query("status", "open")
     mine = ui.query("who", "mine") == "mine"
     assert ui.actor is not None
+    cursor = ui.query("cursor") or None
     listed = ui.call("tasks_list", status=status if status in ("open", "done") else None,
-                     assignee_id=ui.actor.user_id if mine else None, limit=100)  # fmt: skip
-    return ui.render("tasks.html", tasks=listed["items"], task_status=status, mine=mine, now=datetime.now(UTC))
+                     assignee_id=ui.actor.user_id if mine else None, limit=50, cursor=cursor)  # fmt: skip
+    where = {"who": "mine" if mine else "all", "status": status}
+    next_url = url_with("/tasks", **where, cursor=listed["next_cursor"]) if listed.get("next_cursor") else None
+    return ui.render("tasks.html", tasks=listed["items"], task_status=status, mine=mine, now=datetime.now(UTC),
+                     cursor=cursor, next_url=next_url, first_url=url_with("/tasks", **where))  # fmt: skip
 
 
 @view
@@ -223,7 +269,7 @@ def task_done(ui: Ui) -> Response:
     try:
         task = ui.call("tasks_update", task_id=task_id, status="open" if reopen else "done")
     except HarmoniaError as error:
-        return ui.redirect(ui.back("/tasks"), flash=f"Not changed: {error.message}", kind="error")
+        return ui.redirect(ui.back("/tasks"), flash=f"Not changed: {for_people(error.message)}", kind="error")
     return ui.redirect(ui.back("/tasks"), flash=f"{'Reopened' if reopen else 'Done'}: {task['title']}.")
 
 

@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import HarmoniaError, InvalidArguments
 from ...models import SCOPES
+from ...ops import registry
 from ...services.people import invitation_link_token
 from .kit import Ui, url_with, view
+from .wording import for_people
 
 __all__ = ["ROUTES"]
 
@@ -48,7 +52,10 @@ def outbound_switch(ui: Ui) -> Response:
     enabled = ui.field("enabled") == "on"
     try:
         if enabled and ui.field("confirm") != "yes":
-            raise InvalidArguments("tick the box to confirm that messages will reach real people", field="confirm")
+            no_reason = len(ui.field("reason")) < 3
+            raise InvalidArguments("to turn outbound on, tick the box to confirm that messages will reach real people"
+                                   + (", and give a reason (at least 3 characters)" if no_reason else ""),
+                                   fields=["confirm", "reason"] if no_reason else ["confirm"])  # fmt: skip
         ui.call("outbound_set", enabled=enabled, reason=ui.field("reason"))
     except HarmoniaError as error:
         return ui.failed("settings_comms.html", error, section="comms", **_comms_context(ui))
@@ -62,7 +69,7 @@ def held_message(ui: Ui) -> Response:
     try:
         ui.call("messages_release", message_id=ui.path("message_id"), action=action)
     except HarmoniaError as error:
-        return ui.redirect("/settings/comms", flash=f"Nothing changed: {error.message}", kind="error")
+        return ui.redirect("/settings/comms", flash=f"Nothing changed: {for_people(error.message)}", kind="error")
     done = "Released: the gate checks it again now" if action == "release" else "Discarded"
     return ui.redirect("/settings/comms", flash=f"{done}.")
 
@@ -113,7 +120,7 @@ def users_update(ui: Ui) -> Response:
     try:
         user = ui.call("users_update", user_id=ui.path("user_id"), **changes)
     except HarmoniaError as error:
-        return ui.redirect("/settings/users", flash=f"Nothing changed: {error.message}", kind="error")
+        return ui.redirect("/settings/users", flash=f"Nothing changed: {for_people(error.message)}", kind="error")
     return ui.redirect("/settings/users", flash=f"{user['name']} is now {user['role']}, {user['status']}.")
 
 
@@ -179,7 +186,7 @@ def tokens_revoke(ui: Ui) -> Response:
     try:
         token = ui.call("tokens_revoke", token_id=ui.path("token_id"))
     except HarmoniaError as error:
-        return ui.redirect("/settings/tokens", flash=f"Nothing changed: {error.message}", kind="error")
+        return ui.redirect("/settings/tokens", flash=f"Nothing changed: {for_people(error.message)}", kind="error")
     return ui.redirect("/settings/tokens", flash=f"Revoked {token['name']}; calls with it are refused from now on.")
 
 
@@ -189,23 +196,64 @@ def connect(ui: Ui) -> Response:
 
 
 # -- audit log ------------------------------------------------------------------------------------------------------
-_AUDIT_FILTERS = ("action", "channel", "outcome", "actor_user_id", "target_id")
+_AUDIT_FILTERS = ("action", "channel", "outcome", "actor_user_id", "target_id", "from", "to")
+
+
+def _day_bounds(ui: Ui, filters: dict[str, str]) -> dict[str, str | None]:
+    """The form's From/To days are the person's calendar days; the operation wants instants."""
+    tz = ZoneInfo(ui.person.timezone if ui.person else "UTC")
+    bounds: dict[str, str | None] = {"since": None, "until": None}
+    for name, arg, shift in (("from", "since", 0), ("to", "until", 1)):
+        if text := filters.get(name):
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise InvalidArguments(f"'{name}' is not a date; pick one from the calendar", field=name) from None
+            bounds[arg] = datetime.combine(day + timedelta(days=shift), time.min, tz).isoformat()
+    return bounds
 
 
 @view
 def audit(ui: Ui) -> Response:
     filters = {f: ui.query(f) for f in _AUDIT_FILTERS}
+    actions = sorted(op.name for op in registry())
     if not ui.can("audit_list"):
-        return ui.render("audit.html", section="audit", events=None, filters=filters, next_cursor=None, names={})
-    try:
-        page = ui.call("audit_list", **filters, cursor=ui.query("cursor") or None, limit=50)
-    except HarmoniaError as error:
-        return ui.render("audit.html", section="audit", events=[], filters=filters, next_cursor=None, names={},
-                         error=error.message, status=error.http_status)  # fmt: skip
+        return ui.render("audit.html", section="audit", events=None, filters=filters, next_cursor=None, names={},
+                         actions=actions)  # fmt: skip
     names = {u["id"]: u["name"] for u in ui.call("users_list", limit=100)["items"]}
+    arguments = {f: v for f, v in filters.items() if f not in ("from", "to")}
+    try:
+        page = ui.call("audit_list", **arguments, **_day_bounds(ui, filters), cursor=ui.query("cursor") or None,
+                       limit=50)  # fmt: skip
+    except HarmoniaError as error:
+        return ui.render("audit.html", section="audit", events=[], filters=filters, next_cursor=None, names=names,
+                         actions=actions, error=_audit_error(error), error_fields=_bad_filters(error),
+                         status=error.http_status)  # fmt: skip
     next_url = url_with("/audit", **filters, cursor=page.get("next_cursor")) if page.get("next_cursor") else None
     return ui.render("audit.html", section="audit", events=page["items"], filters=filters, next_url=next_url,
-                     names=names)  # fmt: skip
+                     names=names, actions=actions, cursor=ui.query("cursor"),
+                     first_url=url_with("/audit", **filters))  # fmt: skip
+
+
+_FILTER_LABELS = {"target_id": "Record id", "actor_user_id": "Person", "since": "From", "until": "To",
+                  "from": "From", "to": "To", "action": "Action", "cursor": "page link"}  # fmt: skip
+
+
+def _bad_filters(error: HarmoniaError) -> list[str]:
+    fields = error.details.get("fields") or ([error.details["field"]] if "field" in error.details else [])
+    return [{"since": "from", "until": "to"}.get(str(f), str(f)) for f in fields]
+
+
+def _audit_error(error: HarmoniaError) -> str:
+    """The filter a person got wrong, in the words of the form (the operation's message names its arguments)."""
+    bad = [_FILTER_LABELS.get(f, f) for f in _bad_filters(error)]
+    if bad == ["Record id"]:
+        return (
+            "That record id is not one Harmonia makes (ids look like ct_01JD8X2M5Q7R9T1V3W5Y): correct it or clear it."
+        )
+    if bad:
+        return f"Check the {' and '.join(bad)} filter: {for_people(error.message)}"
+    return for_people(error.message)
 
 
 ROUTES = [

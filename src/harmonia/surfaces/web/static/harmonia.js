@@ -5,16 +5,22 @@
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-from]");
     if (!button) return;
-    var input = document.getElementById(button.getAttribute("data-copy-from"));
-    input.select();
-    if (navigator.clipboard) navigator.clipboard.writeText(input.value).catch(function () {});
+    var source = document.getElementById(button.getAttribute("data-copy-from"));
+    var text = "value" in source ? source.value : source.textContent;
+    if (source.select) source.select();
+    if (navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
     button.textContent = "Copied";
   });
   // Forms that change something that cannot be undone ask first.
   document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute("data-confirm");
+    var message = (event.submitter && event.submitter.getAttribute("data-confirm")) ||
+      event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) event.preventDefault();
   });
+  // A thread opens at its newest message, next to the reply box, unless the reader asked for earlier ones.
+  if (!/[?&]earlier=/.test(window.location.search)) {
+    document.querySelectorAll(".messages").forEach(function (list) { list.scrollTop = list.scrollHeight; });
+  }
   // Pipeline board: drag a card onto a column; this submits the card's own move form.
   var dragged = null;
   document.querySelectorAll(".deal-card[draggable]").forEach(function (card) {

@@ -1,0 +1,173 @@
+"""How values and errors read to a person: the templates' filters (money, dates, idle days, phone numbers…) and
+`for_people`, which words an operation's error (written for a model) for someone filling in a form.
+
+Results reach the pages as plain data, nested parts with ISO strings in them; every filter takes either form and
+never shows a Python repr, "None" or a negative age.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+__all__ = ["FILTERS", "LABELS", "for_people"]
+
+
+def _instant(value: Any) -> datetime | None:
+    """A datetime, or an ISO 8601 string of one (what nested results carry), as an aware UTC instant."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _money(value: Any, cents: bool = False) -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}" if cents else f"{sign}${abs(amount):,.0f}"
+
+
+def _when(value: Any, tz: str = "UTC") -> str:
+    instant = _instant(value)
+    if instant is None:
+        return "" if value is None else str(value)
+    return instant.astimezone(ZoneInfo(tz)).strftime("%b %-d, %Y %-I:%M %p")
+
+
+def _day(value: Any) -> str:
+    """A calendar date (`date` or "2026-12-18") as "Dec 18, 2026"; a month ("2026-11") as "Nov 2026"."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, str):
+        text = value
+        try:
+            if len(text) == 7:
+                return datetime.strptime(text, "%Y-%m").strftime("%b %Y")
+            value = date.fromisoformat(text[:10])
+        except ValueError:
+            return text
+    if isinstance(value, date):
+        return value.strftime("%b %-d, %Y")
+    return "" if value is None else str(value)
+
+
+def _ago(value: Any) -> str:
+    instant = _instant(value)
+    if instant is None:
+        return ""
+    # A time a little in the future (clock skew, or seeded data anchored later in the day) is "just now", never
+    # a negative age.
+    seconds = (datetime.now(UTC) - instant).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def _idle(days: Any) -> str:
+    """`days_idle` as a person reads it. Never negative: a last activity stamped later than now is "today"."""
+    if days is None:
+        return ""
+    days = max(0, int(days))
+    return "active today" if days == 0 else f"{days}d idle"
+
+
+def _human(value: Any) -> str:
+    """An enum-ish value (`opted_in`, `restricted_industry`) in words."""
+    return "" if value is None else str(value).replace("_", " ")
+
+
+def _phone(value: Any) -> str:
+    """E.164 as people write it: +1 305-555-0123."""
+    if not value:
+        return ""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(str(value)), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return str(value)
+
+
+def _ordinal(n: Any) -> str:
+    try:
+        k = int(n)
+    except (TypeError, ValueError):
+        return str(n)
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _reason(value: Any) -> str:
+    """Why a message was blocked or held, without the rule's code name: "blocked: outbound_off. outbound is off…"
+    reads "Outbound is off…"."""
+    text = re.sub(r"^(?:blocked|held|failed|refused): [a-z_]+\.\s*", "", str(value or "")).replace("`", "")
+    return text[:1].upper() + text[1:]
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "money": _money,
+    "when": _when,
+    "day": _day,
+    "ago": _ago,
+    "idle": _idle,
+    "human": _human,
+    "phone": _phone,
+    "ordinal": _ordinal,
+    "reason": _reason,
+}
+
+
+# How the forms name the arguments they send; a page passes its own where a form says it differently.
+LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone", "title": "Title",
+          "timezone": "Time zone", "subject": "Subject", "body": "Message", "name": "Name", "scopes": "Scopes",
+          "reason": "Reason", "due_at": "Due", "role": "Role", "password": "Password"}  # fmt: skip
+_CHECKS = (
+    (re.compile(r"String should have at least 1 character"), "is required"),
+    (re.compile(r"String should have at least (\d+) characters"), r"needs at least \1 characters"),
+    (re.compile(r"String should have at most (\d+) characters"), r"can be at most \1 characters"),
+    (re.compile(r"List should have at least 1 item.*"), "needs at least one choice"),
+    (re.compile(r"Value error, (.*)"), r"\1"),
+)
+
+
+_NOT_A = {"email": "must be an email address, like name@example.com",
+          "phone": "must be a phone number in the international form, like +15551234567",
+          "timezone": "must be a time zone name, like America/Chicago"}  # fmt: skip
+
+
+def for_people(message: str, labels: Mapping[str, str] | None = None) -> str:
+    """An operation's error, worded for a model ("Invalid arguments for notes_create: 'body': String should have at
+    least 1 character"), as a person filling in the form reads it ("Note is required.")."""
+    found = re.fullmatch(r"Invalid arguments for \w+: (.*)", message, re.S)
+    if not found:
+        text = (message[:1].upper() + message[1:]).replace("`", "").rstrip()
+        return text if text.endswith((".", "!", "?", ")")) else text + "."
+    names = {**LABELS, **(labels or {})}
+    parts = []
+    for part in re.split(r"; (?=')", found.group(1)):
+        field = re.fullmatch(r"'([^']+)'(?:: | )(.*)", part, re.S)
+        if not field:
+            parts.append(part)
+            continue
+        name, text = field.groups()
+        if text.startswith("String should match pattern"):  # the pattern itself means nothing to a person
+            text = _NOT_A.get(name, "is not in a form Harmonia accepts")
+        for pattern, words in _CHECKS:
+            if pattern.fullmatch(text):
+                text = pattern.sub(words, text)
+                break
+        parts.append(f"{names.get(name, name.replace('_', ' ').capitalize())} {text}")
+    return "; ".join(parts).replace("`", "") + "."
