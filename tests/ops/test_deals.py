@@ -114,3 +114,17 @@ def test_a_deal_of_another_tenant_cannot_be_moved_or_tagged(acme: Workspace, riv
     with pytest.raises(NotFound):
         acme.call("tags_apply", record_type="opportunity", record_id=theirs["id"], add=["x"], create_missing=True)
     assert rival.call("opportunities_get", opportunity_id=theirs["id"])["stage"] == "New Lead"
+
+
+def test_a_deal_touched_a_moment_ahead_of_this_clock_is_idle_zero_days_never_minus_one(acme: Workspace) -> None:
+    d = _deal(acme)
+    with acme.db.unit_of_work(acme.actor()) as uow:
+        uow.session.execute(update(Opportunity).values(last_activity_at=utcnow() + timedelta(seconds=30)))
+    assert acme.call("opportunities_get", opportunity_id=d["id"])["days_idle"] == 0
+    assert acme.call("opportunities_list")["items"][0]["days_idle"] == 0
+
+
+def test_a_contacts_open_deals_name_their_stage(acme: Workspace) -> None:
+    d = _deal(acme)
+    contact = acme.call("contacts_get", contact_id=d["contact_id"])
+    assert [(x["id"], x["stage"]) for x in contact["open_deals"]] == [(d["id"], "New Lead")]

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import bindparam, select
 
 from ..formats import EMAIL_CORE
-from ..models import Contact, Conversation, Message, Note, Opportunity, Task
+from ..models import Contact, Conversation, Message, Note, Opportunity, Stage, Task
 from ..queries import TENANT, Query
 from ..services import contacts as svc
 from ..services import tags as tag_service
@@ -128,7 +128,7 @@ class ContactDetail(ContactOut):
 
 
 # contacts_get is the most called read: six compiled queries (queries.py), no ORM.
-_C, _O, _CV, _M, _N, _T = (m.__table__.c for m in (Contact, Opportunity, Conversation, Message, Note, Task))
+_C, _O, _S, _CV, _M, _N, _T = (m.__table__.c for m in (Contact, Opportunity, Stage, Conversation, Message, Note, Task))
 _CONTACT = Query(
     select(
         *(
@@ -156,8 +156,11 @@ _CONTACT = Query(
     ).where(_C.tenant_id == TENANT, _C.id == bindparam("contact_id"))
 )
 _OPEN_DEALS = Query(
-    select(_O.id, _O.name, _O.amount, _O.stage_id, _O.updated_at)
-    .where(_O.tenant_id == TENANT, _O.contact_id == bindparam("contact_id"), _O.status == "open")
+    select(_O.id, _O.name, _O.amount, _O.stage_id, _S.name.label("stage"), _O.updated_at)
+    .join_from(Opportunity.__table__, Stage.__table__, (_S.tenant_id == _O.tenant_id) & (_S.id == _O.stage_id))
+    .where(
+        _O.tenant_id == TENANT, _S.tenant_id == TENANT, _O.contact_id == bindparam("contact_id"), _O.status == "open"
+    )
     .order_by(_O.updated_at.desc())
     .limit(10)
 )
@@ -207,6 +210,7 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "name": d.name,
                     "amount": d.amount,
                     "stage_id": d.stage_id,
+                    "stage": d.stage,
                     "updated_at": d.updated_at.isoformat(),
                 }
             )

@@ -41,7 +41,8 @@ class DealOut(OutputModel):
 def deal_out(
     d: Any, stage_names: dict[str, str], tags: list[str] | None = None, *, now: datetime | None = None
 ) -> DealOut:
-    idle = ((now or utcnow()) - d.last_activity_at).days if d.last_activity_at else None
+    # never negative: an activity stamped a moment ahead of this server's clock (another server's) is "today"
+    idle = max(0, ((now or utcnow()) - d.last_activity_at).days) if d.last_activity_at else None
     return DealOut(
         id=d.id,
         name=d.name,
