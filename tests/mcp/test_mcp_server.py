@@ -14,6 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
 
 from harmonia.models import AuditEvent
+from harmonia.ops import registry
 from harmonia.services.tenancy import create_token
 from mcp import Client, StdioServerParameters
 
@@ -46,15 +47,17 @@ async def test_an_all_scope_token_sees_exactly_the_37_tools_of_the_spec_in_both_
     for t in tools:
         assert t.input_schema["additionalProperties"] is False and t.output_schema["type"] == "object"
         a = t.annotations
-        # readOnlyHint and openWorldHint always explicit; destructive/idempotent wherever they mean something
-        # (the spec: only when readOnlyHint is false), so no client falls back to "destructive" by default.
-        assert a is not None and None not in (a.read_only_hint, a.open_world_hint)
-        if not a.read_only_hint:
-            assert None not in (a.destructive_hint, a.idempotent_hint)
-        assert a.read_only_hint == (
-            t.name in SPEC_TOOLS["mcp:read"] or t.name in {"users_list", "audit_list", "settings_get"}
-        )
+        # The hints whose spec default is true are always written, so no client falls back to "destructive" or
+        # "open world" (destructiveHint means something only when readOnlyHint is false); a hint left out is the
+        # spec's default, false for readOnlyHint and idempotentHint, and must then be the truth.
+        assert a is not None and a.open_world_hint is not None
+        read_only = a.read_only_hint is True
+        assert a.read_only_hint in (True, None) and a.idempotent_hint in (True, None)
+        assert read_only == (t.name in SPEC_TOOLS["mcp:read"] or t.name in {"users_list", "audit_list", "settings_get"})
+        assert (a.destructive_hint is None) == read_only and a.destructive_hint in (False, None)
         assert a.open_world_hint == (t.name in SPEC_TOOLS["mcp:comms"])
+        op = registry().get(t.name)
+        assert op is not None and (a.idempotent_hint is True) == (op.idempotent and not read_only)
 
 
 async def test_a_read_token_sees_only_read_tools_and_a_write_is_refused_with_403_naming_the_scope(

@@ -9,7 +9,7 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from ..ids import ID_PATTERN
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel
 
 __all__ = ["Cursor", "Dollars", "Instant", "Limit", "Page", "PageArgs", "Ref", "Since", "TimeZoneName"]
 
@@ -63,7 +63,8 @@ TimeZoneName = Annotated[
           json_schema_extra={REST_ONLY: {"enum": sorted(_ZONES)}}),
     AfterValidator(_known_zone),
 ]  # fmt: skip
-Dollars = Annotated[float, Field(ge=0, le=10_000_000_000)]  # an amount; bounded so cents fit a 64-bit integer
+# An amount; bounded so cents fit a 64-bit integer (a storage bound, not a business rule: MCP schemas omit it).
+Dollars = Annotated[float, Field(ge=0, le=10_000_000_000, json_schema_extra={MCP_OMITS: ["maximum"]})]
 
 
 class PageArgs(InputModel):
