@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import httpx2
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
 
@@ -19,6 +22,8 @@ from harmonia.services.tenancy import create_token
 from mcp import Client, StdioServerParameters
 
 from .conftest import Served
+
+HARMONIA = str(Path(sys.executable).with_name("harmonia"))  # the installed command AI clients start
 
 SPEC_TOOLS = {
     "mcp:read": {"search", "contacts_list", "contacts_get", "accounts_list", "accounts_get", "opportunities_list",
@@ -168,6 +173,33 @@ async def test_the_stdio_server_answers_the_sdk_client_in_both_eras(seeded: Any)
                 r = await c.call_tool("search", {"q": "trucking"})
         assert len(tools) == 15
         assert not r.is_error and r.structured_content["items"]  # type: ignore[index]
+
+
+async def test_the_stdio_server_exits_by_itself_when_the_client_closes_stdin_with_its_reads_audited(
+    seeded: Any,
+) -> None:
+    # `harmonia mcp` ends with os._exit (mcp_stdio.exit_now): nothing it owes may be lost on the way out.
+    token = create_token(seeded.db, seeded.slug, seeded.owner.email, ["mcp:read"], "stdio exit").secret
+    env = dict(os.environ, HARMONIA_TOKEN=token, HARMONIA_DATABASE_URL=seeded.db.url)
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pipelines_list", "arguments": {}}},
+    ]  # fmt: skip
+    with anyio.fail_after(60):
+        async with await anyio.open_process([HARMONIA, "mcp"], env=env) as proc:
+            assert proc.stdin is not None and proc.stdout is not None
+            await proc.stdin.send(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+            answers = BufferedByteReceiveStream(proc.stdout)
+            await answers.receive_until(b"\n", 1 << 20)
+            call = json.loads(await answers.receive_until(b"\n", 1 << 20))
+            await proc.stdin.aclose()
+            assert await proc.wait() == 0
+    assert call["id"] == 2 and not call["result"].get("isError")
+    with seeded.db.unit_of_work(seeded.actor(), write=False) as uow:
+        reads = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "pipelines_list")).all()
+    assert [(a.outcome, a.channel, a.client) for a in reads] == [("ok", "mcp", "raw (stdio exit)")]
 
 
 async def test_the_stdio_server_exits_with_a_message_when_the_token_is_bad(seeded: Any) -> None:
