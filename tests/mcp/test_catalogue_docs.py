@@ -1,11 +1,23 @@
-"""docs/tools.md and the per-tool schema snapshots are generated from the registry and never stale."""
+"""docs/tools.md and the per-tool schema snapshots are generated from the registry and never stale, and the
+catalogue every client loads into its context stays within its budget."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from harmonia.surfaces.docs_gen import ROOT, render_docs, snapshots, write
+import pytest
+
+from harmonia.errors import InvalidArguments
+from harmonia.surfaces.docs_gen import ROOT, render_docs, snapshots, tools_list_bytes, write
+from harmonia.surfaces.mcp_server import tool_definition
+from harmonia.surfaces.rest import openapi
+
+from ..conftest import Workspace
+
+# Issue 7: `tools/list` for an all-scope token, compact JSON. Every client pays for it in context on every
+# conversation, so a new tool or a longer description has to fit, or argue for a bigger budget here.
+TOOLS_LIST_BUDGET = 24_000
 
 
 def test_docs_tools_md_matches_the_registry() -> None:
@@ -23,3 +35,31 @@ def test_every_tool_schema_matches_its_snapshot() -> None:
     assert sorted(on_disk) == sorted(current), "a tool was added or removed: regenerate the snapshots"
     stale = [name for name, text in current.items() if on_disk[name] != text]
     assert stale == [], f"schema changed for {stale}: review the diff, then UPDATE_TOOLSNAPS=1"
+
+
+def test_tools_list_for_an_all_scope_token_fits_its_24_kb_budget() -> None:
+    size = tools_list_bytes()
+    assert size <= TOOLS_LIST_BUDGET, (
+        f"tools/list is {size:,} bytes, over its budget of {TOOLS_LIST_BUDGET:,}: say each fact once (in the tool's "
+        "description or on its argument), leave out what the schema already says, or raise the budget knowingly"
+    )
+
+
+def test_a_bound_a_tool_schema_leaves_out_is_still_enforced_and_published_in_the_rest_document(
+    acme: Workspace,
+) -> None:
+    # An amount's upper bound guards storage (cents in 64 bits), not a rule a model needs to read.
+    assert tool_definition("opportunities_create").input_schema["properties"]["amount"] == {"type": "number"}
+    body = openapi()["paths"]["/api/v1/opportunities"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"type": "number", "minimum": 0, "maximum": 10_000_000_000} in body["schema"]["properties"]["amount"][
+        "anyOf"
+    ]
+    with pytest.raises(InvalidArguments, match="amount"):
+        acme.call("opportunities_create", name="Too big", amount=20_000_000_000)
+
+
+def test_a_fact_the_tool_description_gives_is_not_repeated_on_the_argument_but_the_rest_document_keeps_it() -> None:
+    assert "assignee of a task or conversation" in tool_definition("records_assign").description
+    assert "description" not in tool_definition("records_assign").input_schema["properties"]["user_id"]
+    body = openapi()["paths"]["/api/v1/assign"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["user_id"]["description"].startswith("the new owner")

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import httpx2
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
 
 from harmonia.models import AuditEvent
+from harmonia.ops import registry
 from harmonia.services.tenancy import create_token
 from mcp import Client, StdioServerParameters
 
 from .conftest import Served
+
+HARMONIA = str(Path(sys.executable).with_name("harmonia"))  # the installed command AI clients start
 
 SPEC_TOOLS = {
     "mcp:read": {"search", "contacts_list", "contacts_get", "accounts_list", "accounts_get", "opportunities_list",
@@ -46,15 +52,17 @@ async def test_an_all_scope_token_sees_exactly_the_37_tools_of_the_spec_in_both_
     for t in tools:
         assert t.input_schema["additionalProperties"] is False and t.output_schema["type"] == "object"
         a = t.annotations
-        # readOnlyHint and openWorldHint always explicit; destructive/idempotent wherever they mean something
-        # (the spec: only when readOnlyHint is false), so no client falls back to "destructive" by default.
-        assert a is not None and None not in (a.read_only_hint, a.open_world_hint)
-        if not a.read_only_hint:
-            assert None not in (a.destructive_hint, a.idempotent_hint)
-        assert a.read_only_hint == (
-            t.name in SPEC_TOOLS["mcp:read"] or t.name in {"users_list", "audit_list", "settings_get"}
-        )
+        # The hints whose spec default is true are always written, so no client falls back to "destructive" or
+        # "open world" (destructiveHint means something only when readOnlyHint is false); a hint left out is the
+        # spec's default, false for readOnlyHint and idempotentHint, and must then be the truth.
+        assert a is not None and a.open_world_hint is not None
+        read_only = a.read_only_hint is True
+        assert a.read_only_hint in (True, None) and a.idempotent_hint in (True, None)
+        assert read_only == (t.name in SPEC_TOOLS["mcp:read"] or t.name in {"users_list", "audit_list", "settings_get"})
+        assert (a.destructive_hint is None) == read_only and a.destructive_hint in (False, None)
         assert a.open_world_hint == (t.name in SPEC_TOOLS["mcp:comms"])
+        op = registry().get(t.name)
+        assert op is not None and (a.idempotent_hint is True) == (op.idempotent and not read_only)
 
 
 async def test_a_read_token_sees_only_read_tools_and_a_write_is_refused_with_403_naming_the_scope(
@@ -165,6 +173,33 @@ async def test_the_stdio_server_answers_the_sdk_client_in_both_eras(seeded: Any)
                 r = await c.call_tool("search", {"q": "trucking"})
         assert len(tools) == 15
         assert not r.is_error and r.structured_content["items"]  # type: ignore[index]
+
+
+async def test_the_stdio_server_exits_by_itself_when_the_client_closes_stdin_with_its_reads_audited(
+    seeded: Any,
+) -> None:
+    # `harmonia mcp` ends with os._exit (mcp_stdio.exit_now): nothing it owes may be lost on the way out.
+    token = create_token(seeded.db, seeded.slug, seeded.owner.email, ["mcp:read"], "stdio exit").secret
+    env = dict(os.environ, HARMONIA_TOKEN=token, HARMONIA_DATABASE_URL=seeded.db.url)
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pipelines_list", "arguments": {}}},
+    ]  # fmt: skip
+    with anyio.fail_after(60):
+        async with await anyio.open_process([HARMONIA, "mcp"], env=env) as proc:
+            assert proc.stdin is not None and proc.stdout is not None
+            await proc.stdin.send(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+            answers = BufferedByteReceiveStream(proc.stdout)
+            await answers.receive_until(b"\n", 1 << 20)
+            call = json.loads(await answers.receive_until(b"\n", 1 << 20))
+            await proc.stdin.aclose()
+            assert await proc.wait() == 0
+    assert call["id"] == 2 and not call["result"].get("isError")
+    with seeded.db.unit_of_work(seeded.actor(), write=False) as uow:
+        reads = uow.session.scalars(select(AuditEvent).where(AuditEvent.action == "pipelines_list")).all()
+    assert [(a.outcome, a.channel, a.client) for a in reads] == [("ok", "mcp", "raw (stdio exit)")]
 
 
 async def test_the_stdio_server_exits_with_a_message_when_the_token_is_bad(seeded: Any) -> None:

@@ -16,7 +16,7 @@ from ..services.paging import page
 from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
-from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel
+from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
@@ -59,7 +59,7 @@ def account_out(a: Account, tags: list[str] | None = None) -> AccountOut:
 
 
 class AccountsList(PageArgs):
-    industry: str | None = Field(None, description="industry name or NAICS prefix")
+    industry: str | None = Field(None, description="name or NAICS prefix")
     state: str | None = Field(None, min_length=2, max_length=2)
     owner_id: RecordId | None = None
     updated_since: Since | None = None
@@ -163,8 +163,10 @@ class AccountsUpsert(InputModel):
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
         {"required": ["account_id"], "properties": {"account_id": {"type": "string"}}},
         {"required": ["name"], "properties": {"name": {"type": "string", "pattern": NOT_BLANK}}}]}})  # fmt: skip
-    account_id: RecordId | None = Field(None, description="update this account")
-    domain: str | None = Field(None, max_length=200, description="or find the account by domain")
+    account_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="update this account"))
+    domain: str | None = Field(
+        None, max_length=200, json_schema_extra=rest_only(description="or find the account by domain")
+    )
     name: str | None = Field(None, min_length=1, max_length=200)
     legal_name: str | None = Field(None, max_length=200)
     industry: str | None = Field(None, max_length=120)
@@ -215,8 +217,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="List accounts (merchants), most recently changed first. Filter by industry name or NAICS "
-        "prefix, state, owner, updated_since. Paged.",
+        description="Accounts (merchants), most recently changed first.",
         input=AccountsList,
         output=Page[AccountOut],
         handler=accounts_list,
@@ -228,8 +229,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="One account with its contacts, deals and a cashflow summary (average deposits, revenue, daily "
-        "balance, NSFs and negative days over the latest full months).",
+        description="One account with its contacts, deals and a cashflow summary (deposits, balances, NSFs).",
         input=AccountsGet,
         output=AccountDetail,
         handler=accounts_get,
@@ -241,8 +241,8 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Update the account given by account_id, or the one with this domain; otherwise create it "
-        "(name required). Answers `created` true or false.",
+        description="Update the account with this account_id or domain, or else create it (name required); "
+        "`created` says which.",
         input=AccountsUpsert,
         output=UpsertResult,
         handler=accounts_upsert,

@@ -138,7 +138,7 @@ class TasksUpdate(InputModel):
     body: str | None = Field(None, max_length=5000)
     due_at: Instant | None = Field(None, description="reschedule")
     assignee_id: RecordId | None = None
-    status: Literal["open", "done"] | None = Field(None, description="done completes the task; open reopens it")
+    status: Literal["open", "done"] | None = Field(None, description="done completes it, open reopens it")
 
 
 def tasks_update(ctx: OpContext, args: TasksUpdate) -> TaskOut:
@@ -275,8 +275,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Events between start and end (ISO 8601), optionally for one calendar, user or contact, in "
-        "start order. Paged.",
+        description="Events between start and end, in start order.",
         input=CalendarsEvents,
         output=Page[EventOut],
         handler=calendars_events,
@@ -288,8 +287,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Tasks by assignee, status, due range (due_after/due_before) or linked record, earliest due "
-        "first. Paged.",
+        description="Tasks, earliest due first.",
         input=TasksList,
         output=Page[TaskOut],
         handler=tasks_list,
@@ -301,8 +299,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Notes on a record, by an author, or since a time; newest first. Each says who wrote it and "
-        "via which channel (ui, mcp…). Paged.",
+        description="Notes, newest first, each with who wrote it and via which channel (ui, mcp...).",
         input=NotesList,
         output=Page[NoteOut],
         handler=notes_list,
@@ -313,8 +310,7 @@ OPERATIONS = [
         title="Create a task",
         scope=Scope.WRITE,
         read_only=False,
-        description="Create a task with a due date, assigned to a user (default: you), optionally linked to a "
-        "contact, account or deal.",
+        description="Create a task, optionally linked to a record.",
         input=TasksCreate,
         output=TaskOut,
         handler=tasks_create,
@@ -326,7 +322,7 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Edit, reschedule (due_at), reassign, complete (status done) or reopen a task.",
+        description="Edit, reschedule, reassign, complete or reopen a task.",
         input=TasksUpdate,
         output=TaskOut,
         handler=tasks_update,
@@ -337,8 +333,7 @@ OPERATIONS = [
         title="Add a note",
         scope=Scope.WRITE,
         read_only=False,
-        description="Add a note to a contact, account or deal; counts as activity on it (keeps the deal from going "
-        "stale).",
+        description="Add a note to a record; it counts as activity (keeps a deal from going stale).",
         input=NotesCreate,
         output=NoteOut,
         handler=notes_create,

@@ -18,12 +18,13 @@ from ..services.paging import page
 from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
 Role = Literal["owner", "admin", "member"]
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+Budget = Annotated[int, Field(ge=0, le=10_000_000, json_schema_extra={MCP_OMITS: ["maximum"]})]  # sends per hour
 EMAIL = EMAIL_PATTERN
 
 
@@ -58,7 +59,7 @@ def users_list(ctx: OpContext, args: UsersList) -> Page[UserOut]:
 
 
 class UsersInvite(InputModel):
-    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN, json_schema_extra={MCP_OMITS: ["pattern"]})
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "member"] = "member"
 
@@ -79,7 +80,9 @@ class UsersUpdate(InputModel):
     user_id: RecordId
     name: str | None = Field(None, min_length=1, max_length=200)
     role: Role | None = None
-    status: Literal["active", "deactivated"] | None = Field(None, description="deactivate or reactivate")
+    status: Literal["active", "deactivated"] | None = Field(
+        None, json_schema_extra=rest_only(description="deactivate or reactivate")
+    )
 
 
 def users_update(ctx: OpContext, args: UsersUpdate) -> UserOut:
@@ -190,10 +193,10 @@ class SettingsUpdate(InputModel):
     business_hours: Hours | None = None
     sender_name: str | None = Field(None, max_length=120)
     sender_email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": EMAIL}})
-    send_budget_per_hour: dict[Literal["email", "sms", "call"], Annotated[int, Field(ge=0, le=10_000_000)]] | None = (
-        None
+    send_budget_per_hour: dict[Literal["email", "sms", "call"], Budget] | None = None
+    outbound_enabled: bool | None = Field(
+        None, json_schema_extra=rest_only(description="false turns outbound off; it can never be turned on here")
     )
-    outbound_enabled: bool | None = Field(None, description="false turns outbound off; it can never be turned on here")
     reason: str | None = Field(None, max_length=500, description="why (kept in the audit log)")
 
 
@@ -250,7 +253,7 @@ OPERATIONS = [
         scope=Scope.ADMIN,
         read_only=True,
         idempotent=True,
-        description="The workspace's users with role (owner/admin/member) and status (invited/active/deactivated).",
+        description="The workspace's users with their role and status.",
         input=UsersList,
         output=Page[UserOut],
         handler=users_list,
@@ -261,7 +264,7 @@ OPERATIONS = [
         title="Invite a user",
         scope=Scope.ADMIN,
         read_only=False,
-        description="Invite a person by email as admin or member; refuses an email that already has a user.",
+        description="Invite a person by email; refuses an email that already has a user.",
         input=UsersInvite,
         output=UserOut,
         handler=users_invite,
@@ -273,8 +276,8 @@ OPERATIONS = [
         scope=Scope.ADMIN,
         read_only=False,
         idempotent=True,
-        description="Change a user's name or role, or deactivate/reactivate them (reversible). The last active owner "
-        "cannot be demoted or deactivated.",
+        description="Change a user's name, role or status (deactivate, reactivate). The last active owner cannot be "
+        "demoted or deactivated.",
         input=UsersUpdate,
         output=UserOut,
         handler=users_update,
@@ -286,8 +289,8 @@ OPERATIONS = [
         scope=Scope.ADMIN,
         read_only=True,
         idempotent=True,
-        description="The tamper-evident audit log, newest first: who (person or AI client), via which channel, "
-        "which action, on what, with what outcome. Filter by action, actor, channel, outcome, target, time.",
+        description="The tamper-evident audit log, newest first: who (person or AI client) did what, via which "
+        "channel, with what outcome.",
         input=AuditList,
         output=Page[AuditOut],
         handler=audit_list,
@@ -300,8 +303,7 @@ OPERATIONS = [
         scope=Scope.ADMIN,
         read_only=True,
         idempotent=True,
-        description="Name, timezone, business hours, quiet hours, sender identity, send budgets, and the outbound "
-        "switch with who changed it, when and why.",
+        description="Workspace settings and the outbound switch (on or off, who changed it, when, why).",
         input=SettingsGet,
         output=SettingsOut,
         handler=settings_get,
@@ -313,8 +315,8 @@ OPERATIONS = [
         scope=Scope.ADMIN,
         read_only=False,
         idempotent=True,
-        description="Change timezone, business hours, sender identity or send budgets. May turn outbound OFF "
-        "(outbound_enabled=false, with a reason); can never turn it on.",
+        description="Change workspace settings. May turn outbound off (outbound_enabled false, with a reason); "
+        "never on.",
         input=SettingsUpdate,
         output=SettingsOut,
         handler=settings_update,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from ..ids import ID_PATTERN
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel
 
 __all__ = ["Cursor", "Dollars", "Instant", "Limit", "Page", "PageArgs", "Ref", "Since", "TimeZoneName"]
 
@@ -47,23 +48,32 @@ Instant = Annotated[
 Since = Instant
 # Enforced on every surface; MCP schemas leave the pattern out (ops/schema.py) and a mismatch is explained in words.
 RecordId = Annotated[str, Field(pattern=ID_PATTERN)]
-# IANA time-zone names; the OpenAPI document lists them, MCP clients get the description.
-_ZONES = frozenset(available_timezones())
+
+
+# IANA time-zone names; the OpenAPI document lists them, MCP clients get the description. Listed on first use:
+# `available_timezones()` opens every file of the tz database (~600), a cost `harmonia mcp` must not pay at start.
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def _known_zone(value: str) -> str:
-    if value not in _ZONES:
+    if value not in _zones():
         raise ValueError(f"{value!r} is not an IANA time zone name like America/Chicago")
     return value
 
 
+def _zone_enum(schema: dict[str, Any]) -> None:
+    schema[REST_ONLY] = lambda: {"enum": sorted(_zones())}
+
+
 TimeZoneName = Annotated[
     str,
-    Field(max_length=64, description="IANA, e.g. America/Chicago",
-          json_schema_extra={REST_ONLY: {"enum": sorted(_ZONES)}}),
+    Field(max_length=64, description="IANA, e.g. America/Chicago", json_schema_extra=_zone_enum),
     AfterValidator(_known_zone),
-]  # fmt: skip
-Dollars = Annotated[float, Field(ge=0, le=10_000_000_000)]  # an amount; bounded so cents fit a 64-bit integer
+]
+# An amount; bounded so cents fit a 64-bit integer (a storage bound, not a business rule: MCP schemas omit it).
+Dollars = Annotated[float, Field(ge=0, le=10_000_000_000, json_schema_extra={MCP_OMITS: ["maximum"]})]
 
 
 class PageArgs(InputModel):

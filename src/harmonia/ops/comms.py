@@ -20,12 +20,12 @@ from ..services.paging import Listing, at_least, eq, page
 from ..services.records import get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
 Channel = Literal["email", "sms", "call"]
-IdemKey = Field(None, min_length=8, max_length=200, description="same key + same arguments within 24 h: sent once")
+IdemKey = Field(None, min_length=8, max_length=200, description="same key within 24 h: sent once")
 
 
 class ConversationOut(OutputModel):
@@ -200,7 +200,7 @@ class EmailSend(InputModel):
     contact_id: RecordId | None = None
     subject: str | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)
-    draft_id: RecordId | None = Field(None, description="send this email draft instead")
+    draft_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="send this email draft instead"))
     idempotency_key: str | None = IdemKey
 
     @model_validator(mode="after")
@@ -235,7 +235,7 @@ def sms_send(ctx: OpContext, args: SmsSend) -> MessageOut:
 
 class CallsPlace(InputModel):
     contact_id: RecordId
-    purpose: str = Field("", max_length=500, description="why you are calling (kept on the call record)")
+    purpose: str = Field("", max_length=500, description="kept on the call record")
     idempotency_key: str | None = IdemKey
 
 
@@ -299,7 +299,13 @@ def messages_release(ctx: OpContext, args: MessagesRelease) -> MessageOut:
     return message_out(msg)
 
 
-_SEND_NOTE = " Obeys the workspace's outbound switch, consent, do-not-disturb and quiet hours; a refusal names the rule and keeps the message."
+def _obeys(*rules: str) -> str:
+    """The rules a send obeys (comms/gate.py checks them at delivery), said on the tool itself for a model."""
+    *first, last = ("the outbound switch", "do-not-disturb", *rules)
+    return f" Obeys {', '.join(first)} and {last}; a refusal says why and keeps the message."
+
+
+_QUIET = "quiet hours (08:00-21:00 their time)"
 OPERATIONS = [
     Operation(
         name="conversations_list",
@@ -307,8 +313,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Conversation threads (one per contact and channel) by contact, channel, status, assignee, "
-        "unread or updated_since; most recent first. Paged.",
+        description="Conversation threads (one per contact and channel), most recent first.",
         input=ConversationsList,
         output=Page[ConversationOut],
         handler=conversations_list,
@@ -320,8 +325,8 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="One thread with its messages, newest first, paged; each message has its status (draft, "
-        "queued, held, blocked and why, sent, delivered, received) and who sent it via which channel.",
+        description="One thread with its messages, newest first, each with its status (held and blocked say why) "
+        "and who sent it via which channel.",
         input=ConversationsGet,
         output=ThreadOut,
         handler=conversations_get,
@@ -332,8 +337,8 @@ OPERATIONS = [
         title="Draft an email",
         scope=Scope.WRITE,
         read_only=False,
-        description="Write an email draft into the contact's email thread for a person to review. Never delivers "
-        "anything; email_send with draft_id sends it later.",
+        description="Write an email draft into the contact's thread for a person to review. Never delivers anything; "
+        "email_send with draft_id sends it.",
         input=EmailDraft,
         output=MessageOut,
         handler=email_draft,
@@ -345,7 +350,7 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Email a contact (contact_id, subject, body) or send an existing draft (draft_id)." + _SEND_NOTE,
+        description="Email a contact, or send an existing draft (draft_id)." + _obeys("unsubscribes"),
         input=EmailSend,
         output=MessageOut,
         handler=email_send,
@@ -357,7 +362,7 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Text a contact. Needs the contact's SMS opt-in; 08:00-21:00 in their timezone." + _SEND_NOTE,
+        description="Text a contact." + _obeys("SMS opt-in", _QUIET),
         input=SmsSend,
         output=MessageOut,
         handler=sms_send,
@@ -369,8 +374,7 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Place a phone call to a contact through the voice provider. Needs call opt-in; 08:00-21:00 in "
-        "their timezone." + _SEND_NOTE,
+        description="Phone a contact." + _obeys("call opt-in", _QUIET),
         input=CallsPlace,
         output=MessageOut,
         handler=calls_place,
@@ -382,7 +386,7 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Reply in a thread on its own channel (email, SMS or call)." + _SEND_NOTE,
+        description="Reply in a thread on its own channel." + _obeys("consent", f"{_QUIET} for SMS and calls"),
         input=ConversationsReply,
         output=MessageOut,
         handler=conversations_reply,

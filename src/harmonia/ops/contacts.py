@@ -73,7 +73,7 @@ class _ContactFields(InputModel):
     first_name: str | None = Field(None, max_length=100)
     last_name: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": f"^(?:|{EMAIL_CORE})$"}})
-    phone: str | None = Field(None, max_length=32, description="E.164 preferred, e.g. +15551234567")
+    phone: str | None = Field(None, max_length=32, description="E.164, e.g. +15551234567")
     title: str | None = Field(None, max_length=120)
     account_id: RecordId | None = None
     owner_id: RecordId | None = Field(None, description="user id")
@@ -88,7 +88,7 @@ class ContactsCreate(_ContactFields):
     ]}})  # fmt: skip
     source: Literal["manual", "import", "api", "web"] | None = None
     tags: list[str] | None = Field(None, max_length=20)
-    create_missing_tags: bool = Field(False, description="create tags that do not exist yet")
+    create_missing_tags: bool = Field(False, description="unknown tags are refused unless true")
 
 
 def contacts_create(ctx: OpContext, args: ContactsCreate) -> ContactOut:
@@ -104,7 +104,7 @@ class ContactsUpdate(_ContactFields):
     email_consent: EmailConsent | None = None
     sms_consent: PhoneConsent | None = None
     call_consent: PhoneConsent | None = None
-    dnd: bool | None = Field(None, description="do not disturb on every channel")
+    dnd: bool | None = Field(None, description="do not disturb, every channel")
     dnd_channels: list[Channel] | None = None
 
 
@@ -246,7 +246,7 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 
 class ContactsList(PageArgs):
-    tag: list[str] | None = Field(None, description="contacts carrying all these tags")
+    tag: list[str] | None = Field(None, description="all must match")
     owner_id: RecordId | None = None
     account_id: RecordId | None = None
     email_consent: EmailConsent | None = None
@@ -282,9 +282,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="List contacts, newest activity first. Filter by tag (all must match), owner, account, consent "
-        "per channel, created_since/updated_since. Pages with limit/cursor. Use `search` for names, emails or "
-        "phone numbers.",
+        description="Contacts, newest activity first. To find someone by name, email or phone, use `search`.",
         input=ContactsList,
         output=Page[ContactOut],
         handler=contacts_list,
@@ -296,7 +294,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="One contact with consent, tags, open deals, the 5 latest messages and notes, and open tasks.",
+        description="One contact with consent, tags, open deals, latest messages and notes, and open tasks.",
         input=ContactsGet,
         output=ContactDetail,
         handler=contacts_get,
@@ -307,9 +305,8 @@ OPERATIONS = [
         title="Create a contact",
         scope=Scope.WRITE,
         read_only=False,
-        description="Create a contact. Refuses a duplicate (same email or phone) and names the existing contact to "
-        "update instead. Phones are stored as E.164. Tags must exist unless create_missing_tags is true. SMS and "
-        "call consent start unknown.",
+        description="Create a contact. A duplicate (same email or phone) is refused, naming the existing contact. "
+        "SMS and call consent start unknown.",
         input=ContactsCreate,
         output=ContactOut,
         handler=contacts_create,
@@ -321,8 +318,7 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Change the given fields of a contact (others untouched): name, email, phone, owner, account, "
-        "consent per channel, do-not-disturb. Refuses an email or phone that another contact already has.",
+        description="Change the given fields of a contact. Refuses an email or phone another contact already has.",
         input=ContactsUpdate,
         output=ContactOut,
         handler=contacts_update,

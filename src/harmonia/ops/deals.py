@@ -66,8 +66,8 @@ def _stage_names(ctx: OpContext) -> dict[str, str]:
 
 
 class OpportunitiesList(PageArgs):
-    pipeline: str | None = Field(None, description="pipeline id or name")
-    stage: str | None = Field(None, description="stage id or exact name")
+    pipeline: str | None = Field(None, description="id or name")
+    stage: str | None = Field(None, description="id or exact name")
     status: Literal["open", "won", "lost"] | None = None
     owner_id: RecordId | None = None
     contact_id: RecordId | None = None
@@ -75,7 +75,7 @@ class OpportunitiesList(PageArgs):
     amount_min: Dollars | None = None
     amount_max: Dollars | None = None
     updated_since: Since | None = Field(None, description="changed since (morning brief)")
-    stale_days: int | None = Field(None, ge=1, le=365, description="open deals with no activity for N days")
+    stale_days: int | None = Field(None, ge=1, le=365, description="open deals idle N+ days")
     sort: Literal["updated_desc", "idle_desc", "amount_desc"] = "updated_desc"
 
 
@@ -284,8 +284,8 @@ class _DealFields(InputModel):
 
 class OpportunitiesCreate(_DealFields):
     name: str = Field(min_length=1, max_length=200)
-    pipeline: str | None = Field(None, description="pipeline id or name; default the first")
-    stage: str | None = Field(None, description="stage id or name; default the first open stage")
+    pipeline: str | None = Field(None, description="id or name; default the first")
+    stage: str | None = Field(None, description="id or name; default the first open stage")
 
 
 def opportunities_create(ctx: OpContext, args: OpportunitiesCreate) -> DealOut:
@@ -311,8 +311,8 @@ def opportunities_update(ctx: OpContext, args: OpportunitiesUpdate) -> DealOut:
 
 class OpportunitiesMoveStage(InputModel):
     opportunity_id: RecordId
-    stage: str = Field(min_length=1, max_length=120, description="stage id or exact name")
-    reason: str | None = Field(None, max_length=300, description="required when winning or losing the deal")
+    stage: str = Field(min_length=1, max_length=120, description="id or exact name")
+    reason: str | None = Field(None, max_length=300, description="required for a won or lost stage")
 
 
 class MoveResult(DealOut):
@@ -389,9 +389,8 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="List deals. Filter by pipeline, stage (id or name), status, owner, contact, account, amount, "
-        "updated_since (what changed: the morning brief) or stale_days (open deals idle N+ days, oldest first). "
-        "Each item has stage name and days_idle. Paged.",
+        description="Deals, most recently changed first (with stale_days: longest idle first), each with its stage "
+        "name and days_idle.",
         input=OpportunitiesList,
         output=Page[DealOut],
         handler=opportunities_list,
@@ -403,8 +402,8 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="One deal in full: MCA terms, stage history (who moved it, via which channel), tasks, notes, "
-        "lender submissions and offers, and the merchant's recent cashflow months.",
+        description="One deal in full: MCA terms, stage history, tasks, notes, lender submissions and offers, "
+        "cashflow.",
         input=OpportunitiesGet,
         output=DealDetail,
         handler=opportunities_get,
@@ -416,8 +415,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Pipelines with their ordered stages (open/won/lost, probability, stale threshold) and the "
-        "count and total amount of open deals in each stage.",
+        description="Pipelines with their ordered stages and the count and amount of open deals in each.",
         input=PipelinesList,
         output=Page[PipelineOut],
         handler=pipelines_list,
@@ -428,9 +426,7 @@ OPERATIONS = [
         title="Create a deal",
         scope=Scope.WRITE,
         read_only=False,
-        description="Create a deal for a contact and/or account. Pipeline and stage by id or name (defaults: first "
-        "pipeline, first open stage). MCA fields: requested_amount, factor_rate, term_days, position, fico, "
-        "use_of_funds.",
+        description="Create a deal for a contact and/or account, with its MCA terms if known.",
         input=OpportunitiesCreate,
         output=DealOut,
         handler=opportunities_create,
@@ -442,8 +438,8 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Change the given fields of a deal (amount, owner, expected close, MCA terms…). Never the stage: "
-        "use opportunities_move_stage, which records the history.",
+        description="Change the given fields of a deal. Never the stage: opportunities_move_stage does that and "
+        "records the history.",
         input=OpportunitiesUpdate,
         output=DealOut,
         handler=opportunities_update,
@@ -455,8 +451,8 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Move a deal to a stage given by id or exact name; records the stage history. Moving to a won "
-        "or lost stage closes the deal and needs a reason. An unknown stage name is refused with the list of stages.",
+        description="Move a deal to a stage (kept in its history); a won or lost stage closes it. An unknown stage "
+        "is refused with the list of stages.",
         input=OpportunitiesMoveStage,
         output=MoveResult,
         handler=opportunities_move_stage,

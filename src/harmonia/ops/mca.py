@@ -12,7 +12,7 @@ from ..services.lenders import match_lenders
 from ..services.paging import page
 from .common import PageArgs, RecordId
 from .registry import OpContext, Operation, Scope
-from .schema import OutputModel
+from .schema import OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
@@ -23,7 +23,7 @@ GUIDELINES = ("min_monthly_revenue", "min_months_in_business", "min_fico", "max_
 
 
 class LendersList(PageArgs):
-    opportunity_id: RecordId | None = Field(None, description="rank lenders for this deal")
+    opportunity_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="rank lenders for this deal"))
 
 
 class LenderRow(OutputModel):
@@ -90,9 +90,8 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="The lender grid with guidelines. Given opportunity_id: lenders ranked by Harmonia's "
-        "deterministic match — verdict, score 0-100, estimated max advance and the binding limit, and every rule "
-        "that failed or is unknown with actual vs required.",
+        description="The lender grid. With opportunity_id: lenders ranked by a deterministic match, each with its "
+        "estimated max advance and actual vs required for every rule.",
         input=LendersList,
         output=LendersPage,
         handler=lenders_list,

@@ -12,7 +12,7 @@ from ..services import tags as tag_service
 from ..services.records import get_or_404
 from .common import RecordId
 from .registry import OpContext, Operation, Scope
-from .schema import REST_ONLY, InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
@@ -30,7 +30,7 @@ class TagsApply(InputModel):
     record_id: RecordId
     add: list[str] = Field(default_factory=list, max_length=20)
     remove: list[str] = Field(default_factory=list, max_length=20)
-    create_missing: bool = Field(False, description="create tags that do not exist yet")
+    create_missing: bool = Field(False, json_schema_extra=rest_only(description="create tags that do not exist yet"))
 
 
 class TagsResult(OutputModel):
@@ -54,7 +54,9 @@ def tags_apply(ctx: OpContext, args: TagsApply) -> TagsResult:
 class RecordsAssign(InputModel):
     record_type: Literal["contact", "account", "opportunity", "task", "conversation"]
     record_id: RecordId
-    user_id: RecordId = Field(description="the new owner (assignee for tasks and conversations)")
+    user_id: RecordId = Field(
+        json_schema_extra=rest_only(description="the new owner (assignee for tasks and conversations)")
+    )
 
 
 class AssignResult(OutputModel):
@@ -83,8 +85,8 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Add and/or remove tags on a contact, account or deal. Tags are matched case-insensitively; a "
-        "tag that does not exist is refused unless create_missing is true, and a near-duplicate is named.",
+        description="Add and/or remove a record's tags. An unknown tag is refused, naming any near-duplicate, unless "
+        "create_missing is true.",
         input=TagsApply,
         output=TagsResult,
         handler=tags_apply,
@@ -96,8 +98,7 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Set the owner of a contact, account or deal, or the assignee of a task or conversation, to an "
-        "active user of the workspace.",
+        description="Set the owner of a contact, account or deal, or the assignee of a task or conversation.",
         input=RecordsAssign,
         output=AssignResult,
         handler=records_assign,

@@ -135,9 +135,8 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Calls, emails, SMS sent, notes and stage moves per user for this day/week/month so far, against "
-        'the same span of the previous period, with the change; `dropped` lists the biggest falls first ("whose '
-        'calls dropped off this week?").',
+        description="Calls, emails, SMS, notes and stage moves per user this period so far vs the same span before; "
+        "`dropped` ranks the falls (whose calls dropped off this week?).",
         input=ReportsActivity,
         output=ActivityReport,
         handler=reports_activity,

@@ -7,6 +7,7 @@ with `additionalProperties: false` on input.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -14,19 +15,31 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from ..ids import ID_PATTERN
 
-__all__ = ["NOT_BLANK", "REST_ONLY", "InputModel", "OutputModel", "input_schema", "output_schema"]
+__all__ = [
+    "MCP_OMITS",
+    "NOT_BLANK",
+    "REST_ONLY",
+    "InputModel",
+    "OutputModel",
+    "input_schema",
+    "output_schema",
+    "rest_only",
+]
 
 
+# defer_build: a model's validator is built when it is first used, not when its module is imported. `harmonia mcp`
+# imports the whole registry (about 100 models) but a conversation uses a few tools; building every validator at
+# import was a third of the registry's import time.
 class InputModel(BaseModel):
     """Base for operation arguments: unknown fields are errors, strings are trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class OutputModel(BaseModel):
     """Base for operation results: serialised without nulls (`dump`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -41,7 +54,7 @@ class _Compact(GenerateJsonSchema):
 
     def default_schema(self, schema: Any) -> JsonSchemaValue:
         out = super().default_schema(schema)
-        if out.get("default", 0) is None:
+        if out.get("default", 0) in (None, ""):  # "left out" says as much
             out.pop("default")
         return out
 
@@ -56,6 +69,12 @@ class _Full(_Compact):
 
     def nullable_schema(self, schema: Any) -> JsonSchemaValue:
         return GenerateJsonSchema.nullable_schema(self, schema)
+
+    def default_schema(self, schema: Any) -> JsonSchemaValue:
+        out = GenerateJsonSchema.default_schema(self, schema)
+        if out.get("default", 0) is None:
+            out.pop("default")
+        return out
 
 
 def _strip(node: Any) -> None:
@@ -89,6 +108,12 @@ def _drop_limits(node: Any) -> None:
             node.pop(key, None)
         if node.get("pattern") == ID_PATTERN:  # ids come from earlier results; a wrong one is explained when used
             node.pop("pattern")
+        # Amounts are not negative and counts are positive: a model assumes so; a bound that says more stays.
+        if node.get("minimum") == 0 or (node.get("minimum") == 1 and node.get("type") == "integer"):
+            node.pop("minimum")
+        # JSON Schema's number includes the integers: `anyOf` both says "number" twice.
+        if isinstance(node.get("anyOf"), list) and {"type": "number"} in node["anyOf"]:
+            node["anyOf"] = [s for s in node["anyOf"] if s != {"type": "integer"}]
         for value in node.values():
             _drop_limits(value)
     elif isinstance(node, list):
@@ -100,13 +125,28 @@ def _drop_limits(node: Any) -> None:
 # MCP schemas leave them out: several clients refuse a top-level anyOf/oneOf in a tool's input schema, and id
 # patterns or a 600-name time-zone enum cost every model context while `isError` answers already say what to fix.
 REST_ONLY = "x-rest"
+# Keywords a field's MCP schema leaves out although pydantic enforces them (and the OpenAPI document publishes them):
+# storage bounds no real value reaches (amounts up to $10 billion, ten million sends an hour), an email regex.
+MCP_OMITS = "x-mcp-omits"
+
+
+def rest_only(**schema: Any) -> dict[str, Any]:
+    """A field's `json_schema_extra` for what only the OpenAPI document says, e.g. a description that repeats what
+    the tool's description already tells a model."""
+    return {REST_ONLY: schema}
 
 
 def _rest_only(node: Any, *, publish: bool) -> None:
     if isinstance(node, dict):
         extra = node.pop(REST_ONLY, None)
+        if publish and callable(extra):  # worked out only for the REST document (the time-zone list)
+            extra = extra()
         if publish and isinstance(extra, dict):
             node.update(extra)
+        omitted = node.pop(MCP_OMITS, ())
+        if not publish:
+            for key in omitted:
+                node.pop(key, None)
         for value in node.values():
             _rest_only(value, publish=publish)
     elif isinstance(node, list):
@@ -151,12 +191,49 @@ def _trimmed_length(low: int, high: int | None) -> str:
     return rf"^{w}*{c}{_ANY}{{{low - 2},{high - 2}}}{c}{w}*$"
 
 
+def _inline_single_use_defs(schema: dict[str, Any]) -> None:
+    """A nested model used once is written where it is used: `$defs` + `$ref` cost more than the object itself, and
+    some clients resolve no `$ref` at all. (Pydantic puts every nested model in `$defs`.)"""
+    defs = schema.get("$defs", {})
+    uses = [ref.rsplit("/", 1)[-1] for ref in _refs(schema)]
+    once = {n for n in defs if uses.count(n) == 1 and next(_refs(defs[n]), None) is None}
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            name = str(node.get("$ref", "")).rsplit("/", 1)[-1]
+            if name in once:
+                return {**inline(defs[name]), **{k: inline(v) for k, v in node.items() if k != "$ref"}}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    for key in [k for k in schema if k != "$defs"]:
+        schema[key] = inline(schema[key])
+    for name in once:
+        del defs[name]
+    if "$defs" in schema and not defs:
+        del schema["$defs"]
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
 def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
     """`compact` (MCP) leaves out length limits to save context; the OpenAPI document publishes every constraint."""
     schema = model.model_json_schema(schema_generator=_Compact if compact else _Full, mode="validation")
     _rest_only(schema, publish=not compact)
     if compact:
         _drop_limits(schema)
+        _inline_single_use_defs(schema)
     else:
         _publish_trimming(schema)
     schema.setdefault("properties", {})
@@ -168,10 +245,14 @@ def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, A
 def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
     """The result's top level, shallow and never contradicted (outputs are not closed with additionalProperties).
 
-    `compact` (MCP): only which fields are always present. Every client pays for `tools/list` in context; field
-    types there cost a fifth of the catalogue and tell a model little the result does not. The OpenAPI document
-    (compact=False) also gives each always-present field its type.
+    `compact` (MCP): `{"type": "object"}`, which declares that every result carries `structuredContent` (an object,
+    which clients of the 2025 revisions need) and no more. Clients hand a model the tool's name, description and
+    input schema, not its output schema; the model reads the result itself. So the names of the always-present
+    fields (7% of `tools/list`) bought a model nothing, and building every output model's JSON schema delayed the
+    first `tools/list`. The OpenAPI document (compact=False) gives every always-present field with its type.
     """
+    if compact:
+        return {"type": "object"}
     full = model.model_json_schema(schema_generator=_Compact, mode="serialization")
     defs = full.get("$defs", {})
     required = set(full.get("required", ()))
@@ -179,7 +260,7 @@ def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, 
     for name, prop in full.get("properties", {}).items():
         if name in required or name == "next_cursor":  # optional fields are described by the tool, not listed
             props[name] = _shallow(prop, defs)
-    out: dict[str, Any] = {"type": "object"} if compact else {"type": "object", "properties": props}
+    out: dict[str, Any] = {"type": "object", "properties": props}
     if full.get("required"):
         out["required"] = full["required"]
     return out

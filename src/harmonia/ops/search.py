@@ -12,7 +12,7 @@ from ..errors import InvalidArguments
 from ..models import Account, Contact, Message, Note, Opportunity
 from .common import Limit
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
@@ -21,8 +21,12 @@ _TOKEN = re.compile(r"[0-9A-Za-zÀ-ÿ]+")
 
 
 class Search(InputModel):
-    q: str = Field(min_length=2, max_length=200, description="words, an email, part of a phone number or a name")
-    types: list[Kind] | None = Field(None, description="only these record types")
+    q: str = Field(
+        min_length=2,
+        max_length=200,
+        json_schema_extra=rest_only(description="words, an email, part of a phone number or a name"),
+    )
+    types: list[Kind] | None = Field(None, json_schema_extra=rest_only(description="only these record types"))
     limit: Limit | None = None
     cursor: str | None = Field(None, max_length=20)
 
@@ -119,7 +123,7 @@ OPERATIONS = [
         read_only=True,
         idempotent=True,
         description="Full-text search across contacts (name, email, phone digits, company), accounts, deals, notes "
-        "and messages; best matches first. `types` narrows the record types. Words match as prefixes. Paged.",
+        "and messages; words match as prefixes.",
         input=Search,
         output=SearchResult,
         handler=search,

@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import exists, func, or_, select
 
 from ..db import UnitOfWork
@@ -54,6 +53,8 @@ def normalize_phone(phone: str | None, region: str = "US") -> str | None:
     """E.164 (`+15551234567`). A number that cannot be a real phone number is refused, not stored as typed."""
     if phone is None or not phone.strip():
         return None
+    import phonenumbers  # here: only writes need it, and reads start faster without it
+
     try:
         parsed = phonenumbers.parse(phone, region)
     except phonenumbers.NumberParseException:

@@ -4,14 +4,14 @@ create` and `tokens create` print the slug / the secret as their *last line*. Er
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..config import get_settings
 from ..errors import HarmoniaError
+from .launch import configure_logging
 
 if TYPE_CHECKING:
     from ..db import Database
@@ -199,9 +199,10 @@ def serve(
 @app.command("mcp")
 def mcp_stdio() -> None:
     """MCP over stdio; the token comes from HARMONIA_TOKEN."""
-    from .mcp_stdio import run_stdio
+    from .mcp_stdio import exit_now, run_stdio
 
     run_stdio()
+    exit_now()  # `harmonia mcp` itself is launched by launch.py, which never reaches here
 
 
 @app.command("worker")
@@ -239,20 +240,8 @@ def ops_call(
     typer.echo(json.dumps(result.model_dump(mode="json", exclude_none=True), indent=2))
 
 
-class _OneLine(logging.Formatter):
-    """The command line is a caller like any other: it gets the request id, never a stack trace."""
-
-    def formatException(self, ei: Any) -> str:
-        return ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).rstrip()
-
-
 def main() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_OneLine("harmonia: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    configure_logging()
     app()
 
 

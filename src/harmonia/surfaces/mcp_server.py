@@ -59,14 +59,21 @@ def _tool(op: Operation) -> types.Tool:
         description=op.description,
         input_schema=input_schema(op.input),
         output_schema=output_schema(op.output),
-        # readOnlyHint and openWorldHint always explicit; the other two only where the spec gives them meaning
-        # (readOnlyHint false): every client pays for tools/list in context.
-        annotations=types.ToolAnnotations(
-            read_only_hint=op.read_only,
-            destructive_hint=None if op.read_only else op.destructive,
-            idempotent_hint=None if op.read_only else op.idempotent,
-            open_world_hint=op.open_world,
-        ),
+        annotations=_annotations(op),
+    )
+
+
+def _annotations(op: Operation) -> types.ToolAnnotations:
+    """Every hint tells the truth, and a hint is left out only where the spec's default says the same thing: every
+    client pays for `tools/list` in context. The two hints whose default is `true` (destructiveHint, openWorldHint)
+    are always written, so no client falls back to "destructive" or "open world"; readOnlyHint and idempotentHint
+    default to `false` and are written when true. destructiveHint and idempotentHint mean something only when
+    readOnlyHint is false (the spec), so read-only tools carry neither."""
+    return types.ToolAnnotations(
+        read_only_hint=op.read_only or None,
+        destructive_hint=None if op.read_only else op.destructive,
+        idempotent_hint=None if op.read_only else (op.idempotent or None),
+        open_world_hint=op.open_world,
     )
 
 

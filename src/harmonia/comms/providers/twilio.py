@@ -6,9 +6,12 @@ Twilio documents no idempotency key for Messages/Calls create, so a timeout afte
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from .base import Delivery, Envelope, Provider
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["TwilioProvider"]
 
@@ -35,6 +38,8 @@ class TwilioProvider(Provider):
         if self.status_callback:
             data["StatusCallback"] = self.status_callback
         url = f"{self.base}/2010-04-01/Accounts/{self.sid}/{resource}.json"
+        import httpx  # here, not at the top: every process imports the gate, few of them send (stdio start-up)
+
         try:
             response = httpx.post(url, data=data, auth=self.auth, timeout=self.timeout)
         except httpx.ConnectError:
