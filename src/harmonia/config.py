@@ -1,28 +1,17 @@
-"""Settings, read once from `HARMONIA_*` environment variables.
-
-A plain pydantic model fed from the environment: what pydantic-settings did for us here (a prefix, names matched
-case-insensitively, arguments over environment over defaults, values checked) is a dozen lines, and importing
-pydantic-settings was a tenth of `harmonia mcp`'s start.
-"""
+"""Settings, read once from `HARMONIA_*` environment variables."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ENV_PREFIX", "Settings", "get_settings"]
-
-ENV_PREFIX = "HARMONIA_"
+__all__ = ["Settings", "get_settings"]
 
 
-class Settings(BaseModel):
-    """`Settings()` reads the environment; keyword arguments win over it (`Settings(database_url=...)` in tests)."""
-
-    model_config = ConfigDict(extra="ignore")
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARMONIA_", extra="ignore")
 
     # Default: an embedded SQLite file under ./var/ (created on first use).
     database_url: str = "sqlite:///var/harmonia.db"
@@ -41,18 +30,6 @@ class Settings(BaseModel):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _environment_under_arguments(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        environment = {
-            name[len(ENV_PREFIX) :].lower(): value
-            for name, value in os.environ.items()
-            if name.upper().startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in cls.model_fields
-        }
-        return {**environment, **data}
 
     @property
     def is_sqlite(self) -> bool:

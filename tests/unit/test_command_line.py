@@ -59,6 +59,6 @@ def test_the_stdio_server_loads_nothing_that_only_other_commands_or_sends_use() 
     zones_listed, *modules = done.stdout.split()
     assert zones_listed == "0"  # the ~600-file time-zone listing waits for a time zone to check
     unused = {"typer", "rich", "httpx", "phonenumbers", "jinja2", "faker", "argon2", "alembic",
-              "pydantic_settings", "sqlalchemy.dialects.postgresql", "harmonia.surfaces.cli", "harmonia.surfaces.rest",
+              "sqlalchemy.dialects.postgresql", "harmonia.surfaces.cli", "harmonia.surfaces.rest",
               "harmonia.surfaces.web", "harmonia.seed"}  # fmt: skip
     assert sorted(unused & set(modules)) == []
