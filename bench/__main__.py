@@ -203,9 +203,9 @@ async def transport_latencies(path: Path, rounds: int, per_round: int) -> dict[s
 
             variants["harmonia_rest:contacts_get"] = harmonia_rest_call
 
-            # The SDK client checks every structured result against the tool's outputSchema (jsonschema, in the
-            # client's process); the floor's tool declares none. The same JSON-RPC POST from a plain HTTP client
-            # separates what the server costs from what the SDK client adds.
+            # The SDK client parses every result into its models and checks it against the tool's outputSchema, in
+            # the client's process, and Harmonia's results are larger than the floor's. The same JSON-RPC POST from a
+            # plain HTTP client separates what the server costs from what the SDK client adds.
             def raw_call(port: int, tool: str, auth: dict[str, str]) -> Any:
                 async def call() -> int:
                     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",

@@ -52,9 +52,10 @@ def write_markdown(summary: dict[str, Any], path: Path, command: str) -> None:
     lines += ["", "Outbox queue → delivery (SMTP, in-process dispatch): " + ", ".join(
         f"{s:,}: p50 {_f(results[s]['service']['_queue_to_delivery_ms']['p50'])} ms" for s in scales) + ".", ""]  # fmt: skip
     lines += ["## MCP over Streamable HTTP (SDK client, sequential) against the floor, ms", "",
-              "The SDK client validates every structured result against the tool's `outputSchema` (jsonschema, in the "
-              "client); the floor's tool declares none. The *plain HTTP* columns send the same JSON-RPC POST from an "
-              "httpx client: what the server costs, without what the SDK client adds.", "",
+              "The SDK client's own work is in its figure: it parses every result into its models and checks it "
+              "against the tool's `outputSchema` — more for Harmonia's result (≈ 0.5–1 KB, text and structured) than "
+              "for the floor's few fields. The *plain HTTP* columns send the same JSON-RPC POST from an httpx client: "
+              "what the server costs, without what the SDK client adds.", "",
               "| scale | floor MCP p50 (same SDK, one tool, same query) | floor REST p50 | Harmonia `contacts_get` p50 | "
               "ratio to MCP floor | Harmonia p99 | plain HTTP: floor p50 | plain HTTP: Harmonia p50 | plain HTTP ratio | "
               "Harmonia REST `GET /contacts/{id}` p50 |",
