@@ -259,7 +259,10 @@ def _throughput(hp: int, fp: int, token: str, contact_id: str) -> dict[str, Any]
     return out
 
 
-def stdio_cold_start(path: Path, runs: int = 3) -> float:
+def stdio_cold_start(path: Path, runs: int = 5) -> dict[str, float]:
+    """Spawn → initialize → one tool call → exit, as an AI client does per conversation: Harmonia's `harmonia mcp`
+    and the floor's stdio server (the SDK alone: most of a cold start is importing Python, pydantic and the SDK),
+    interleaved; the median of `runs` each."""
     import anyio
 
     from harmonia.db import Database
@@ -270,17 +273,25 @@ def stdio_cold_start(path: Path, runs: int = 3) -> float:
     token = create_token(db, "bench", "owner@bench.test", ["mcp:read"]).secret
     db.dispose()
     env = dict(os.environ, HARMONIA_TOKEN=token, HARMONIA_DATABASE_URL=f"sqlite:///{path}")
-    times = []
+    ours = (StdioServerParameters(command=HARMONIA, args=["mcp"], env=env), "pipelines_list", {})
+    floor = (StdioServerParameters(command=PY, args=["-m", "bench.floor", "mcp-stdio", str(path)], env=env,
+                                   cwd=str(ROOT)), "floor_get", {"contact_id": "ct_none"})  # fmt: skip
+    times: dict[str, list[float]] = {"harmonia": [], "floor": []}
 
-    async def once() -> None:
-        async with Client(StdioServerParameters(command=HARMONIA, args=["mcp"], env=env)) as c:  # type: ignore[arg-type]
-            await c.call_tool("pipelines_list", {})
+    async def once(server: StdioServerParameters, tool: str, arguments: dict[str, str]) -> None:
+        async with Client(server) as c:  # type: ignore[arg-type]
+            await c.call_tool(tool, arguments)
 
     for _ in range(runs):
-        t0 = time.perf_counter()
-        anyio.run(once)
-        times.append(time.perf_counter() - t0)
-    return round(sorted(times)[len(times) // 2], 3)
+        for name, (server, tool, arguments) in (("harmonia", ours), ("floor", floor)):
+            t0 = time.perf_counter()
+            anyio.run(once, server, tool, arguments)
+            times[name].append(time.perf_counter() - t0)
+    return {name: round(sorted(ts)[len(ts) // 2], 3) for name, ts in times.items()}
+
+
+def _cold(seconds: dict[str, float]) -> dict[str, float]:
+    return {"stdio_cold_start_s": seconds["harmonia"], "floor_stdio_cold_start_s": seconds["floor"]}
 
 
 def main() -> None:
@@ -343,7 +354,7 @@ def main() -> None:
             print(f"[{scale}] transports measured", flush=True)
             results[scale] = {"scale": scale, "seed_seconds": round(seed_seconds, 1),
                               "db_mb": round(path.stat().st_size / 1e6, 1), "service": service, **transport,
-                              "stdio_cold_start_s": stdio_cold_start(path)}  # fmt: skip
+                              **_cold(stdio_cold_start(path))}  # fmt: skip
             write_json(results[scale], f"quick-{scale}" if args.quick else str(scale))
     finally:
         controller.stop()

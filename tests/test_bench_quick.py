@@ -25,4 +25,5 @@ def test_the_benchmark_harness_runs_end_to_end_in_quick_mode() -> None:
     result = json.loads((ROOT / "bench" / "results" / "quick-2000.json").read_text())
     assert result["tools_list_count"] == 37
     assert all(v["errors"] == 0 for k, v in result["service"].items() if not k.startswith("_"))
+    assert result["stdio_cold_start_s"] > 0 and result["floor_stdio_cold_start_s"] > 0
     assert result["throughput"]["harmonia_c16_rps"] > 0 and result["latency"]["floor_mcp_http:floor_get"]["n"] > 0
