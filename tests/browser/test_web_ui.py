@@ -6,7 +6,10 @@ import re
 import time
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect
+
+from harmonia.comms import gate
 
 from .conftest import PASSWORD, Inbox, Site, first_contact_with_email, screenshot
 
@@ -225,3 +228,42 @@ def test_every_main_page_renders_for_an_owner_without_browser_errors(site: Site,
     page.goto("/board")
     screenshot(page, "board-phone")
     assert site.console_errors == []
+
+
+def test_an_owner_releases_one_held_message_to_the_smtp_server_and_discards_another_which_is_never_sent(
+    site: Site, browser: Browser, smtp: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harmonia.services import comms, tenancy
+
+    contact = first_contact_with_email(site.ws)
+    owner_at_cli = site.ws.owner_actor("cli")
+    tenancy.set_outbound(site.ws.db, site.ws.slug, True, actor=owner_at_cli, reason="templates reviewed")
+    monkeypatch.setattr(comms, "deliver_now", lambda uow, message_id: None)  # queued now, delivered later
+    queued = [site.ws.call("email_send", contact_id=contact["id"], subject=subject, body=f"{subject}, attached.")
+              for subject in ("Signed offer", "Old draft")]  # fmt: skip
+    tenancy.set_outbound(site.ws.db, site.ws.slug, False, actor=owner_at_cli, reason="incident")
+    for message in queued:  # the dispatcher meets the switch off: each is held, not sent
+        with site.ws.db.unit_of_work(site.ws.actor()) as uow:
+            assert gate.deliver(uow, message["id"]).status == "held"  # type: ignore[union-attr]
+    monkeypatch.undo()
+    tenancy.set_outbound(site.ws.db, site.ws.slug, True, actor=owner_at_cli, reason="incident over")
+    assert smtp.messages == []  # turning outbound back on does not send what was held
+
+    page = site.sign_in(browser)
+    page.on("dialog", lambda dialog: dialog.accept())  # "Discard this message? It is never sent."
+    page.goto("/settings/comms")
+    held = page.get_by_role("region", name="Held messages")
+    screenshot(page, "held-messages")
+    held.get_by_role("row").filter(has_text="Signed offer").get_by_role("button", name="Release").click()
+    expect(page.get_by_role("status")).to_contain_text("Released")
+    _wait_for_mail(smtp, 1)
+    assert [m["Subject"] for m in smtp.messages] == ["Signed offer"]
+    held.get_by_role("row").filter(has_text="Old draft").get_by_role("button", name="Discard").click()
+    expect(page.get_by_role("status")).to_contain_text("Discarded")
+    expect(held).not_to_contain_text("Old draft")
+    expect(held).not_to_contain_text("Signed offer")
+    time.sleep(0.5)  # a discarded message must not follow the released one to the SMTP server
+    assert [m["Subject"] for m in smtp.messages] == ["Signed offer"]
+    thread = site.ws.call("conversations_get", conversation_id=queued[0]["conversation_id"])
+    statuses = {m["subject"]: m["status"] for m in thread["messages"]}
+    assert statuses["Old draft"] == "failed" and statuses["Signed offer"] in ("sent", "delivered")
