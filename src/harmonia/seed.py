@@ -198,7 +198,9 @@ class _Generator:
         self.fake = Faker("en_US")
         self.fake.seed_instance(seed)
         self.tz = tz
-        self.now = datetime.combine(anchor, datetime.min.time(), tz).replace(hour=10).astimezone(UTC)
+        # 10:00 on the anchor day, but never later than the real clock: seeded on a morning, nothing is in the future.
+        anchored = datetime.combine(anchor, datetime.min.time(), tz).replace(hour=10).astimezone(UTC)
+        self.now = min(anchored, datetime.now(UTC))
         self.anchor = anchor
         self.owner_id = owner_id
         self.stages = {s.name: s for s in stages}
@@ -435,7 +437,7 @@ class _Generator:
                 dnd_channels=[],
                 custom_fields={},
                 created_at=created,
-                updated_at=created + timedelta(days=self.rng.uniform(0, 10)),
+                updated_at=min(created + timedelta(days=self.rng.uniform(0, 10)), self.now),
                 last_activity_at=self._ago(self.rng.uniform(0, 60)),
             )
 
@@ -627,8 +629,8 @@ class _Generator:
                 id=self.ids("task"), title=self.rng.choice(["Chase bank statements", "Call merchant back",
                 "Send application link", "Request MTD statement", "Follow up with lender", "Collect voided check"]),
                 due_at=due, assignee_id=d["owner_id"], status="done" if done else "open",
-                completed_at=due if done else None, record_type="opportunity", record_id=d["id"],
-                created_at=due - timedelta(days=self.rng.uniform(1, 10)), created_by=d["owner_id"],
+                completed_at=min(due, self.now) if done else None, record_type="opportunity", record_id=d["id"],
+                created_at=min(due - timedelta(days=self.rng.uniform(1, 10)), self.now), created_by=d["owner_id"],
             )  # fmt: skip
 
     def _notes(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -651,7 +653,7 @@ class _Generator:
                 title=self.rng.choice(["Funding call", "Review offers", "Application walkthrough"]), start_at=start,
                 end_at=start + timedelta(minutes=30), contact_id=d["contact_id"], opportunity_id=d["id"],
                 status=_weighted(self.rng, [("booked", 50), ("confirmed", 35), ("cancelled", 10), ("no_show", 5)]),
-                created_at=start - timedelta(days=3),
+                created_at=min(start - timedelta(days=3), self.now),
             )  # fmt: skip
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from harmonia.db import Database
 from harmonia.errors import Conflict
-from harmonia.models import CashflowMonth, Contact, Opportunity, Stage, StageChange, Submission
+from harmonia.models import Base, CashflowMonth, Contact, Opportunity, Stage, StageChange, Submission
+from harmonia.models.base import TenantScoped, UTCDateTime
 from harmonia.seed import seed_demo
 
 from ..conftest import Workspace
@@ -101,3 +102,24 @@ def test_seeding_a_workspace_twice_is_refused(db: Database, acme: Workspace) -> 
     seed_demo(db, acme.slug, scale=50, anchor=ANCHOR)
     with pytest.raises(Conflict, match="already has data"):
         seed_demo(db, acme.slug, scale=50, anchor=ANCHOR)
+
+
+SCHEDULED = {"start_at", "end_at", "due_at", "expires_at"}  # a meeting or a due date may be ahead; a record never is
+
+
+def test_seeding_today_stamps_nothing_later_than_now_whatever_the_hour(acme: Workspace) -> None:
+    """The seed's day is anchored at 10:00 local; seeded in the morning, that would be hours ahead of the clock."""
+    seed_demo(acme.db, acme.slug, scale=300)  # anchored on today
+    now = datetime.now(UTC)
+    ahead = {}
+    with acme.db.unit_of_work(acme.actor(), write=False) as uow:
+        for mapper in Base.registry.mappers:
+            model = mapper.class_
+            if not issubclass(model, TenantScoped):
+                continue
+            for column in model.__table__.columns:  # type: ignore[attr-defined]
+                if isinstance(column.type, UTCDateTime) and column.name not in SCHEDULED:
+                    latest = uow.session.scalar(select(func.max(getattr(model, column.key))))
+                    if latest is not None and latest > now:
+                        ahead[f"{model.__tablename__}.{column.name}"] = latest  # type: ignore[attr-defined]
+    assert ahead == {}
