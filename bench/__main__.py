@@ -299,11 +299,8 @@ def stdio_cold_start(path: Path, runs: int = 5) -> dict[str, float]:
             t0 = time.perf_counter()
             anyio.run(once, server, tool, arguments)
             times[name].append(time.perf_counter() - t0)
-    return {name: round(sorted(ts)[len(ts) // 2], 3) for name, ts in times.items()}
-
-
-def _cold(seconds: dict[str, float]) -> dict[str, float]:
-    return {"stdio_cold_start_s": seconds["harmonia"], "floor_stdio_cold_start_s": seconds["floor"]}
+    median = {name: round(sorted(ts)[len(ts) // 2], 3) for name, ts in times.items()}
+    return {"stdio_cold_start_s": median["harmonia"], "floor_stdio_cold_start_s": median["floor"]}
 
 
 def main() -> None:
@@ -367,7 +364,7 @@ def main() -> None:
             print(f"[{scale}] transports measured", flush=True)
             results[scale] = {"scale": scale, "seed_seconds": round(seed_seconds, 1),
                               "db_mb": round(path.stat().st_size / 1e6, 1), "service": service, **transport,
-                              **_cold(stdio_cold_start(path))}  # fmt: skip
+                              **stdio_cold_start(path)}  # fmt: skip
             write_json(results[scale], f"quick-{scale}" if args.quick else str(scale))
     finally:
         controller.stop()

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from harmonia.comms import gate
+from harmonia.services import comms, tenancy
 
 from .conftest import PASSWORD, Inbox, Site, first_contact_with_email, screenshot
 
@@ -233,8 +234,6 @@ def test_every_main_page_renders_for_an_owner_without_browser_errors(site: Site,
 def test_an_owner_releases_one_held_message_to_the_smtp_server_and_discards_another_which_is_never_sent(
     site: Site, browser: Browser, smtp: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harmonia.services import comms, tenancy
-
     contact = first_contact_with_email(site.ws)
     owner_at_cli = site.ws.owner_actor("cli")
     tenancy.set_outbound(site.ws.db, site.ws.slug, True, actor=owner_at_cli, reason="templates reviewed")
