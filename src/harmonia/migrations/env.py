@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, event, pool
 
+from harmonia import fulltext
 from harmonia.config import get_settings
 from harmonia.models import Base
 
@@ -24,6 +25,8 @@ def run_migrations_online() -> None:
         _run(connectable)
         return
     engine = create_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":  # the search triggers call search_terms() (harmonia/fulltext.py)
+        event.listen(engine, "connect", lambda dbapi_connection, record: fulltext.register(dbapi_connection))
     with engine.connect() as connection:
         _run(connection)
 

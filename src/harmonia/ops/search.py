@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 from sqlalchemy import select, text
 
+from .. import fulltext
 from ..errors import InvalidArguments
 from ..models import Account, Contact, Message, Note, Opportunity
 from .common import Limit
@@ -17,7 +19,6 @@ from .schema import InputModel, OutputModel, rest_only
 __all__ = ["OPERATIONS"]
 
 Kind = Literal["contact", "account", "opportunity", "note", "message"]
-_TOKEN = re.compile(r"[0-9A-Za-zÀ-ÿ]+")
 
 
 class Search(InputModel):
@@ -43,65 +44,122 @@ class SearchResult(OutputModel):
     next_cursor: str | None = None
 
 
-def _match(q: str) -> str:
-    """The FTS5 query for `q`: every word as a prefix term, ANDed; a phone-like query as one run of digits."""
+def _query_words(q: str) -> list[str]:
+    """The words to match, each as a prefix: a phone-like query is one run of digits (its last 10)."""
     stripped = re.sub(r"[\s().+-]", "", q)
     if stripped.isdigit() and len(stripped) >= 3:
-        terms = [stripped[-10:]] if len(stripped) > 10 else [stripped]
-    else:
-        terms = _TOKEN.findall(q)
-    if not terms or all(len(t) < 2 for t in terms):
+        return [stripped[-10:]]
+    found = fulltext.query_words(q)
+    if not found or all(len(w) < 2 for w in found):
         raise InvalidArguments("search needs at least 2 letters or digits, e.g. a name, an email or part of a phone")
-    return " AND ".join(f'"{t.lower()}"*' for t in terms if t)
+    return found
 
 
-# A bounded candidate set, ranked in Python: ORDER BY bm25 over every match of a broad prefix ("ma") would score
-# tens of thousands of rows; the first CANDIDATES matches are scored instead, and pages come from them.
+# The newest CANDIDATES matches are ranked in Python, and pages come from them: ranking every match of a broad
+# prefix ("ma") in SQL would read tens of thousands of rows (bm25 counts them all to weigh the term).
 CANDIDATES = 300
-SQL = text(
-    "SELECT kind, rid, bm25(search_fts, 0, 0, 0, 4.0, 1.0) AS score, snippet(search_fts, 4, '[', ']', '…', 8) "
-    "FROM search_fts WHERE search_fts MATCH :match LIMIT :candidates"
+SQLITE_SQL = text(
+    "SELECT d.kind, d.rid, d.title, d.body FROM search_fts_index f JOIN search_fts_docs d ON d.id = f.rowid "
+    "WHERE search_fts_index MATCH :match AND d.tenant_id = :tenant ORDER BY f.rowid DESC LIMIT :candidates"
+)
+PG_SQL = text(
+    "SELECT kind, rid, title, body FROM search_documents WHERE tenant_id = :tenant "
+    "AND tsv @@ to_tsquery('simple', :query) "
+    "AND (CAST(:kinds AS text) IS NULL OR kind = ANY(string_to_array(CAST(:kinds AS text), ','))) LIMIT :candidates"
 )
 TITLES: dict[str, Any] = {"contact": Contact, "account": Account, "opportunity": Opportunity, "note": Note,
                           "message": Message}  # fmt: skip
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
-PG_SQL = text(
-    "SELECT kind, rid, -ts_rank(tsv, to_tsquery('simple', :query)) AS score, "
-    "ts_headline('simple', body, to_tsquery('simple', :query), 'MaxFragments=1,MaxWords=12,MinWords=4') "
-    "FROM search_documents WHERE tenant_id = :tenant AND tsv @@ to_tsquery('simple', :query) "
-    "AND (CAST(:kinds AS text) IS NULL OR kind = ANY(string_to_array(CAST(:kinds AS text), ','))) LIMIT :candidates"
-)
+def _sqlite_match(tenant_id: str, kinds: Sequence[str], terms: list[str]) -> str:
+    """`("<tag>john"* AND "<tag>smi"*) OR …`, one group per record type: every term is one tenant's, one type's."""
+    groups = []
+    for kind in kinds:
+        tag = fulltext.tag(tenant_id, kind)
+        groups.append("(" + " AND ".join(f'"{tag}{w}"*' for w in terms) + ")")
+    return " OR ".join(groups)
+
+
+def _candidates(ctx: OpContext, args: Search, terms: list[str]) -> list[tuple[str, str, list[str], list[str]]]:
+    """(kind, id, title words, body words) of up to CANDIDATES matches: on SQLite the newest; on PostgreSQL the
+    first the GIN index yields (ordering every match there would read them all)."""
+    kinds = args.types or KINDS
+    # Raw SQL here carries the tenant itself (the ORM wall cannot see full-text tables); RLS covers PostgreSQL too.
+    if ctx.db.dialect == "postgresql":
+        query = " & ".join(f"{w}:*" for w in terms)
+        rows = ctx.session.execute(PG_SQL, {"query": query, "tenant": ctx.tenant_id, "candidates": CANDIDATES,
+                                            "kinds": ",".join(args.types) if args.types else None}).all()  # fmt: skip
+        return [(k, rid, fulltext.words(title), fulltext.words(body)) for k, rid, title, body in rows]
+    match = _sqlite_match(ctx.tenant_id, kinds, terms)
+    rows = ctx.session.execute(SQLITE_SQL, {"match": match, "tenant": ctx.tenant_id, "candidates": CANDIDATES}).all()
+    cut = fulltext.TAG_LENGTH
+    return [(k, rid, [t[cut:] for t in title.split()], [t[cut:] for t in body.split()]) for k, rid, title, body in rows]
+
+
+def _score(terms: list[str], title: list[str], body: list[str]) -> float:
+    """Per query word: a whole word of the title 4, the start of one 3; of the body 1 and 0.5."""
+    score = 0.0
+    for w in terms:
+        if w in title:
+            score += 4
+        elif any(t.startswith(w) for t in title):
+            score += 3
+        elif w in body:
+            score += 1
+        else:
+            score += 0.5
+    return score
 
 
 def search(ctx: OpContext, args: Search) -> SearchResult:
     limit = args.limit or 25
     offset = int(args.cursor) if args.cursor and args.cursor.isdigit() else 0
-    terms = _match(args.q)
-    # Raw SQL here carries the tenant itself (the ORM wall cannot see full-text tables); RLS covers PostgreSQL too.
-    if ctx.db.dialect == "postgresql":
-        query = " & ".join(t.strip('"').replace('"*', "") + ":*" for t in terms.split(" AND "))
-        found = ctx.session.execute(PG_SQL, {"query": query, "tenant": ctx.tenant_id, "candidates": CANDIDATES,
-                                             "kinds": ",".join(args.types) if args.types else None}).all()  # fmt: skip
-    else:
-        tenant = f'tenant:"{ctx.tenant_id.removeprefix("tn_")}"'
-        kinds = f" AND kind:({' OR '.join(args.types)})" if args.types else ""
-        match = f"{tenant}{kinds} AND ({terms})"
-        found = ctx.session.execute(SQL, {"match": match, "candidates": CANDIDATES}).all()
-    ranked = sorted(found, key=lambda r: (r[2], r[1]))
+    terms = _query_words(args.q)
+    found = _candidates(ctx, args, terms)
+    # Best first; among equals the newest (ids are time-ordered after their kind prefix): a total, stable order.
+    ranked = sorted(found, key=lambda r: r[1][3:], reverse=True)
+    ranked.sort(key=lambda r: -_score(terms, r[2], r[3]))  # stable: keeps newest first within a score
+    page = ranked[offset : offset + limit]
     more = len(ranked) > offset + limit
-    rows = [(kind, rid, snip) for kind, rid, _, snip in ranked[offset : offset + limit]]
     by_kind: dict[str, list[str]] = {}
-    for kind, rid, _ in rows:
+    for kind, rid, *_ in page:
         by_kind.setdefault(kind, []).append(rid)
-    titles: dict[str, str] = {}
+    records: dict[str, Any] = {}
     for kind, ids in by_kind.items():
         model = TITLES[kind]
-        for row in ctx.session.scalars(select(model).where(model.id.in_(ids))):
-            titles[row.id] = _title(kind, row)
-    items = [Hit(type=kind, id=rid, title=titles[rid], snippet=snip if kind in ("note", "message") else None)
-             for kind, rid, snip in rows if rid in titles]  # fmt: skip
+        records.update((row.id, row) for row in ctx.session.scalars(select(model).where(model.id.in_(ids))))
+    items = [
+        Hit(type=kind, id=rid, title=_title(kind, records[rid]),
+            snippet=snippet(records[rid].body, terms) if kind in ("note", "message") else None)
+        for kind, rid, *_ in page if rid in records
+    ]  # fmt: skip
     return SearchResult(items=items, next_cursor=str(offset + limit) if more else None)
+
+
+def snippet(text_: str, terms: list[str], width: int = 8) -> str:
+    """About `width` words of `text_` from just before its first word matching a query word; matches in [brackets],
+    "…" where words were left out."""
+    spans = list(_TEXT_WORD.finditer(text_))
+    if not spans:
+        return ""
+
+    def hit(m: re.Match[str]) -> bool:
+        folded = fulltext.words(m.group())
+        return bool(folded) and any(folded[0].startswith(w) for w in terms)
+
+    first = next((i for i, m in enumerate(spans) if hit(m)), 0)
+    lo = max(0, min(first - width // 4, len(spans) - width))
+    hi = min(len(spans), lo + width)
+    out, pos = [], spans[lo].start()
+    for m in spans[lo:hi]:
+        out.append(text_[pos : m.start()] + (f"[{m.group()}]" if hit(m) else m.group()))
+        pos = m.end()
+    tail = text_[pos:].rstrip() if hi == len(spans) else "…"
+    return ("…" if lo > 0 else "") + "".join(out) + tail
+
+
+_TEXT_WORD = re.compile(r"[^\W_]+")
 
 
 def _title(kind: str, row: Any) -> str:

@@ -127,8 +127,12 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         _upgrade_postgres()
         return
-    if op.get_bind().dialect.name != "sqlite":
-        return
+    if op.get_bind().dialect.name == "sqlite":
+        upgrade_sqlite()
+
+
+def upgrade_sqlite() -> None:
+    """The SQLite index of this revision (0006 replaces it, and rebuilds it with this on downgrade)."""
     op.execute(
         "CREATE VIRTUAL TABLE search_fts USING fts5("
         "tenant, kind, rid, title, body, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
