@@ -81,34 +81,33 @@ def _sqlite_match(tenant_id: str, kinds: Sequence[str], terms: list[str]) -> str
     return " OR ".join(groups)
 
 
-def _candidates(ctx: OpContext, args: Search, terms: list[str]) -> list[tuple[str, str, list[str], list[str]]]:
-    """(kind, id, title words, body words) of up to CANDIDATES matches: on SQLite the newest; on PostgreSQL the
-    first the GIN index yields (ordering every match there would read them all)."""
+def _candidates(ctx: OpContext, args: Search, terms: list[str]) -> list[tuple[str, str, str, str, str]]:
+    """(kind, id, title, body, tag) of up to CANDIDATES matches — title and body as words, each behind `tag` — on
+    SQLite the newest; on PostgreSQL the first the GIN index yields (ordering every match there would read them all)."""
     kinds = args.types or KINDS
     # Raw SQL here carries the tenant itself (the ORM wall cannot see full-text tables); RLS covers PostgreSQL too.
     if ctx.db.dialect == "postgresql":
         query = " & ".join(f"{w}:*" for w in terms)
         rows = ctx.session.execute(PG_SQL, {"query": query, "tenant": ctx.tenant_id, "candidates": CANDIDATES,
                                             "kinds": ",".join(args.types) if args.types else None}).all()  # fmt: skip
-        return [(k, rid, fulltext.words(title), fulltext.words(body)) for k, rid, title, body in rows]
+        return [
+            (k, rid, " ".join(fulltext.words(title)), " ".join(fulltext.words(body)), "")
+            for k, rid, title, body in rows
+        ]
     match = _sqlite_match(ctx.tenant_id, kinds, terms)
     rows = ctx.session.execute(SQLITE_SQL, {"match": match, "tenant": ctx.tenant_id, "candidates": CANDIDATES}).all()
-    cut = fulltext.TAG_LENGTH
-    return [(k, rid, [t[cut:] for t in title.split()], [t[cut:] for t in body.split()]) for k, rid, title, body in rows]
+    tags = {kind: fulltext.tag(ctx.tenant_id, kind) for kind in kinds}
+    return [(k, rid, title, body, tags[k]) for k, rid, title, body in rows]
 
 
-def _score(terms: list[str], title: list[str], body: list[str]) -> float:
-    """Per query word: a whole word of the title 4, the start of one 3; of the body 1 and 0.5."""
+def _score(terms: list[str], title: str, body: str, tag: str) -> float:
+    """Per query word: a whole word of the title 4, the start of one 3; of the body 1, the start of one 0.5.
+    Substring tests on the space-separated words (no splitting: a message body can hold thousands of words)."""
+    title, body = f" {title} ", f" {body} "
     score = 0.0
     for w in terms:
-        if w in title:
-            score += 4
-        elif any(t.startswith(w) for t in title):
-            score += 3
-        elif w in body:
-            score += 1
-        else:
-            score += 0.5
+        key = f" {tag}{w}"
+        score += 4 if key + " " in title else 3 if key in title else 1 if key + " " in body else 0.5
     return score
 
 
@@ -119,7 +118,7 @@ def search(ctx: OpContext, args: Search) -> SearchResult:
     found = _candidates(ctx, args, terms)
     # Best first; among equals the newest (ids are time-ordered after their kind prefix): a total, stable order.
     ranked = sorted(found, key=lambda r: r[1][3:], reverse=True)
-    ranked.sort(key=lambda r: -_score(terms, r[2], r[3]))  # stable: keeps newest first within a score
+    ranked.sort(key=lambda r: -_score(terms, *r[2:]))  # stable: keeps newest first within a score
     page = ranked[offset : offset + limit]
     more = len(ranked) > offset + limit
     by_kind: dict[str, list[str]] = {}
