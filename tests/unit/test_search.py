@@ -3,6 +3,7 @@ only the caller's workspace; the index following every write; best matches first
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from harmonia import fulltext
 from harmonia.db import Database
 from harmonia.errors import InvalidArguments
-from harmonia.migrate import alembic_config
+from harmonia.migrate import MIGRATIONS, alembic_config
 
 from ..conftest import Workspace
 
@@ -148,3 +150,30 @@ def _assert_index_consistent(db: Database) -> None:
             "(SELECT 1 FROM notes n WHERE n.tenant_id = d.tenant_id AND n.id = d.rid)"
         )).one()  # fmt: skip
     assert orphans == 0
+
+
+def test_a_change_to_the_index_definition_comes_with_a_migration_that_recreates_it() -> None:
+    versions = MIGRATIONS / "versions"
+    recorded = [
+        match.group(1)
+        for path in sorted(versions.glob("*.py"))
+        if (match := re.search(r'^SEARCH_INDEX_DIGEST = "(\w+)"', path.read_text(), re.M))
+    ]
+    assert recorded, "no migration records the search index it creates"
+    assert fulltext.definition_digest() == recorded[-1], (
+        "harmonia/fulltext.py defines a different search index than the newest migration created: add a migration "
+        "that drops and re-creates it (see 0006) and records the new digest"
+    )
+
+
+def test_a_bulk_load_indexes_its_rows_once_at_the_end(acme: Workspace) -> None:
+    if not acme.db.is_sqlite:
+        return
+    with fulltext.deferred():
+        quiet = acme.call("contacts_create", first_name="Deferred", last_name="Row")
+    assert hits(acme, "deferred") == []
+    with acme.db.engine.begin() as conn:
+        assert fulltext.index_missing(conn, acme.id) == 1
+        assert fulltext.index_missing(conn, acme.id) == 0  # nothing twice
+    assert hits(acme, "deferred") == [("contact", quiet["id"])]
+    _assert_index_consistent(acme.db)
