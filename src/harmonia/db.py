@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 from sqlalchemy.pool import StaticPool
 
-from . import fulltext
+from . import bulk, fulltext
 from .models.base import TenantOwned, TenantScoped
 
 __all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_table_names"]
@@ -319,7 +319,8 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: object) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see below)
-        fulltext.register(dbapi_connection)  # the search index triggers call it (fulltext.py)
+        fulltext.register(dbapi_connection)  # SQL functions the upkeep triggers call (fulltext.py, bulk.py)
+        bulk.register(dbapi_connection)
         cur = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",

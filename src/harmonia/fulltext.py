@@ -15,13 +15,10 @@ The index is defined here, once (`SOURCES`, `sqlite_schema`, `sqlite_triggers`);
 change here needs a migration that re-creates the index: tests/unit/test_search.py compares `definition_digest()`
 with the one the newest such migration records.
 
-SQLite calls `search_terms()` and `search_indexing()` from the index triggers, so every connection that writes
-contacts, accounts, deals, notes or messages must have them registered (`register`): Harmonia's engine and Alembic's
-do. A bare `sqlite3` shell can read everything but cannot write those tables ("no such function: search_terms") —
-use `harmonia` or the API.
-
-Bulk loads (the demo seed) index once at the end instead of per row: inside `deferred()` this thread's inserts skip
-the triggers, and `index_missing()` then indexes what is missing in two statements — 3× faster than the triggers.
+SQLite calls `search_terms()` from the index triggers, so every connection that writes contacts, accounts, deals,
+notes or messages must have it registered (`register`; and `bulk.register`): Harmonia's engine and Alembic's do. A
+bare `sqlite3` shell can read everything but cannot write those tables ("no such function: search_terms") — use
+`harmonia` or the API. Bulk loads index once at the end (`bulk.deferred`, then `index_missing`).
 """
 
 from __future__ import annotations
@@ -30,17 +27,16 @@ import base64
 import functools
 import hashlib
 import re
-import threading
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from . import bulk
+
 __all__ = [
-    "KIND_LETTERS", "SOURCES", "TAG_LENGTH", "deferred", "definition_digest", "index_missing", "query_words", "register", "search_terms",
-    "sqlite_schema", "sqlite_triggers", "tag", "words",
+    "KIND_LETTERS", "SOURCES", "TAG_LENGTH", "definition_digest", "index_missing", "query_words", "register",
+    "search_terms", "sqlite_schema", "sqlite_triggers", "tag", "words",
 ]  # fmt: skip
 
 KIND_LETTERS = {"contact": "c", "account": "a", "opportunity": "o", "note": "n", "message": "m"}
@@ -81,27 +77,9 @@ def query_words(q: str) -> list[str]:
     return longer or found
 
 
-_local = threading.local()
-
-
-def _indexing() -> int:
-    return 0 if getattr(_local, "deferred", False) else 1
-
-
 def register(dbapi_connection: Any) -> None:
-    """Make `search_terms(tenant_id, kind, text)` and `search_indexing()` callable from SQL (the index triggers)."""
+    """Make `search_terms(tenant_id, kind, text)` callable from SQL (the index triggers call it)."""
     dbapi_connection.create_function("search_terms", 3, search_terms, deterministic=True)
-    dbapi_connection.create_function("search_indexing", 0, _indexing)
-
-
-@contextmanager
-def deferred() -> Iterator[None]:
-    """Rows this thread inserts inside the block are left out of the index; call `index_missing` afterwards."""
-    _local.deferred = True
-    try:
-        yield
-    finally:
-        _local.deferred = False
 
 
 # --- the SQLite index ------------------------------------------------------------------------------------------
@@ -174,7 +152,7 @@ def sqlite_triggers() -> dict[str, str]:
     for kind, (table, title, body, columns) in SOURCES.items():
         new_title, new_body = _terms(kind, title, "NEW"), _terms(kind, body, "NEW")
         out[f"search_{table}_ai"] = (
-            f"CREATE TRIGGER search_{table}_ai AFTER INSERT ON {table} WHEN search_indexing() BEGIN "
+            f"CREATE TRIGGER search_{table}_ai AFTER INSERT ON {table} WHEN row_upkeep() BEGIN "
             f"INSERT INTO {DOCS} (tenant_id, kind, rid, title, body) "
             f"VALUES (NEW.tenant_id, '{kind}', NEW.id, {new_title}, {new_body}); END"
         )
@@ -196,7 +174,7 @@ def sqlite_triggers() -> dict[str, str]:
     )
     remove = f"INSERT INTO {INDEX} ({INDEX}, rowid, title, body) VALUES ('delete', OLD.id, OLD.title, OLD.body);"
     add = f"INSERT INTO {INDEX} (rowid, title, body) VALUES (NEW.id, NEW.title, NEW.body);"
-    out[f"{DOCS}_ai"] = f"CREATE TRIGGER {DOCS}_ai AFTER INSERT ON {DOCS} WHEN search_indexing() BEGIN {add} END"
+    out[f"{DOCS}_ai"] = f"CREATE TRIGGER {DOCS}_ai AFTER INSERT ON {DOCS} WHEN row_upkeep() BEGIN {add} END"
     out[f"{DOCS}_ad"] = f"CREATE TRIGGER {DOCS}_ad AFTER DELETE ON {DOCS} BEGIN {remove} END"
     out[f"{DOCS}_au"] = f"CREATE TRIGGER {DOCS}_au AFTER UPDATE ON {DOCS} BEGIN {remove} {add} END"
     return out
@@ -214,7 +192,7 @@ def index_missing(conn: Connection, tenant_id: str | None = None) -> int:
 
     Two set statements instead of per-row triggers. Run inside a write transaction: SQLite admits one writer, so the
     rows above the watermark are exactly the ones inserted here."""
-    with deferred():
+    with bulk.deferred():
         (watermark,) = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {DOCS}")).one()
         only = "r.tenant_id = :tenant AND " if tenant_id else ""  # no OR: the primary key serves the tenant's rows
         for kind, (table, title, body, _) in SOURCES.items():

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from faker import Faker
 from sqlalchemy import Table, func, select
 
-from . import fulltext
+from . import bulk, fulltext
 from .db import Database
 from .errors import Conflict
 from .ids import PREFIXES
@@ -145,7 +145,7 @@ def seed_demo(
     bar = _progress(progress, gen.total_estimate())
     # One transaction per table chunk keeps memory flat at 1M and lets readers in between. The search index is built
     # once at the end (SQLite): per-row triggers cost 3× as much (fulltext.py).
-    with fulltext.deferred():
+    with bulk.deferred():
         for table, rows in gen.tables():
             for chunk in _chunks(rows, BATCH):
                 with db.unit_of_work(actor) as uow:

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from harmonia import fulltext
+from harmonia import bulk, fulltext
 from harmonia.db import Database
 from harmonia.errors import InvalidArguments
 from harmonia.migrate import MIGRATIONS, alembic_config
@@ -169,7 +169,7 @@ def test_a_change_to_the_index_definition_comes_with_a_migration_that_recreates_
 def test_a_bulk_load_indexes_its_rows_once_at_the_end(acme: Workspace) -> None:
     if not acme.db.is_sqlite:
         return
-    with fulltext.deferred():
+    with bulk.deferred():
         quiet = acme.call("contacts_create", first_name="Deferred", last_name="Row")
     assert hits(acme, "deferred") == []
     with acme.db.engine.begin() as conn:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, event, pool
 
-from harmonia import fulltext
+from harmonia import bulk, fulltext
 from harmonia.config import get_settings
 from harmonia.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().migration_database_url or get_settings().database_url
+
+
+def _register(dbapi_connection: object) -> None:
+    """The SQL functions the upkeep triggers call (a migration that writes records fires them)."""
+    fulltext.register(dbapi_connection)
+    bulk.register(dbapi_connection)
 
 
 def run_migrations_offline() -> None:
@@ -26,7 +32,7 @@ def run_migrations_online() -> None:
         return
     engine = create_engine(url, poolclass=pool.NullPool)
     if engine.dialect.name == "sqlite":  # the search triggers call search_terms() (harmonia/fulltext.py)
-        event.listen(engine, "connect", lambda dbapi_connection, record: fulltext.register(dbapi_connection))
+        event.listen(engine, "connect", lambda dbapi_connection, record: _register(dbapi_connection))
     with engine.connect() as connection:
         _run(connection)
 

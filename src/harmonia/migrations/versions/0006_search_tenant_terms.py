@@ -26,7 +26,7 @@ branch_labels = None
 depends_on = None
 
 # fulltext.definition_digest() of the index this migration creates (tests/unit/test_search.py checks it)
-SEARCH_INDEX_DIGEST = "8049b41ec9213276"
+SEARCH_INDEX_DIGEST = "e2a21d879964f7f7"
 OLD_TRIGGERS = [f"search_{table}_{suffix}" for table, *_ in fulltext.SOURCES.values() for suffix in ("ai", "ad", "au")]
 
 PG_ACCOUNT_RENAMED = """
