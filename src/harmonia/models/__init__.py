@@ -1,6 +1,6 @@
 """All SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
 
-from .activities import MESSAGE_STATUSES, Calendar, Conversation, Event, Message, Note, Task
+from .activities import MESSAGE_STATUSES, ActivityCount, Calendar, Conversation, Event, Message, Note, Task
 from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
@@ -15,6 +15,7 @@ __all__ = [
     "SCOPES",
     "AccessToken",
     "Account",
+    "ActivityCount",
     "AuditEvent",
     "AuditHead",
     "Base",

@@ -1,15 +1,15 @@
-"""Calendars and events, conversations and messages, tasks and notes."""
+"""Calendars and events, conversations and messages, tasks and notes; the activity counters over them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, TenantScoped, UTCDateTime, tenant_fk
+from .base import Base, TenantOwned, TenantScoped, UTCDateTime, tenant_fk
 
-__all__ = ["MESSAGE_STATUSES", "Calendar", "Conversation", "Event", "Message", "Note", "Task"]
+__all__ = ["MESSAGE_STATUSES", "ActivityCount", "Calendar", "Conversation", "Event", "Message", "Note", "Task"]
 
 MESSAGE_STATUSES = ("draft", "queued", "held", "blocked", "sent", "delivered", "failed", "received")
 
@@ -129,3 +129,16 @@ class Note(TenantScoped, Base):
     author_id: Mapped[str | None] = mapped_column(String(24))
     record_type: Mapped[str] = mapped_column(String(16))
     record_id: Mapped[str] = mapped_column(String(24))
+
+
+class ActivityCount(TenantOwned, Base):
+    """How many calls, emails, SMS, notes or stage moves one user made in one UTC quarter-hour or day. Kept by
+    triggers (harmonia/counters.py), read by `reports_activity`; never written by application code."""
+
+    __tablename__ = "activity_counts"
+
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds: 900 or 86400
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # its start, seconds since 1970 UTC
+    user_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
