@@ -43,7 +43,9 @@ _UPSERT = f"ON CONFLICT (tenant_id, span, bucket, user_id, metric) DO UPDATE SET
 
 def _epoch(dialect: str, expr: str) -> str:
     if dialect == "sqlite":
-        return f"CAST(strftime('%s', {expr}) AS INTEGER)"
+        # whole seconds of the stored text: SQLite's date functions round to milliseconds, which put an event at
+        # 10:14:59.9999 into the 10:15 quarter-hour
+        return f"CAST(strftime('%s', substr({expr}, 1, 19)) AS INTEGER)"
     return f"CAST(floor(extract(epoch FROM {expr})) AS bigint)"
 
 

@@ -80,6 +80,9 @@ def query_words(q: str) -> list[str]:
 def register(dbapi_connection: Any) -> None:
     """Make `search_terms(tenant_id, kind, text)` callable from SQL (the index triggers call it)."""
     dbapi_connection.create_function("search_terms", 3, search_terms, deterministic=True)
+    # Triggers may call application functions only when the schema is trusted; SQLite builds that default to OFF
+    # would refuse every write ("unsafe use of search_terms()"), and Python cannot mark a function innocuous.
+    dbapi_connection.execute("PRAGMA trusted_schema = ON")
 
 
 # --- the SQLite index ------------------------------------------------------------------------------------------
@@ -190,8 +193,13 @@ def definition_digest() -> str:
 def index_missing(conn: Connection, tenant_id: str | None = None) -> int:
     """Index every record (of `tenant_id`, or of all tenants) that is not in the index yet; returns how many.
 
-    Two set statements instead of per-row triggers. Run inside a write transaction: SQLite admits one writer, so the
-    rows above the watermark are exactly the ones inserted here."""
+    Two set statements instead of per-row triggers. Run it inside a write transaction (Harmonia's units of work and
+    `engine.begin()` start SQLite's with BEGIN IMMEDIATE): SQLite admits one writer, so the rows above the watermark
+    are exactly the ones inserted here."""
+    if not conn.in_transaction():
+        raise RuntimeError(
+            "index_missing needs a write transaction (rows of a concurrent writer would be indexed twice)"
+        )
     with bulk.deferred():
         (watermark,) = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {DOCS}")).one()
         only = "r.tenant_id = :tenant AND " if tenant_id else ""  # no OR: the primary key serves the tenant's rows

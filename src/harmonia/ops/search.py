@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from .. import fulltext
 from ..errors import InvalidArguments
@@ -55,9 +56,11 @@ def _query_words(q: str) -> list[str]:
     return found
 
 
-# The newest CANDIDATES matches are ranked in Python, and pages come from them: ranking every match of a broad
-# prefix ("ma") in SQL would read tens of thousands of rows (bm25 counts them all to weigh the term).
-CANDIDATES = 300
+# The newest matches of each record type are ranked in Python, and pages come from them: ranking every match of a
+# broad prefix ("ma") in SQL would read tens of thousands of rows (bm25 counts them all to weigh the term). Per type,
+# so a contact named Maria is a candidate even when a thousand newer messages say "Hi Maria".
+CANDIDATES = 300  # of one type searched alone; PER_KIND of each when several are
+PER_KIND = 120
 SQLITE_SQL = text(
     "SELECT d.kind, d.rid, d.title, d.body FROM search_fts_index f JOIN search_fts_docs d ON d.id = f.rowid "
     "WHERE search_fts_index MATCH :match AND d.tenant_id = :tenant ORDER BY f.rowid DESC LIMIT :candidates"
@@ -72,32 +75,39 @@ TITLES: dict[str, Any] = {"contact": Contact, "account": Account, "opportunity":
 KINDS: tuple[str, ...] = get_args(Kind)
 
 
-def _sqlite_match(tenant_id: str, kinds: Sequence[str], terms: list[str]) -> str:
-    """`("<tag>john"* AND "<tag>smi"*) OR …`, one group per record type: every term is one tenant's, one type's."""
-    groups = []
-    for kind in kinds:
-        tag = fulltext.tag(tenant_id, kind)
-        groups.append("(" + " AND ".join(f'"{tag}{w}"*' for w in terms) + ")")
-    return " OR ".join(groups)
+def _sqlite_match(tenant_id: str, kind: str, terms: list[str]) -> str:
+    """`"<tag>john"* AND "<tag>smi"*`: every term is one tenant's and one record type's (fulltext.py)."""
+    tag = fulltext.tag(tenant_id, kind)
+    return " AND ".join(f'"{tag}{w}"*' for w in terms)
 
 
 def _candidates(ctx: OpContext, args: Search, terms: list[str]) -> list[tuple[str, str, str, str, str]]:
-    """(kind, id, title, body, tag) of up to CANDIDATES matches — title and body as words, each behind `tag` — on
-    SQLite the newest; on PostgreSQL the first the GIN index yields (ordering every match there would read them all)."""
+    """(kind, id, title, body, tag) of the matches to rank — title and body as words, each behind `tag`: on SQLite
+    the newest of each type; on PostgreSQL the first the GIN index yields (ordering every match would read them all)."""
     kinds = args.types or KINDS
     # Raw SQL here carries the tenant itself (the ORM wall cannot see full-text tables); RLS covers PostgreSQL too.
     if ctx.db.dialect == "postgresql":
         query = " & ".join(f"{w}:*" for w in terms)
-        rows = ctx.session.execute(PG_SQL, {"query": query, "tenant": ctx.tenant_id, "candidates": CANDIDATES,
+        rows = ctx.session.execute(PG_SQL, {"query": query, "tenant": ctx.tenant_id, "candidates": CANDIDATES * 2,
                                             "kinds": ",".join(args.types) if args.types else None}).all()  # fmt: skip
         return [
             (k, rid, " ".join(fulltext.words(title)), " ".join(fulltext.words(body)), "")
             for k, rid, title, body in rows
         ]
-    match = _sqlite_match(ctx.tenant_id, kinds, terms)
-    rows = ctx.session.execute(SQLITE_SQL, {"match": match, "tenant": ctx.tenant_id, "candidates": CANDIDATES}).all()
-    tags = {kind: fulltext.tag(ctx.tenant_id, kind) for kind in kinds}
-    return [(k, rid, title, body, tags[k]) for k, rid, title, body in rows]
+    out = []
+    per_kind = CANDIDATES if len(kinds) == 1 else PER_KIND
+    for kind in kinds:
+        match = _sqlite_match(ctx.tenant_id, kind, terms)
+        try:
+            rows = ctx.session.execute(SQLITE_SQL, {"match": match, "tenant": ctx.tenant_id, "candidates": per_kind})
+        except OperationalError:  # letters newer than SQLite's Unicode tables split a quoted word: refuse, clearly
+            raise InvalidArguments(
+                f"search cannot read some characters of {args.q!r}; search with letters and digits of the name, "
+                "email, phone or company"
+            ) from None
+        tag = fulltext.tag(ctx.tenant_id, kind)
+        out += [(k, rid, title, body, tag) for k, rid, title, body in rows]
+    return out
 
 
 def _score(terms: list[str], title: str, body: str, tag: str) -> float:
@@ -113,7 +123,7 @@ def _score(terms: list[str], title: str, body: str, tag: str) -> float:
 
 def search(ctx: OpContext, args: Search) -> SearchResult:
     limit = args.limit or 25
-    offset = int(args.cursor) if args.cursor and args.cursor.isdigit() else 0
+    offset = int(args.cursor) if args.cursor and re.fullmatch(r"[0-9]{1,9}", args.cursor) else 0
     terms = _query_words(args.q)
     found = _candidates(ctx, args, terms)
     # Best first; among equals the newest (ids are time-ordered after their kind prefix): a total, stable order.

@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 # counters.definition_digest() of what this migration creates (tests/unit/test_activity_counters.py checks it)
-ACTIVITY_COUNTERS_DIGEST = "d258cbcf475fd7e5"
+ACTIVITY_COUNTERS_DIGEST = "a09f89af5b411c01"
 
 
 def upgrade() -> None:
@@ -49,13 +49,20 @@ def upgrade() -> None:
             "USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')) "
             "WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), ''))"
         )
-    counters.recount(op.get_bind())
+    # Triggers first: creating them locks out writers until this migration commits, so the recount below sees every
+    # event and none is counted twice.
     if dialect == "postgresql":
         for statement in counters.postgres_ddl():
             op.execute(statement)
+        # FORCE row-level security applies to the table owner too: count each tenant with its id set, as the app does
+        for (tenant_id,) in op.get_bind().execute(sa.text("SELECT id FROM tenants")).all():
+            op.get_bind().execute(sa.text("SELECT set_config('app.tenant_id', :t, true)"), {"t": tenant_id})
+            counters.recount(op.get_bind(), tenant_id)
+        op.get_bind().execute(sa.text("SELECT set_config('app.tenant_id', '', true)"))
     elif dialect == "sqlite":
         for statement in counters.sqlite_triggers().values():
             op.execute(statement)
+        counters.recount(op.get_bind())
 
 
 def downgrade() -> None:
