@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import BindParameter, bindparam, func, literal, or_, select
 
-from ..counters import DAY, QUARTER
+from ..counters import QUARTER, SPANS
 from ..models import ActivityCount, Message, Note, StageChange, Tenant, User, utcnow
 from ..queries import TENANT, Query
 from .common import Instant, RecordId
@@ -121,17 +122,23 @@ def _ceil(t: datetime, span: int) -> datetime:
 
 
 def _split(start: datetime, end: datetime) -> tuple[list[Window], list[tuple[int, datetime, datetime]]]:
-    """[start, end) as the partial quarter-hours at its edges (rows are counted there) and whole buckets: quarters up
-    to the first midnight UTC, whole days, quarters after the last (span, from, to)."""
+    """[start, end) as the partial quarter-hours at its edges (rows are counted there) and whole buckets, largest in
+    the middle: quarter-hours up to the first whole hour, hours up to the first whole day, days, and back down."""
     q0, q1 = _ceil(start, QUARTER), _floor(end, QUARTER)
     if q0 >= q1:
         return [(start, end)], []
     edges = [w for w in ((start, q0), (q1, end)) if w[0] < w[1]]
-    d0, d1 = _ceil(q0, DAY), _floor(q1, DAY)
-    if d0 >= d1:
-        return edges, [(QUARTER, q0, q1)]
-    buckets = [(QUARTER, q0, d0), (DAY, d0, d1), (QUARTER, d1, q1)]
-    return edges, [b for b in buckets if b[1] < b[2]]
+    buckets: list[tuple[int, datetime, datetime]] = []
+    lo, hi = q0, q1
+    for span, larger in pairwise(SPANS):
+        a, b = _ceil(lo, larger), _floor(hi, larger)
+        if a >= b:  # no bucket of the larger size fits: this size covers the rest
+            buckets.append((span, lo, hi))
+            return edges, [x for x in buckets if x[1] < x[2]]
+        buckets += [(span, lo, a), (span, b, hi)]
+        lo, hi = a, b
+    buckets.append((SPANS[-1], lo, hi))
+    return edges, [x for x in buckets if x[1] < x[2]]
 
 
 def _counts(ctx: OpContext, start: datetime, end: datetime) -> dict[str, dict[str, int]]:

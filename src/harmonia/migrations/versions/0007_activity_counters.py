@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 # counters.definition_digest() of what this migration creates (tests/unit/test_activity_counters.py checks it)
-ACTIVITY_COUNTERS_DIGEST = "a09f89af5b411c01"
+ACTIVITY_COUNTERS_DIGEST = "990595f4393d72c7"
 
 
 def upgrade() -> None:
