@@ -265,6 +265,11 @@ class _Generator:
         values.setdefault("updated_at", values.get("created_at"))
         return values
 
+    def _not_after_now(self, since: datetime, stamp: datetime) -> datetime:
+        """`stamp`, or if it lies ahead of now a moment between `since` and now — not now itself: thousands of rows
+        stamped with one instant would be an import, not a brokerage's week."""
+        return stamp if stamp <= self.now else since + (self.now - since) * self.rng.random()
+
     def _ago(self, days: float, hour: int | None = None) -> datetime:
         t = self.now - timedelta(days=days)
         if hour is not None:
@@ -474,7 +479,7 @@ class _Generator:
                 dnd_channels=[],
                 custom_fields={},
                 created_at=created,
-                updated_at=min(created + timedelta(days=self.rng.uniform(0, 10)), self.now),
+                updated_at=self._not_after_now(created, created + timedelta(days=self.rng.uniform(0, 10))),
                 last_activity_at=self._ago(self.rng.uniform(0, 60)),
             )
 

@@ -51,7 +51,7 @@ class Conversation(TenantScoped, Base):
         tenant_fk("contact_id", "contacts"),
         tenant_fk("assignee_id", "users"),
         UniqueConstraint("tenant_id", "contact_id", "channel"),
-        Index("ix_conversations_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_conversations_tenant_updated", "tenant_id", "updated_at", "id"),
         Index("ix_conversations_tenant_assignee", "tenant_id", "assignee_id", "updated_at"),
     )
 

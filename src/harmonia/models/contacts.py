@@ -22,7 +22,7 @@ class Account(TenantScoped, Base):
     __extra_args__ = (
         tenant_fk("owner_id", "users"),
         Index("ix_accounts_tenant_domain", "tenant_id", "domain"),
-        Index("ix_accounts_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_accounts_tenant_updated", "tenant_id", "updated_at", "id"),
         Index("ix_accounts_tenant_owner", "tenant_id", "owner_id", "updated_at"),
     )
 
@@ -51,7 +51,7 @@ class Contact(TenantScoped, Base):
         tenant_fk("owner_id", "users"),
         Index("ix_contacts_tenant_email", "tenant_id", "email"),
         Index("ix_contacts_tenant_phone", "tenant_id", "phone"),
-        Index("ix_contacts_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_contacts_tenant_updated", "tenant_id", "updated_at", "id"),  # the list's whole order: see 0008
         Index("ix_contacts_tenant_owner", "tenant_id", "owner_id", "updated_at"),
         Index("ix_contacts_tenant_account", "tenant_id", "account_id"),
     )

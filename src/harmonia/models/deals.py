@@ -47,7 +47,7 @@ class Opportunity(TenantScoped, Base):
         tenant_fk("pipeline_id", "pipelines"),
         tenant_fk("stage_id", "stages"),
         tenant_fk("owner_id", "users"),
-        Index("ix_opportunities_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_opportunities_tenant_updated", "tenant_id", "updated_at", "id"),
         Index("ix_opportunities_tenant_status_activity", "tenant_id", "status", "last_activity_at"),
         Index("ix_opportunities_tenant_stage", "tenant_id", "stage_id", "updated_at"),
         Index("ix_opportunities_tenant_owner", "tenant_id", "owner_id", "updated_at"),
