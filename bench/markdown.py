@@ -173,49 +173,39 @@ def _targets(results: dict[int, dict[str, Any]], scales: list[int], summary: dic
 
 NOTES = """### What changed this round, and why the remaining targets are missed
 
-The figures above are what was measured, not adjusted. This machine ran about 2× slower this round than the last
-(the same floors: MCP over HTTP 2.8 ms against 1.7 ms, in-process 0.33 ms against 0.16 ms), so compare ratios.
+The figures above are what was measured, not adjusted; compare the ratios, which were measured in the same run.
 
-- **Hot reads are compiled once and run on the driver connection.** `contacts_get`, `opportunities_get`, the lists,
-  `pipelines_list` and `conversations_list` are Core statements compiled once per dialect (`harmonia/queries.py`),
-  with the tenant wall checked when they are first compiled; read units take a pooled driver connection without an
-  ORM session. At 1M: `contacts_get` 2.5 → 0.34 ms, `opportunities_get` 4.4 → 0.82 ms, the morning brief
-  2.1 → 0.62 ms, `pipelines_list` 0.78 → 0.17 ms, `conversations_list` 1.6 → 0.11 ms (service layer, p50).
-- **The audit is written in bulk** (one head read and one insert per batch), token and scope checks run on the event
-  loop without a thread hop, and the SDK client's own cost is separated from the server's (the plain-HTTP columns).
-- **`tools/list` is 23.9 KB** (29.8 KB): `outputSchema` is a plain object schema (the result's shape is in the
-  description and in `structuredContent`) and annotations equal to the spec's defaults are left out.
-- **The bench reads the database file into the page cache first.** A 1M run straight after a build measured the
-  VM's disk (`contacts_get` 2.2 ms, `opportunities_get` 3.6 ms); a running server has its file cached.
+- **Search reads one tenant's postings** (`harmonia/fulltext.py`, migration 0006). Each indexed word is written as
+  `<tenant-and-type tag><word>`, so "ma"* becomes one prefix term served by a prefix index that holds only this
+  tenant's records of one type; a larger tenant beside it costs nothing. Candidates are the newest 120 matches of
+  each record type (300 for one type), ranked in Python (a title word beats a body word, then the newest), instead
+  of bm25, which counted every match of a broad prefix to weigh it. At 1M: search p99 398 → 9 ms, p50 31–42 →
+  1.2–4.9 ms. The old query's cost was measured first: the tenant intersection was 0.5–7 ms, bm25 plus snippets
+  17–35 ms of it.
+- **`reports_activity` reads counters kept by triggers** (`harmonia/counters.py`, migration 0007): per user and
+  metric, UTC quarter-hours, hours and days; a window reads whole days, whole hours beside them, quarter-hours beside
+  those, and counts rows only in the partial quarter-hour at each edge. Exactly equal to counting the events (tested
+  across five timezones, +5:30/+5:45/−3:30 included, boundary instants, edits and deletes). 33 → 2.8 ms at 1M;
+  growth 5.2 → 1.9×. (Hourly buckets alone, tried last round, gave nothing: 1.05M events in 1.00M buckets.)
+- **The seed defers the triggers** (`harmonia/bulk.py`): inserts skip the search and counter triggers and two set
+  statements index and count at the end (3× cheaper than per row); rows go to the driver's `executemany` with each
+  column's own type conversion (SQLAlchemy's per-row parameter processing was a third of the time). 1M: 6.0–10.7
+  → 4.8 min.
+- **Lists read their whole order from an index** (migration 0008: `updated_at, id`). A fresh 1M seed had 16,869
+  contacts stamped with one instant and `contacts_list` sorted them all (18 ms); now 0.36 ms. The seed no longer
+  stamps thousands of rows with one instant either.
 
 Still missed:
 
-- **Indexed reads 0.86 ms at 1M (target 0.5) and growth 1.3–2.3× (target 1.2×).** The worst is `contacts_list`
-  (0.86 ms: 25 contacts with tags and owners, 7.5 KB out); `contacts_get` and `opportunities_get` run 6–8 indexed
-  lookups each, and at 1M those land on pages outside the 16 MB per-connection cache (the raw SQL alone is 0.25 ms at
-  100k and 0.27–0.41 ms at 1M). A larger cache costs RSS (today 163 MB of 250); fewer statements per tool (one query
-  with JSON aggregation) would close most of it.
-- **search p99 398 ms at 1M** (p50 31–42 ms; 25 ms target): one FTS5 table holds both tenants and the query is
-  `tenant:X AND (terms)`, so every search intersects a posting list the size of the tenant and a company prefix
-  common in the other tenant reads many candidates. What would close it: the tenant baked into every indexed term
-  (`<tenant tag><word>`, written by the triggers through a registered SQL function, prefix indexes of tag+2 and
-  tag+3 characters), so a query reads only the tenant's own matching terms. Designed, not built this round.
-- **`reports_activity` grows 5.2×** (target 3×; 6.4 → 33 ms). Counting the period's rows per call grows with the
-  activity. Hourly per-user counters kept in the write path were built and measured on a branch and gave **no gain**:
-  at 1M the data had 1.05M events in 1.00M (user, metric, hour) buckets, so summing buckets cost what counting rows
-  did. What would close it: day buckets for the whole days of a period, hour buckets for the remaining whole hours,
-  exact row counts only inside the partial edge hours (still identical to counting).
-- **MCP over HTTP 2.34× the floor with the SDK client, 1.65× with a plain HTTP client** (target 1.5×), and
-  **0.42× the floor's calls/s at 16 connections** (target 0.8×). The server's own share per call is ≈ 1.6 ms over
-  the floor's: validation of arguments and the result model, the unit of work, the audit entry, and a hop to the
-  worker thread for the database (kept: running the database on the event loop measured +12% calls/s but blocks
-  every other client on a slow query or on PostgreSQL). The SDK client's figure adds its parsing and checking of the
-  larger result. Throughput on one process follows that cost; more processes on PostgreSQL scale out.
-- **stdio cold start 1.70 s; the SDK's own empty stdio server 1.28 s on the same machine.** The SDK's import
-  (its types for two protocol eras, the Starlette/uvicorn/click chain its low-level server imports) is most of
-  a second before any Harmonia code runs; Harmonia adds ≈ 0.3–0.4 s (SQLAlchemy and the models, the registry's
-  pydantic models). 1 s is below the SDK's own floor here; lazy imports inside the SDK are the lever, upstream.
-- **Seeding 1M: 10.7 min** (target 5; 6.0 min on the quieter machine of the last round, and this build shared the
-  two cores with two other 1M builds). The full-text triggers fire per row during the bulk insert; building the
-  FTS index once after the load (and the activity rows in one `INSERT … SELECT`) is what would close it.
+- **Indexed tools grow 1.4–1.5× from 10k to 1M** for `contacts_get` and `opportunities_get` (target 1.2×), at
+  0.13 and 0.33 ms p50: each runs 6–8 indexed lookups, and at 1M more of them land on pages outside the 16 MB
+  per-connection cache. Absolute p50 is within 0.5 ms everywhere (worst 0.37 ms).
+- **MCP over HTTP 1.78× the floor with the SDK client** (target 1.5×; 1.37× with a plain HTTP client, so the
+  server's own share meets it) and **0.37× the floor's calls/s at 16 connections** (target 0.8×). The server's
+  own cost per call over the floor's is ≈ 0.6 ms: argument and result validation, the unit of work, the audit
+  entry and a hop to a worker thread for the database (kept: running the database on the event loop measured +12%
+  calls/s but blocks every other client on a slow query). The SDK client adds its parsing of the larger result.
+  One process's throughput follows that cost; more processes on PostgreSQL scale out.
+- stdio cold start is 0.96 s, inside the 1 s target but with little margin: the SDK's own empty stdio server takes
+  0.64 s on this machine.
 """
