@@ -199,13 +199,16 @@ Still missed:
 
 - **Indexed tools grow 1.4–1.5× from 10k to 1M** for `contacts_get` and `opportunities_get` (target 1.2×), at
   0.13 and 0.33 ms p50: each runs 6–8 indexed lookups, and at 1M more of them land on pages outside the 16 MB
-  per-connection cache. Absolute p50 is within 0.5 ms everywhere (worst 0.37 ms).
+  per-connection cache. Absolute p50 is within 0.5 ms everywhere (worst 0.37 ms). What would close it: one
+  statement per tool (the related rows as JSON aggregates) instead of 6–8, or a larger cache (RSS is 150 of 250 MB).
 - **MCP over HTTP 1.78× the floor with the SDK client** (target 1.5×; 1.37× with a plain HTTP client, so the
   server's own share meets it) and **0.37× the floor's calls/s at 16 connections** (target 0.8×). The server's
   own cost per call over the floor's is ≈ 0.6 ms: argument and result validation, the unit of work, the audit
   entry and a hop to a worker thread for the database (kept: running the database on the event loop measured +12%
   calls/s but blocks every other client on a slow query). The SDK client adds its parsing of the larger result.
-  One process's throughput follows that cost; more processes on PostgreSQL scale out.
+  One process's throughput follows that cost; more processes on PostgreSQL scale out. What would close it on one
+  process: build read results without re-validating them (the compiled queries already return checked values), and
+  serve reads on the event loop with a bounded time per query; neither measured yet.
 - stdio cold start is 0.96 s, inside the 1 s target but with little margin: the SDK's own empty stdio server takes
   0.64 s on this machine.
 """
