@@ -35,7 +35,7 @@ from sqlalchemy import Connection, text
 from . import bulk
 
 __all__ = [
-    "KIND_LETTERS", "SOURCES", "TAG_LENGTH", "definition_digest", "index_missing", "query_words", "register",
+    "KIND_LETTERS", "SOURCES", "TAG_LENGTH", "WORD", "definition_digest", "index_missing", "query_words", "register",
     "search_terms", "sqlite_schema", "sqlite_triggers", "tag", "words",
 ]  # fmt: skip
 
@@ -43,7 +43,7 @@ KIND_LETTERS = {"contact": "c", "account": "a", "opportunity": "o", "note": "n",
 TAG_LENGTH = 8
 # The most distinct words one record contributes: a pasted 50-page email should not grow the index without bound.
 MAX_WORDS = 2000
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")  # a word: letters and digits (search and its snippets)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -55,10 +55,10 @@ def tag(tenant_id: str, kind: str) -> str:
 def words(text: str) -> list[str]:
     """Lowercase words without diacritics ("José-Luis O'Neil" → jose, luis, o, neil), in order, each once."""
     if text.isascii():  # most CRM text: nothing to fold but case
-        return list(dict.fromkeys(_WORD.findall(text.lower())))
+        return list(dict.fromkeys(WORD.findall(text.lower())))
     folded = unicodedata.normalize("NFKD", text.lower())
     plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return list(dict.fromkeys(_WORD.findall(plain)))
+    return list(dict.fromkeys(WORD.findall(plain)))
 
 
 def search_terms(tenant_id: str | None, kind: str, text: str | None) -> str:

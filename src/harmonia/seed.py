@@ -185,7 +185,7 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         else:
             default: Any = c.default
             values = [default.arg] * len(rows) if default.is_scalar else [default.arg(None) for _ in rows]
-        process = c.type._cached_bind_processor(dialect)
+        process = c.type.dialect_impl(dialect).bind_processor(dialect)  # the type as this dialect runs it
         columns.append(list(map(process, values)) if process else values)
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"

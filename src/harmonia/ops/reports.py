@@ -130,14 +130,15 @@ def _split(start: datetime, end: datetime) -> tuple[list[Window], list[tuple[int
     edges = [w for w in ((start, q0), (q1, end)) if w[0] < w[1]]
     buckets: list[tuple[int, datetime, datetime]] = []
     lo, hi = q0, q1
-    for span, larger in pairwise(SPANS):
+    span = SPANS[-1]
+    for smaller, larger in pairwise(SPANS):
         a, b = _ceil(lo, larger), _floor(hi, larger)
         if a >= b:  # no bucket of the larger size fits: this size covers the rest
-            buckets.append((span, lo, hi))
-            return edges, [x for x in buckets if x[1] < x[2]]
-        buckets += [(span, lo, a), (span, b, hi)]
+            span = smaller
+            break
+        buckets += [(smaller, lo, a), (smaller, b, hi)]
         lo, hi = a, b
-    buckets.append((SPANS[-1], lo, hi))
+    buckets.append((span, lo, hi))
     return edges, [x for x in buckets if x[1] < x[2]]
 
 

@@ -148,7 +148,7 @@ def search(ctx: OpContext, args: Search) -> SearchResult:
 def snippet(text_: str, terms: list[str], width: int = 8) -> str:
     """About `width` words of `text_` from just before its first word matching a query word; matches in [brackets],
     "…" where words were left out."""
-    spans = list(_TEXT_WORD.finditer(text_))
+    spans = list(fulltext.WORD.finditer(text_))
     if not spans:
         return ""
 
@@ -165,9 +165,6 @@ def snippet(text_: str, terms: list[str], width: int = 8) -> str:
         pos = m.end()
     tail = text_[pos:].rstrip() if hi == len(spans) else "…"
     return ("…" if lo > 0 else "") + "".join(out) + tail
-
-
-_TEXT_WORD = re.compile(r"[^\W_]+")
 
 
 def _title(kind: str, row: Any) -> str:
