@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -28,6 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_c
 from sqlalchemy.pool import StaticPool
 
 from . import bulk, fulltext
+from .clock import Clock, SystemClock
 from .models.base import TenantOwned, TenantScoped
 
 __all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_table_names"]
@@ -60,8 +62,9 @@ class Actor:
 class Database:
     """One per process: the engine and the session factories."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5, clock: Clock | None = None) -> None:
         self.url = url
+        self.clock: Clock = clock or SystemClock()  # what "now" means for every rule that reads the time
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
@@ -133,6 +136,10 @@ class UnitOfWork:
         self._session: Session | None = None
         self._raw: Any = None  # the pooled driver connection of a read unit's compiled queries
         self._open = False
+
+    def now(self) -> datetime:
+        """The unit's clock (the database's): quiet hours, leases, expiries read this, never `datetime.now()`."""
+        return self.db.clock.now()
 
     @property
     def session(self) -> Session:

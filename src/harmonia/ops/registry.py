@@ -57,6 +57,12 @@ class Operation:
     rest: tuple[str, str] | None = None  # ("GET", "/contacts/{contact_id}")
     audit_reads: bool = True
     reads_audit: bool = False  # reads the audit log: queued read audits are written first
+    # The MCP toolset it belongs to (SPEC §8): the 37 of SPEC §3 are `core`, the default catalogue; others are opt-in.
+    toolset: str = "core"
+    # Who may run it beyond the scope: the roles allowed (None: any role whose scopes include `scope`), and a policy
+    # `(ctx, args) -> None` that raises `Forbidden` for rules that depend on the record or the arguments.
+    roles: frozenset[str] | None = None
+    policy: Callable[[OpContext, Any], None] | None = None
 
 
 @dataclass
