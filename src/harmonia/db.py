@@ -17,6 +17,7 @@ On SQLite, write units start with `BEGIN IMMEDIATE`, so writers queue instead of
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,9 +31,12 @@ from sqlalchemy.pool import StaticPool
 
 from . import bulk, fulltext
 from .clock import Clock, SystemClock
+from .events import DomainEvent, EventBus
 from .models.base import TenantOwned, TenantScoped
 
 __all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_table_names"]
+
+_log = logging.getLogger("harmonia.db")
 
 CHANNELS = ("ui", "api", "mcp", "workflow", "cli", "system")
 
@@ -62,9 +66,18 @@ class Actor:
 class Database:
     """One per process: the engine and the session factories."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 5,
+        clock: Clock | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()  # what "now" means for every rule that reads the time
+        self.bus = bus or EventBus()  # after commit, a unit's domain events are handed to these handlers
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
@@ -133,6 +146,7 @@ class UnitOfWork:
         self.tenant_id = actor.tenant_id
         self.write = write
         self._after_commit: list[Callable[[], None]] = []
+        self._events: list[DomainEvent] = []
         self._session: Session | None = None
         self._raw: Any = None  # the pooled driver connection of a read unit's compiled queries
         self._open = False
@@ -196,11 +210,40 @@ class UnitOfWork:
                 finally:
                     raw.close()  # back to the pool
         if exc_type is None:
-            for callback in self._after_commit:
+            self._handout()
+
+    def _handout(self) -> None:
+        """After commit: the events to the bus, then the callbacks. Each is isolated — a failure here is logged and
+        never reported as a failure of the change, which is already committed."""
+        events, callbacks = self._events, self._after_commit
+        self._events, self._after_commit = [], []
+        if events:
+            self.db.bus.publish(events)
+        for callback in callbacks:
+            try:
                 callback()
+            except Exception:
+                _log.exception("after-commit callback failed (the change itself is committed)")
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
+
+    def emit(self, name: str, subject: tuple[str, str] | None = None, **data: Any) -> DomainEvent:
+        """Record a domain event in this transaction; it is handed to the bus's handlers once the unit commits."""
+        if not self.write:
+            raise RuntimeError("domain events are written by write units of work")
+        from .ids import new_id
+        from .models import DomainEventRow
+
+        kind, subject_id = subject if subject else (None, None)
+        event = DomainEvent(id=new_id("domain_event"), name=name, tenant_id=self.tenant_id, at=self.now(),
+                            subject_type=kind, subject_id=subject_id, data=data, actor_user_id=self.actor.user_id,
+                            channel=self.actor.channel, client=self.actor.client)  # fmt: skip
+        self.session.add(DomainEventRow(id=event.id, at=event.at, name=name, subject_type=kind, subject_id=subject_id,
+                                        data=data, actor_user_id=event.actor_user_id, channel=event.channel,
+                                        client=event.client))  # fmt: skip
+        self._events.append(event)
+        return event
 
     def flush(self) -> None:
         self.session.flush()

@@ -41,6 +41,7 @@ PREFIXES: dict[str, str] = {
     "audit_event": "au",
     "idempotency": "ik",
     "session": "ss",
+    "domain_event": "de",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

@@ -36,7 +36,9 @@ def secure_tenant_table(table: str, privileges: str = "SELECT, INSERT, UPDATE, D
     grant_app(table, privileges)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY tenant_isolation ON {table} FOR ALL USING ({TENANT_POLICY}) WITH CHECK ({TENANT_POLICY})")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {table} FOR ALL USING ({TENANT_POLICY}) WITH CHECK ({TENANT_POLICY})"
+    )
 
 
 def unsecure_tenant_table(table: str) -> None:

@@ -5,6 +5,7 @@ from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
+from .events import DomainEventRow
 from .mca import CashflowMonth, Lender, Submission
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User
 
@@ -23,6 +24,7 @@ __all__ = [
     "CashflowMonth",
     "Contact",
     "Conversation",
+    "DomainEventRow",
     "Event",
     "Lender",
     "Message",
