@@ -3,7 +3,7 @@
 For every scale: build (or reuse) a deterministic dataset — the demo seed's generator, two tenants, the *other*
 tenant holding 60% of the rows so isolation is exercised — then, in one process and interleaved in shuffled rounds:
 
-- service layer: `registry().invoke()` per tool of the workload mix (p50/p90/p99, response bytes and tokens);
+- service layer: `h.invoke()` (the composition root's registry) per tool of the workload mix (p50/p90/p99, response bytes and tokens);
 - MCP over Streamable HTTP (`harmonia serve`, SDK client) against the floor (the same SDK serving one tool doing the
   same indexed query) and a plain REST endpoint doing that query;
 - throughput at 1 and 16 connections with wrk (a C load generator), Harmonia's `/mcp` against the floor's;
@@ -114,9 +114,9 @@ def _rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 def service_latencies(path: Path, n: int, smtp_url: str) -> dict[str, Any]:
+    from harmonia.bootstrap import bootstrap
     from harmonia.config import get_settings
     from harmonia.db import Database
-    from harmonia.ops import registry
     from harmonia.services.tenancy import get_tenant, owner_actor, set_outbound
 
     os.environ["HARMONIA_SMTP_URL"] = smtp_url
@@ -127,7 +127,8 @@ def service_latencies(path: Path, n: int, smtp_url: str) -> dict[str, Any]:
     if not tenant.outbound_enabled:
         set_outbound(db, "bench", True, actor=owner_actor(db, tenant.id, channel="cli"), reason="benchmark")
     # The default send budget (200 emails an hour) would refuse the workload's sends on a second run within the hour.
-    registry().invoke(db, actor, "settings_update", {"send_budget_per_hour": {"email": 1_000_000}})
+    h = bootstrap(db=db)
+    h.invoke(actor, "settings_update", {"send_budget_per_hour": {"email": 1_000_000}})
     work = Workload(Pools.load(str(path)))
     out: dict[str, Any] = {}
     for kind, tool, _ in MIX:
@@ -136,7 +137,7 @@ def service_latencies(path: Path, n: int, smtp_url: str) -> dict[str, Any]:
             args = work.args(kind)
             t0 = time.perf_counter_ns()
             try:
-                result = registry().invoke(db, actor, tool, args)
+                result = h.invoke(actor, tool, args)
             except Exception:
                 errors += 1
                 continue
@@ -151,6 +152,7 @@ def service_latencies(path: Path, n: int, smtp_url: str) -> dict[str, Any]:
             "WHERE queued_at IS NOT NULL AND sent_at IS NOT NULL AND provider = 'smtp'"
         ).fetchall()  # fmt: skip
     out["_queue_to_delivery_ms"] = {"p50": percentile([r[0] for r in lag], 0.5), "n": len(lag)}
+    h.close()
     db.dispose()
     return out
 

@@ -16,6 +16,7 @@ HARMONIA = str(Path(PY).with_name("harmonia"))
 
 
 async def local_latencies(path: Path, rounds: int, per_round: int) -> dict[str, Any]:
+    from harmonia.bootstrap import bootstrap
     from harmonia.db import Database
     from harmonia.services.tenancy import authenticate, create_token
     from harmonia.surfaces.mcp_server import build_server
@@ -33,7 +34,7 @@ async def local_latencies(path: Path, rounds: int, per_round: int) -> dict[str, 
     floor_stdio = StdioServerParameters(command=PY, args=["-m", "bench.floor", "mcp-stdio", str(path)], env=env)
     try:
         async with (
-            Client(build_server(db, actor=actor)) as inproc,
+            Client(build_server(bootstrap(db=db), actor=actor)) as inproc,
             Client(build_floor(FloorStore(str(path)))) as floor_inproc,
             Client(stdio) as over_stdio,  # type: ignore[arg-type]
             Client(floor_stdio) as floor_over_stdio,  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ def write_markdown(summary: dict[str, Any], path: Path, command: str) -> None:
         "contacts and `other` 60% (so every query is exercised against another tenant's rows). `scale` = contacts "
         "in the whole database.",
         "",
-        "## Service layer (`registry().invoke`, validation, the unit of work, the audit (writes in the transaction, reads queued)), ms",
+        "## Service layer (`h.invoke`, validation, the unit of work, the audit (writes in the transaction, reads queued)), ms",
         "",
         "| tool (workload) | " + " | ".join(f"p50 @ {s:,} | p99 @ {s:,}" for s in scales) + " | bytes | growth p50 |",
         "|---|" + "---|---|" * len(scales) + "---|---|",

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from harmonia.bootstrap import Harmonia, bootstrap
+from harmonia.config import Settings
 from harmonia.db import Actor, Database
 from harmonia.migrate import upgrade
 from harmonia.models import SCOPES
-from harmonia.ops import registry
 from harmonia.services.tenancy import create_tenant, owner_actor
 
 from . import pg
@@ -46,6 +47,22 @@ def pg_template() -> Iterator[tuple[int, str]]:
     pg.admin(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+_ROOTS: dict[int, Harmonia] = {}
+
+
+def root_of(db: Database) -> Harmonia:
+    """The test's composition root over `db` (built once per database by the `db` fixture)."""
+    if id(db) not in _ROOTS:
+        _ROOTS[id(db)] = bootstrap(Settings(database_url=db.url), db=db)
+    return _ROOTS[id(db)]
+
+
+def _close_root(db: Database) -> None:
+    root = _ROOTS.pop(id(db), None)
+    if root is not None:
+        root.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
@@ -53,6 +70,7 @@ def db(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) ->
         shutil.copy(sqlite_template, path)
         database = Database(f"sqlite:///{path}")
         yield database
+        _close_root(database)
         database.dispose()
         return
     port, template = request.getfixturevalue("pg_template")
@@ -60,8 +78,15 @@ def db(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) ->
     pg.admin(port, f"CREATE DATABASE {name} TEMPLATE {template}")
     database = Database(f"postgresql+psycopg://harmonia_app@127.0.0.1:{port}/{name}", pool_size=2)
     yield database
+    _close_root(database)
     database.dispose()
     pg.admin(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def h(db: Database) -> Harmonia:
+    """The composition root the tests act through (the same parts `harmonia serve` builds)."""
+    return root_of(db)
 
 
 class Workspace:
@@ -69,6 +94,7 @@ class Workspace:
 
     def __init__(self, db: Database, name: str) -> None:
         self.db = db
+        self.h = root_of(db)
         self.tenant, owner = create_tenant(db, name, owner_email=f"owner@{name.lower().replace(' ', '')}.test")
         assert owner is not None
         self.owner = owner
@@ -90,8 +116,12 @@ class Workspace:
         return owner_actor(self.db, self.id, channel=channel)
 
     def call(self, name: str, actor: Actor | None = None, /, **arguments: Any) -> dict[str, Any]:
-        result = registry().invoke(self.db, actor or self.actor(), name, arguments)
+        result = self.h.invoke(actor or self.actor(), name, arguments)
         return result.model_dump(mode="json", exclude_none=True)
+
+    def flush_reads(self) -> None:
+        """Write the queued read audits now (they are written in batches)."""
+        self.h.reads.flush()
 
 
 @pytest.fixture

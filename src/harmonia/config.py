@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     # Deliver the outbox inside `harmonia serve` (set false when `harmonia worker` runs separately).
     inprocess_dispatch: bool = True
     token: str | None = None  # for `harmonia mcp` (stdio)
+    toolsets: str | None = None  # for `harmonia mcp`: comma separated (SPEC §8); default core
     twilio_base_url: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

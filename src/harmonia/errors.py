@@ -61,6 +61,7 @@ class ScopeDenied(HarmoniaError):
             f"'{operation}' needs the {required} scope, which this token does not carry. "
             f"Ask a workspace admin for a token with {required}.",
             required_scope=required,
+            why=f"missing {required}",
         )
         self.required = required
 

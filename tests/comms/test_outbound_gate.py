@@ -12,7 +12,6 @@ from harmonia.comms import gate
 from harmonia.db import Actor
 from harmonia.errors import Conflict, Forbidden, OutboundBlocked
 from harmonia.models import Contact, Message
-from harmonia.ops import registry
 from harmonia.services import tenancy
 
 from ..conftest import Workspace
@@ -45,7 +44,7 @@ def test_while_outbound_is_off_no_send_reaches_a_provider_and_the_message_is_kep
 ) -> None:
     tool, args = SENDS[kind]
     with pytest.raises(OutboundBlocked) as info:
-        registry().invoke(acme.db, _actor(acme, channel), tool, args(reachable))
+        acme.h.invoke(_actor(acme, channel), tool, args(reachable))
     assert info.value.rule == "outbound_off"
     assert "Settings → Comms → Outbound" in info.value.message
     assert _provider_calls(smtp, sandbox) == 0
@@ -92,8 +91,8 @@ def test_a_message_queued_before_the_switch_goes_off_is_held_and_stays_held_when
         assert gate.deliver(uow, queued["id"]).status == "held"  # type: ignore[union-attr]
     assert _provider_calls(smtp, sandbox) == 0
     monkeypatch.undo()
-    released = registry().invoke(
-        acme.db, acme.actor(channel="ui"), "messages_release", {"message_id": queued["id"], "action": "release"}
+    released = acme.h.invoke(
+        acme.actor(channel="ui"), "messages_release", {"message_id": queued["id"], "action": "release"}
     )
     assert released.status == "queued"  # type: ignore[attr-defined]
     assert [e.body for e in sandbox] == ["Are you free at 3?"]
@@ -158,14 +157,10 @@ def test_an_mcp_token_can_turn_outbound_off_but_never_on(acme: Workspace) -> Non
     off = acme.call("settings_update", outbound_enabled=False, reason="agent saw a runaway")
     assert off["outbound_enabled"] is False
     with pytest.raises(Forbidden):
-        registry().invoke(acme.db, acme.actor(channel="mcp"), "outbound_set", {"enabled": True, "reason": "please"})
+        acme.h.invoke(acme.actor(channel="mcp"), "outbound_set", {"enabled": True, "reason": "please"})
     with pytest.raises(Forbidden):
-        registry().invoke(
-            acme.db, acme.actor(channel="ui", role="member"), "outbound_set", {"enabled": True, "reason": "please"}
-        )
-    on = registry().invoke(
-        acme.db, acme.actor(channel="ui", role="owner"), "outbound_set", {"enabled": True, "reason": "reviewed"}
-    )
+        acme.h.invoke(acme.actor(channel="ui", role="member"), "outbound_set", {"enabled": True, "reason": "please"})
+    on = acme.h.invoke(acme.actor(channel="ui", role="owner"), "outbound_set", {"enabled": True, "reason": "reviewed"})
     assert on.outbound_enabled is True  # type: ignore[attr-defined]
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from harmonia.errors import InvalidArguments
+from harmonia.ops import build_registry
+from harmonia.ops.registry import Operation
 from harmonia.surfaces.docs_gen import ROOT, render_docs, snapshots, tools_list_bytes, write
 from harmonia.surfaces.mcp_server import tool_definition
 from harmonia.surfaces.rest import openapi
@@ -18,6 +20,12 @@ from ..conftest import Workspace
 # Issue 7: `tools/list` for an all-scope token, compact JSON. Every client pays for it in context on every
 # conversation, so a new tool or a longer description has to fit, or argue for a bigger budget here.
 TOOLS_LIST_BUDGET = 24_000
+
+
+def _op(name: str) -> Operation:
+    op = build_registry().get(name)
+    assert op is not None
+    return op
 
 
 def test_docs_tools_md_matches_the_registry() -> None:
@@ -31,7 +39,7 @@ def test_docs_tools_md_matches_the_registry() -> None:
 def test_every_tool_schema_matches_its_snapshot() -> None:
     snaps = Path(ROOT / "tests" / "mcp" / "__toolsnaps__")
     current = snapshots()
-    on_disk = {p.stem: p.read_text() for p in snaps.glob("*.json")}
+    on_disk = {str(p.relative_to(snaps).with_suffix("")): p.read_text() for p in snaps.glob("**/*.json")}
     assert sorted(on_disk) == sorted(current), "a tool was added or removed: regenerate the snapshots"
     stale = [name for name, text in current.items() if on_disk[name] != text]
     assert stale == [], f"schema changed for {stale}: review the diff, then UPDATE_TOOLSNAPS=1"
@@ -49,8 +57,10 @@ def test_a_bound_a_tool_schema_leaves_out_is_still_enforced_and_published_in_the
     acme: Workspace,
 ) -> None:
     # An amount's upper bound guards storage (cents in 64 bits), not a rule a model needs to read.
-    assert tool_definition("opportunities_create").input_schema["properties"]["amount"] == {"type": "number"}
-    body = openapi()["paths"]["/api/v1/opportunities"]["post"]["requestBody"]["content"]["application/json"]
+    assert tool_definition(_op("opportunities_create")).input_schema["properties"]["amount"] == {"type": "number"}
+    body = openapi(build_registry())["paths"]["/api/v1/opportunities"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
     assert {"type": "number", "minimum": 0, "maximum": 10_000_000_000} in body["schema"]["properties"]["amount"][
         "anyOf"
     ]
@@ -59,7 +69,7 @@ def test_a_bound_a_tool_schema_leaves_out_is_still_enforced_and_published_in_the
 
 
 def test_a_fact_the_tool_description_gives_is_not_repeated_on_the_argument_but_the_rest_document_keeps_it() -> None:
-    assert "assignee of a task or conversation" in tool_definition("records_assign").description
-    assert "description" not in tool_definition("records_assign").input_schema["properties"]["user_id"]
-    body = openapi()["paths"]["/api/v1/assign"]["post"]["requestBody"]["content"]["application/json"]
+    assert "assignee of a task or conversation" in tool_definition(_op("records_assign")).description
+    assert "description" not in tool_definition(_op("records_assign")).input_schema["properties"]["user_id"]
+    body = openapi(build_registry())["paths"]["/api/v1/assign"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["properties"]["user_id"]["description"].startswith("the new owner")

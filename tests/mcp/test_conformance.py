@@ -24,7 +24,7 @@ from starlette.routing import Mount
 from harmonia.surfaces.mcp_http import TrimHeaderWhitespace
 from harmonia.surfaces.mcp_server import build_server
 
-from ..conftest import Workspace
+from ..conftest import Workspace, root_of
 from .conftest import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def node_tools() -> Path:
 @pytest.fixture
 def unauthenticated_url(seeded: Workspace) -> Iterator[str]:
     actor = dataclasses.replace(seeded.actor(), client="conformance suite")
-    server = build_server(seeded.db, actor=actor)
+    server = build_server(root_of(seeded.db), actor=actor)
     inner = server.streamable_http_app(json_response=True, stateless_http=True)
 
     @asynccontextmanager

@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
 
 from harmonia.models import AuditEvent
-from harmonia.ops import registry
+from harmonia.ops import build_registry
 from harmonia.services.tenancy import create_token
 from mcp import Client, StdioServerParameters
 
@@ -61,7 +61,7 @@ async def test_an_all_scope_token_sees_exactly_the_37_tools_of_the_spec_in_both_
         assert read_only == (t.name in SPEC_TOOLS["mcp:read"] or t.name in {"users_list", "audit_list", "settings_get"})
         assert (a.destructive_hint is None) == read_only and a.destructive_hint in (False, None)
         assert a.open_world_hint == (t.name in SPEC_TOOLS["mcp:comms"])
-        op = registry().get(t.name)
+        op = build_registry().get(t.name)
         assert op is not None and (a.idempotent_hint is True) == (op.idempotent and not read_only)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from harmonia.errors import Forbidden, NotFound
-from harmonia.ops import registry
 from harmonia.services.tenancy import ROLE_SCOPES
 
 from ..conftest import Workspace
@@ -27,7 +26,7 @@ def test_a_member_cannot_delete_someone_elses_task_and_another_workspace_cannot_
     member_user = acme.call("users_invite", email="mia@acme.test", name="Mia")
     member = acme.actor(user_id=member_user["id"], role="member", scopes=ROLE_SCOPES["member"])
     with pytest.raises(Forbidden):
-        registry().invoke(acme.db, member, "tasks_delete", {"task_id": task["id"]})
+        acme.h.invoke(member, "tasks_delete", {"task_id": task["id"]})
     with pytest.raises(NotFound):
         rival.call("tasks_delete", task_id=task["id"])
     assert acme.call("tasks_delete", task_id=task["id"])["deleted"] is True

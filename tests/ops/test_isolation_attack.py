@@ -18,14 +18,14 @@ from sqlalchemy import select
 
 from harmonia.errors import HarmoniaError
 from harmonia.models import Contact, Message, Opportunity, Tag, Task
-from harmonia.ops import registry
+from harmonia.ops import build_registry
 from harmonia.ops.schema import input_schema
 from harmonia.seed import seed_demo
 
 from ..conftest import Workspace
 
 MARKER = "Zebulonquixote"
-OPS = sorted(op.name for op in registry())
+OPS = sorted(op.name for op in build_registry())
 ID_FIELD = re.compile(r"(_id|^record_id|^draft_id)$")
 
 
@@ -53,7 +53,7 @@ def _fingerprint(ws: Workspace) -> str:
 
 
 def _base_args(name: str) -> dict[str, Any]:
-    op = registry().get(name)
+    op = build_registry().get(name)
     assert op is not None
     schema = input_schema(op.input)
     args: dict[str, Any] = {}
@@ -76,7 +76,7 @@ def _base_args(name: str) -> dict[str, Any]:
 
 def _run(ws: Workspace, name: str, args: dict[str, Any]) -> str:
     try:
-        result = registry().invoke(ws.db, ws.actor(channel="mcp", scopes=frozenset(
+        result = ws.h.invoke(ws.actor(channel="mcp", scopes=frozenset(
             {"mcp:read", "mcp:write", "mcp:comms", "mcp:admin"})), name, args)  # fmt: skip
         return json.dumps(result.model_dump(mode="json"), default=str)
     except HarmoniaError as error:
@@ -100,7 +100,7 @@ def test_every_operation_probed_with_the_other_tenants_ids_tags_and_terms_leaks_
     @given(name=st.sampled_from(OPS), foreign=st.sampled_from(b_ids), tag=st.sampled_from(b_tags or ["x"]),
            term=st.sampled_from(b_terms))  # fmt: skip
     def probe(name: str, foreign: str, tag: str, term: str) -> None:
-        op = registry().get(name)
+        op = build_registry().get(name)
         assert op is not None
         fields = input_schema(op.input)["properties"]
         args = _base_args(name)
@@ -151,7 +151,7 @@ async def test_every_mcp_tool_probed_through_the_mcp_server_with_the_other_tenan
     rival.call("contacts_create", first_name=MARKER, email=f"{MARKER}@rival.example")
     b_ids, _, b_terms = _b_secrets(rival)
     before = _fingerprint(rival)
-    server = build_server(acme.db, actor=acme.actor())
+    server = build_server(acme.h, actor=acme.actor())
     probes = leaks = 0
     async with Client(server) as client:
         tools = (await client.list_tools()).tools

@@ -49,8 +49,8 @@ def test_the_stdio_server_loads_nothing_that_only_other_commands_or_sends_use() 
         "import sys\n"
         "from harmonia.surfaces import launch, mcp_stdio, mcp_server\n"
         "import mcp.server.stdio\n"
-        "from harmonia.ops import registry, common\n"
-        "[mcp_server.tool_definition(op.name) for op in registry().mcp_tools()]\n"
+        "from harmonia.ops import build_registry, common\n"
+        "[mcp_server.tool_definition(op) for op in build_registry().mcp_tools()]\n"
         "print(common._zones.cache_info().currsize)\n"
         "print('\\n'.join(sorted(sys.modules)))\n"
     )

@@ -6,7 +6,6 @@ import pytest
 
 from harmonia.db import Actor
 from harmonia.errors import Forbidden, NotFound, ScopeDenied, Unauthenticated
-from harmonia.ops import registry
 from harmonia.services import people
 from harmonia.services.audit import verify_chain
 from harmonia.services.people import accept_invitation, invitation_link_token, read_invitation, set_password, sign_in
@@ -85,13 +84,13 @@ def test_a_token_never_carries_a_scope_its_creator_does_not_hold(acme: Workspace
     mia = _member(acme)
     member = _as(acme, mia, "member")
     with pytest.raises(Forbidden, match="mcp:admin"):
-        registry().invoke(acme.db, member, "tokens_create", {"name": "sneaky", "scopes": ["mcp:read", "mcp:admin"]})
+        acme.h.invoke(member, "tokens_create", {"name": "sneaky", "scopes": ["mcp:read", "mcp:admin"]})
     issued = acme.call("tokens_create", member, name="Cursor", scopes=["mcp:read", "mcp:write"])
     actor = authenticate(acme.db, issued["secret"], channel="api")
     assert actor.user_id == mia and actor.scopes == {"mcp:read", "mcp:write"}
     reader = acme.actor(scopes=("mcp:read",), user_id=mia, role="member")
     with pytest.raises(ScopeDenied):  # a read-only key cannot mint keys
-        registry().invoke(acme.db, reader, "tokens_create", {"name": "copy", "scopes": ["mcp:read"]})
+        acme.h.invoke(reader, "tokens_create", {"name": "copy", "scopes": ["mcp:read"]})
 
 
 def test_a_member_sees_and_revokes_only_their_own_tokens_and_an_admin_anyones(acme: Workspace) -> None:
@@ -101,7 +100,7 @@ def test_a_member_sees_and_revokes_only_their_own_tokens_and_an_admin_anyones(ac
     mine = acme.call("tokens_create", member, name="mia's", scopes=["mcp:read"])
     assert [t["name"] for t in acme.call("tokens_list", member)["items"]] == ["mia's"]
     with pytest.raises(NotFound):
-        registry().invoke(acme.db, member, "tokens_revoke", {"token_id": owners["id"]})
+        acme.h.invoke(member, "tokens_revoke", {"token_id": owners["id"]})
     assert {t["name"] for t in acme.call("tokens_list", admin)["items"]} >= {"mia's", "owner's"}
     acme.call("tokens_revoke", admin, token_id=mine["id"])
     with pytest.raises(Unauthenticated):

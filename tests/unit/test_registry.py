@@ -8,15 +8,14 @@ from sqlalchemy import select
 
 from harmonia.errors import HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from harmonia.models import AuditEvent
-from harmonia.ops import registry
+from harmonia.ops import build_registry
 from harmonia.ops.registry import OpContext, Operation, Registry, Scope
-from harmonia.services.audit import flush_reads
 
 from ..conftest import Workspace
 
 
 def _audit(ws: Workspace, action: str) -> list[AuditEvent]:
-    flush_reads(ws.db)  # successful reads are audited in batches
+    ws.flush_reads()  # successful reads are audited in batches
     with ws.db.unit_of_work(ws.actor(), write=False) as uow:
         return list(uow.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
@@ -75,7 +74,7 @@ def test_an_unexpected_failure_is_reported_without_internals_and_changes_nothing
         ]
     )
     with pytest.raises(HarmoniaError) as info:
-        reg.invoke(acme.db, acme.actor(), "boom", {"name": "x"})
+        reg.invoke(acme.h, acme.actor(), "boom", {"name": "x"})
     assert "SELECT" not in info.value.message and "hunter2" not in info.value.message
     assert "nothing was changed" in info.value.message
     [row] = _audit(acme, "boom")
@@ -95,7 +94,7 @@ def test_an_id_of_another_tenant_is_reported_exactly_like_an_id_that_never_exist
 
 
 def test_operation_names_are_client_safe_and_every_operation_states_read_only() -> None:
-    for op in registry():
+    for op in build_registry():
         assert op.name.replace("_", "").isalnum() and len(op.name) <= 40, op.name
         assert isinstance(op.read_only, bool)
         assert len(op.description) <= 400, op.name

@@ -1,11 +1,9 @@
 """The operations registry, assembled from an explicit list of modules (no registration by import side effect).
 
-The MCP catalogue is the set of operations marked `mcp=True`: exactly the 37 tools of SPEC §3.
+The MCP catalogue is the set of operations marked `mcp=True`; its `core` toolset is exactly the 37 tools of SPEC §3.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from . import (
     accounts,
@@ -24,7 +22,7 @@ from . import (
 )
 from .registry import OpContext, Operation, Registry, Scope
 
-__all__ = ["OpContext", "Operation", "Registry", "Scope", "registry"]
+__all__ = ["OpContext", "Operation", "Registry", "Scope", "build_registry"]
 
 _MODULES = (
     search,
@@ -43,6 +41,6 @@ _MODULES = (
 )
 
 
-@lru_cache(maxsize=1)
-def registry() -> Registry:
+def build_registry() -> Registry:
+    """Every operation, in a fixed order. Built once per process by `harmonia.bootstrap.bootstrap()`."""
     return Registry(op for module in _MODULES for op in module.OPERATIONS)

@@ -101,7 +101,6 @@ def users_update(ctx: OpContext, args: UsersUpdate) -> UserOut:
         if (owners or 0) <= 1:
             raise Conflict("this is the workspace's last active owner; make someone else owner first")
     before = apply_changes(user, changes)
-    ctx.uow.after_commit(lambda: tenancy.forget_tokens(ctx.db))  # a new role or a deactivation applies at once
     ctx.audit_target("user", user.id, before=before, after={k: getattr(user, k) for k in before})
     return user_out(user)
 

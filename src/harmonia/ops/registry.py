@@ -15,17 +15,17 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from ..db import Actor, Database, UnitOfWork
-from ..errors import HarmoniaError, InvalidArguments, NotFound, ScopeDenied
+from ..errors import Forbidden, HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from ..ids import ID_PATTERN
 from ..services import audit
 
-__all__ = ["OpContext", "Operation", "Registry", "Scope"]
+__all__ = ["CORE", "OpContext", "Operation", "Registry", "Runtime", "Scope", "UnknownToolset"]
 
 log = logging.getLogger("harmonia.ops")
 
@@ -38,6 +38,21 @@ class Scope(StrEnum):
 
 
 SCOPE_ORDER = (Scope.READ, Scope.WRITE, Scope.COMMS, Scope.ADMIN)
+CORE = "core"  # the 37 tools of SPEC §3: the default catalogue everywhere
+
+
+class UnknownToolset(InvalidArguments):
+    pass
+
+
+class Runtime(Protocol):
+    """What `invoke()` needs from the composition root (`harmonia.bootstrap.Harmonia`)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def reads(self) -> audit.ReadAudits: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,29 +140,56 @@ class Registry:
     def get(self, name: str) -> Operation | None:
         return self._ops.get(name)
 
-    def mcp_tools(self, scopes: Iterable[str] | None = None) -> list[Operation]:
-        """The MCP catalogue, in a fixed order (scope, then declaration), narrowed to `scopes` when given."""
+    def toolsets(self) -> list[str]:
+        """Every toolset an operation declares, `core` first."""
+        names = {op.toolset for op in self._ops.values() if op.mcp}
+        return [CORE, *sorted(names - {CORE})]
+
+    def choose_toolsets(self, requested: str | Iterable[str] | None) -> frozenset[str]:
+        """`core,automation` / ["core"] / "all" / None (→ core) as a set of toolsets; an unknown name is refused."""
+        if requested is None:
+            return frozenset({CORE})
+        names = [n.strip() for n in (requested.split(",") if isinstance(requested, str) else requested) if n.strip()]
+        known = self.toolsets()
+        if not names:
+            return frozenset({CORE})
+        if "all" in names:
+            return frozenset(known)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UnknownToolset(f"unknown toolset {', '.join(map(repr, unknown))}; toolsets are: "
+                                 f"{', '.join(known)} (or all)")  # fmt: skip
+        return frozenset(names)
+
+    def mcp_tools(self, scopes: Iterable[str] | None = None, toolsets: Iterable[str] = (CORE,)) -> list[Operation]:
+        """The MCP catalogue, in a fixed order (toolset, scope, then declaration), narrowed to `scopes` when given
+        and to `toolsets` (default: core). Scopes filter inside every toolset."""
         allowed = set(scopes) if scopes is not None else {s.value for s in Scope}
-        tools = [op for op in self._ops.values() if op.mcp and op.scope.value in allowed]
-        return sorted(tools, key=lambda op: SCOPE_ORDER.index(op.scope))
+        chosen = set(toolsets)
+        order = {name: i for i, name in enumerate(self.toolsets())}
+        tools = [op for op in self._ops.values() if op.mcp and op.scope.value in allowed and op.toolset in chosen]
+        return sorted(tools, key=lambda op: (order[op.toolset], SCOPE_ORDER.index(op.scope)))
 
     def invoke(
-        self, db: Database, actor: Actor, name: str, arguments: Mapping[str, Any] | None, *, strict: bool = False
+        self, rt: Runtime, actor: Actor, name: str, arguments: Mapping[str, Any] | None, *, strict: bool = False
     ) -> BaseModel:
         """Run operation `name` for `actor`. Raises a `HarmoniaError`; never anything else.
 
         `strict`: the arguments came as a JSON document (a REST body), so types must match exactly — "5" is not a
         number there and 0 is not false. MCP stays lenient on purpose: models send "5" and a clear answer beats a
         refusal."""
+        db = rt.db
         op = self._ops.get(name)
         raw = dict(arguments or {})
         digest = _digest(raw)
         if op is None:
             raise NotFound(f"unknown operation {name!r}")
-        if op.scope.value not in actor.scopes:
-            denied = ScopeDenied(op.name, op.scope.value)
-            self._audit_alone(db, actor, op.name, denied.outcome, digest, detail=f"missing {op.scope.value}")
-            raise denied
+        # Declared authorization, checked before anything is read: the actor's scopes are already the token's
+        # scopes intersected with what the person's *current* role allows (services.tenancy.authenticate).
+        refusal = self.refusal(op, actor)
+        if refusal is not None:
+            self._audit_alone(db, actor, op.name, refusal.outcome, digest, detail=refusal.details.get("why"))
+            raise refusal
         try:
             args = (
                 op.input.model_validate_json(json.dumps(raw), strict=True) if strict else op.input.model_validate(raw)
@@ -159,10 +201,12 @@ class Registry:
 
         ctx: OpContext | None = None
         if op.reads_audit:
-            audit.flush_reads(db)
+            rt.reads.flush()
         try:
             with db.unit_of_work(actor, write=not op.read_only) as uow:
                 ctx = OpContext(uow=uow, registry=self)
+                if op.policy is not None:
+                    op.policy(ctx, args)  # raises Forbidden (audited as denied below)
                 result = op.handler(ctx, args)
                 outcome = ctx.refusal.outcome if ctx.refusal else "ok"
                 if not op.read_only:
@@ -178,16 +222,28 @@ class Registry:
                 f"'{op.name}' failed unexpectedly; nothing was changed. Quote request id {request_id} to support."
             ) from None
         if op.read_only and op.audit_reads:
-            audit.queue_read(db, actor, op.name, digest, ctx.target or _read_target(op, args))
+            rt.reads.add(actor, op.name, digest, ctx.target or _read_target(op, args))
         if ctx.refusal is not None:
             raise ctx.refusal
         return result if isinstance(result, op.output) else op.output.model_validate(result)
 
-    def deny(self, db: Database, actor: Actor, name: str) -> ScopeDenied:
-        """Record a call refused for scope before it reached `invoke` (the HTTP step-up 403) and return the error."""
+    @staticmethod
+    def refusal(op: Operation, actor: Actor) -> HarmoniaError | None:
+        """Why `actor` may not run `op` at all (scope, then role), or None. Policies that depend on the arguments or
+        the record run later, inside the unit of work."""
+        if op.scope.value not in actor.scopes:
+            return ScopeDenied(op.name, op.scope.value)
+        if op.roles is not None and actor.role not in op.roles:
+            roles = " or ".join(sorted(op.roles))
+            return Forbidden(f"'{op.name}' needs the {roles} role; you are {actor.role or 'not a person'}",
+                             why=f"role {actor.role}")  # fmt: skip
+        return None
+
+    def deny(self, db: Database, actor: Actor, name: str) -> HarmoniaError:
+        """Record a call refused before it reached `invoke` (the HTTP step-up 403) and return the error."""
         op = self._ops[name]
-        denied = ScopeDenied(op.name, op.scope.value)
-        self._audit_alone(db, actor, op.name, denied.outcome, "", detail=f"missing {op.scope.value}")
+        denied = self.refusal(op, actor) or ScopeDenied(op.name, op.scope.value)
+        self._audit_alone(db, actor, op.name, denied.outcome, "", detail=denied.details.get("why"))
         return denied
 
     def _audit_alone(

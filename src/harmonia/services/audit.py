@@ -12,11 +12,9 @@ Rows are never updated or deleted by the application (and PostgreSQL forbids it 
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import logging
 import threading
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +26,7 @@ from ..db import Actor, Database, UnitOfWork
 from ..ids import new_id
 from ..models import AuditEvent, AuditHead, utcnow
 
-__all__ = ["Entry", "append", "append_many", "flush_reads", "queue_read", "verify_chain"]
+__all__ = ["Entry", "ReadAudits", "append", "append_many", "verify_chain"]
 
 log = logging.getLogger("harmonia.audit")
 FLUSH_SECONDS = 0.2
@@ -161,25 +159,35 @@ class _Read:
 
 
 class ReadAudits:
-    """The queue of successful reads waiting to be appended, per database."""
+    """The queue of successful reads waiting to be appended. One per process, built by `bootstrap()` and closed by it
+    (`close()` writes what is left): no module state, no exit hook."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = weakref.ref(db)
+    def __init__(self, db: Database, *, flush_seconds: float = FLUSH_SECONDS, flush_items: int = FLUSH_ITEMS) -> None:
+        self._db = db
         self._pending: list[_Read] = []
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flush at a time keeps each tenant's entries in call order
         self._timer: threading.Timer | None = None
+        self._seconds, self._items = flush_seconds, flush_items
+        self._closed = False
 
-    def add(self, item: _Read) -> None:
+    def add(self, actor: Actor, action: str, digest: str, target: tuple[str, str] | None = None) -> None:
+        kind, record_id = target if target else (None, None)
+        item = _Read(actor, action, digest, self._db.clock.now(), kind, record_id)
         with self._lock:
             self._pending.append(item)
-            full = len(self._pending) >= FLUSH_ITEMS
+            full = len(self._pending) >= self._items or self._closed
             if not full and self._timer is None:
-                self._timer = threading.Timer(FLUSH_SECONDS, self.flush)
+                self._timer = threading.Timer(self._seconds, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
         if full:
             self.flush()
+
+    def close(self) -> None:
+        """Write everything queued; later reads are written at once."""
+        self._closed = True
+        self.flush()
 
     def flush(self) -> None:
         with self._flushing:
@@ -188,44 +196,16 @@ class ReadAudits:
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
-            db = self._db()
-            if not batch or db is None:
+            if not batch:
                 return
             by_tenant: dict[str, list[_Read]] = {}
             for item in batch:
                 by_tenant.setdefault(item.actor.tenant_id, []).append(item)
             for tenant_id, items in by_tenant.items():
                 try:
-                    with db.unit_of_work(Actor(tenant_id=tenant_id, channel="system")) as uow:
+                    with self._db.unit_of_work(Actor(tenant_id=tenant_id, channel="system")) as uow:
                         append_many(uow, [Entry(action=r.action, outcome="ok", args_digest=r.digest, actor=r.actor,
                                                 at=r.at, target_type=r.target_type, target_id=r.target_id)
                                           for r in items])  # fmt: skip
                 except Exception:  # never let the audit of reads break the reads themselves
                     log.exception("could not write %d read audit entries of %s", len(items), tenant_id)
-
-
-_queues: weakref.WeakKeyDictionary[Database, ReadAudits] = weakref.WeakKeyDictionary()
-_queues_lock = threading.Lock()
-
-
-def queue_read(db: Database, actor: Actor, action: str, digest: str, target: tuple[str, str] | None = None) -> None:
-    with _queues_lock:
-        queue = _queues.get(db)
-        if queue is None:
-            queue = _queues[db] = ReadAudits(db)
-            db.before_dispose.append(queue.flush)
-    kind, record_id = target if target else (None, None)
-    queue.add(_Read(actor, action, digest, utcnow(), kind, record_id))
-
-
-def flush_reads(db: Database) -> None:
-    """Write every queued read of `db` now (before reading the audit log, and at shutdown)."""
-    queue = _queues.get(db)
-    if queue is not None:
-        queue.flush()
-
-
-@atexit.register
-def _flush_all() -> None:
-    for queue in list(_queues.values()):
-        queue.flush()

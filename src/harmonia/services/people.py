@@ -28,6 +28,7 @@ __all__ = [
     "accept_invitation",
     "invitation_link_token",
     "person_actor",
+    "person_at_server",
     "read_invitation",
     "set_password",
     "sign_in",
@@ -148,6 +149,17 @@ def _audit_sign_in(
                     user.password_hash = _hasher.hash(rehash)
         audit.append(uow, action="sign_in", outcome=outcome, target_type="user" if user_id else None,
                      target_id=user_id)  # fmt: skip
+
+
+def person_at_server(db: Database, tenant_slug: str, email: str, *, channel: str = "cli") -> Actor:
+    """A person of the workspace acting at the server's command line: their current role and its scopes."""
+    tenant = get_tenant(db, tenant_slug)
+    with db.unit_of_work(Actor(tenant_id=tenant.id, channel=channel), write=False) as uow:
+        user = uow.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None or user.status == "deactivated":
+        raise NotFound(f"no active user {email!r} in workspace {tenant.slug!r}")
+    return Actor(tenant_id=tenant.id, channel=channel, user_id=user.id, role=user.role,
+                 scopes=ROLE_SCOPES.get(user.role, frozenset()), client="harmonia cli")  # fmt: skip
 
 
 def person_actor(db: Database, tenant_id: str, user_id: str, request_id: str | None = None) -> tuple[Actor, Person]:

@@ -9,11 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
-import time
 import unicodedata
-import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -32,11 +29,10 @@ __all__ = [
     "authenticate",
     "create_tenant",
     "create_token",
-    "forget_tokens",
+    "effective_scopes",
     "get_tenant",
     "issue_token",
     "owner_actor",
-    "recently_authenticated",
     "revoke_token",
     "set_outbound",
     "slugify",
@@ -231,78 +227,25 @@ def revoke_token(uow: UnitOfWork, token_id: str) -> AccessToken:
         raise NotFound(f"token {token_id!r} not found")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-    uow.after_commit(lambda: forget_tokens(uow.db))
     return token
-
-
-class _TokenCache:
-    """Recently checked tokens, so a busy client's calls do not each pay a database read to authenticate.
-
-    An entry lives `TOKEN_CACHE_SECONDS`. A revocation or a change to a person clears this process's entries at
-    once; another process sees it within that window (see docs/deploy.md)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Actor, datetime | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[Actor, datetime | None] | None:
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1], entry[2]
-
-    def put(self, key: str, actor: Actor, expires_at: datetime | None) -> None:
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + TOKEN_CACHE_SECONDS, actor, expires_at)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-TOKEN_CACHE_SECONDS = 10.0
-_token_caches: weakref.WeakKeyDictionary[Database, _TokenCache] = weakref.WeakKeyDictionary()
-_token_caches_lock = threading.Lock()
-
-
-def _token_cache(db: Database) -> _TokenCache:
-    with _token_caches_lock:
-        cache = _token_caches.get(db)
-        if cache is None:
-            cache = _token_caches[db] = _TokenCache()
-        return cache
-
-
-def forget_tokens(db: Database) -> None:
-    """Drop this process's cached token checks for `db` (after a revocation, a role change, a deactivation)."""
-    _token_cache(db).clear()
 
 
 # How often last_used_at is written: a write per call would turn every read into a write.
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
-def recently_authenticated(
-    db: Database, secret: str | None, *, channel: str, request_id: str | None = None
-) -> Actor | None:
-    """The actor of a token checked in the last few seconds, without the database — so an HTTP server can answer it
-    on its event loop — or None when the token must be checked (`authenticate`)."""
-    if not secret:
-        return None
-    cached = _token_cache(db).get(_hash(secret.strip()))
-    if cached is None:
-        return None
-    known, expires_at = cached
-    if expires_at is not None and expires_at <= utcnow():
-        return None
-    return replace(known, channel=channel, request_id=request_id)
+def effective_scopes(token_scopes: list[str] | frozenset[str], role: str | None) -> frozenset[str]:
+    """What a call may do: the token's scopes, narrowed to what the person's current role allows. A demoted admin's
+    old `mcp:admin` token is a member's token from the moment of the demotion."""
+    return frozenset(token_scopes) & ROLE_SCOPES.get(role or "", frozenset())
 
 
 def authenticate(db: Database, secret: str | None, *, channel: str, request_id: str | None = None) -> Actor:
-    """Turn a bearer secret into an Actor, or raise Unauthenticated. Unknown, malformed, revoked: same answer."""
+    """Turn a bearer secret into an Actor, or raise Unauthenticated. Unknown, malformed, revoked: same answer.
+
+    Checked against the database on every call (one indexed read of the token and its person), in every process:
+    a revoked token, a deactivated person or a demotion takes effect on the very next call, whichever process
+    serves it. No cache to go stale."""
     refusal = Unauthenticated("missing, unknown, expired or revoked token; create one with `harmonia tokens create`")
     if not secret:
         raise refusal
@@ -311,38 +254,33 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
         raise refusal
     tenant_id = match.group(1)
     secret_hash = _hash(secret.strip())
-    cache = _token_cache(db)
-    known = recently_authenticated(db, secret, channel=channel, request_id=request_id)
-    if known is not None:
-        return known
     reader = Actor(tenant_id=tenant_id, channel=channel)
     with db.unit_of_work(reader, write=False) as uow:
-        token = uow.session.scalar(select(AccessToken).where(AccessToken.secret_hash == secret_hash))
-        if token is None:
-            raise refusal
-        user = uow.session.scalar(select(User).where(User.id == token.user_id))
-    now = utcnow()
-    if token.revoked_at or (token.expires_at and token.expires_at <= now) or user is None:
+        found = uow.session.execute(
+            select(AccessToken, User).join(User, (User.tenant_id == AccessToken.tenant_id) & (User.id == AccessToken.user_id))
+            .where(AccessToken.secret_hash == secret_hash)
+        ).first()  # fmt: skip
+        now = uow.now()
+    if found is None:
         raise refusal
-    if user.status != "active":
+    token, user = found
+    if token.revoked_at or (token.expires_at and token.expires_at <= now) or user.status != "active":
         raise refusal
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
         with db.unit_of_work(reader) as uow:
             row = uow.session.scalar(select(AccessToken).where(AccessToken.id == token.id))
             if row is not None:
                 row.last_used_at = now
-    actor = Actor(
+    return Actor(
         tenant_id=tenant_id,
         channel=channel,
         user_id=user.id,
         role=user.role,
         token_id=token.id,
         client=token.name,
-        scopes=frozenset(token.scopes),
+        scopes=effective_scopes(token.scopes, user.role),
         request_id=request_id,
     )
-    cache.put(secret_hash, actor, token.expires_at)
-    return actor
 
 
 def set_outbound(db: Database, tenant_slug: str, enabled: bool, *, actor: Actor, reason: str | None) -> Tenant:

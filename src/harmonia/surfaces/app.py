@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..config import Settings, get_settings
+from ..bootstrap import Harmonia, bootstrap
+from ..config import Settings
 from ..db import Database
 from . import mcp_http, rest, web, webhooks
 
@@ -32,16 +33,20 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         for factory in app.state.lifespans:
             await stack.enter_async_context(factory(app))
         yield
-    if app.state.owns_db:
-        app.state.db.dispose()
+    if app.state.owns_root:
+        app.state.h.close()
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
-    settings = settings or get_settings()
+def create_app(settings: Settings | None = None, db: Database | None = None, *, h: Harmonia | None = None) -> Starlette:
+    """The ASGI app over a composition root: `h` when given (it stays the caller's to close), else one built by
+    `bootstrap(settings, db=db)` and closed at shutdown. `uvicorn --factory harmonia.surfaces.app:create_app`."""
+    owns_root = h is None
+    h = h or bootstrap(settings, db=db)
     app = Starlette(routes=[Route("/healthz", healthz)], lifespan=_lifespan)
-    app.state.owns_db = db is None
-    app.state.db = db or Database(settings.database_url)
-    app.state.settings = settings
+    app.state.owns_root = owns_root
+    app.state.h = h
+    app.state.db = h.db
+    app.state.settings = h.settings
     app.state.lifespans = []
     for surface in (mcp_http, webhooks, rest, web):  # MCP first: the most requested paths match first
         surface.install(app)

@@ -14,6 +14,7 @@ from ..errors import HarmoniaError
 from .launch import configure_logging
 
 if TYPE_CHECKING:
+    from ..bootstrap import Harmonia
     from ..db import Database
 
 app = typer.Typer(
@@ -36,9 +37,22 @@ __all__ = ["app", "main"]
 
 
 def _database() -> Database:
-    from ..db import Database
+    return _root().db
 
-    return Database(get_settings().database_url)
+
+_ROOTS: list[Harmonia] = []
+
+
+def _root() -> Harmonia:
+    """The composition root of this command (one per process; closed when the command ends)."""
+    if not _ROOTS:
+        import atexit
+
+        from ..bootstrap import bootstrap
+
+        _ROOTS.append(bootstrap())
+        atexit.register(_ROOTS[0].close)
+    return _ROOTS[0]
 
 
 def _fail(error: HarmoniaError) -> None:
@@ -112,14 +126,17 @@ def tokens_create(
     name: Annotated[str | None, typer.Option("--name", help="a name to recognise the token by")] = None,
 ) -> None:
     """Create an access token. Prints the secret (shown only once) as the last line."""
-    from ..services.tenancy import create_token
+    from ..services.people import person_at_server
 
+    h = _root()
     try:
-        issued = create_token(_database(), tenant, user, [s.strip() for s in scopes.split(",") if s.strip()], name)
+        person = person_at_server(h.db, tenant, user)
+        wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+        issued = h.invoke(person, "tokens_create", {"name": name or f"{user.strip().lower()} token", "scopes": wanted})
     except HarmoniaError as e:
         _fail(e)
         return
-    typer.echo(f"token {issued.token.id} ({issued.token.name}) scopes: {','.join(issued.token.scopes)}", err=True)
+    typer.echo(f"token {issued.id} ({issued.name}) scopes: {','.join(issued.scopes)}", err=True)
     typer.echo(issued.secret)
 
 
@@ -146,33 +163,27 @@ def outbound(
     tenant: Annotated[str, typer.Option("--tenant", help="workspace slug")],
     reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit log)")] = None,
 ) -> None:
-    """The outbound switch, as the workspace owner at the server."""
-    from ..services.tenancy import get_tenant, owner_actor, set_outbound
+    """The outbound switch, as the workspace owner at the server (through the registry, like every channel)."""
+    from ..services.tenancy import get_tenant, owner_actor
 
-    db = _database()
+    if action not in ("on", "off", "status"):
+        typer.echo("error: action must be on, off or status", err=True)
+        raise typer.Exit(2)
+    h = _root()
     try:
-        t = get_tenant(db, tenant)
+        t = get_tenant(h.db, tenant)
+        owner = owner_actor(h.db, t.id, channel="cli")
         if action == "status":
-            state = "on" if t.outbound_enabled else "off"
-            typer.echo(
-                f"outbound is {state} for {t.slug}"
-                + (f" (changed {t.outbound_changed_at:%Y-%m-%d %H:%M} UTC)" if t.outbound_changed_at else "")
-            )
+            state = h.invoke(owner, "settings_get", {})
+            changed = f" (changed {state.outbound_changed_at:%Y-%m-%d %H:%M} UTC)" if state.outbound_changed_at else ""
+            typer.echo(f"outbound is {'on' if state.outbound_enabled else 'off'} for {t.slug}{changed}")
             return
-        if action not in ("on", "off"):
-            typer.echo("error: action must be on, off or status", err=True)
-            raise typer.Exit(2)
-        t = set_outbound(
-            db,
-            t.slug,
-            action == "on",
-            actor=owner_actor(db, t.id, channel="cli"),
-            reason=reason or f"harmonia outbound {action}",
-        )
+        result = h.invoke(owner, "outbound_set", {"enabled": action == "on",
+                                                  "reason": reason or f"harmonia outbound {action}"})  # fmt: skip
     except HarmoniaError as e:
         _fail(e)
         return
-    typer.echo(f"outbound is {'on' if t.outbound_enabled else 'off'} for {t.slug}")
+    typer.echo(f"outbound is {'on' if result.outbound_enabled else 'off'} for {t.slug}")
 
 
 @app.command("serve")
@@ -197,11 +208,15 @@ def serve(
 
 
 @app.command("mcp")
-def mcp_stdio() -> None:
+def mcp_stdio(
+    toolsets: Annotated[
+        str | None, typer.Option("--toolsets", help="comma separated toolsets (core, …, or all); default core")
+    ] = None,
+) -> None:
     """MCP over stdio; the token comes from HARMONIA_TOKEN."""
     from .mcp_stdio import exit_now, run_stdio
 
-    run_stdio()
+    run_stdio(toolsets)
     exit_now()  # `harmonia mcp` itself is launched by launch.py, which never reaches here
 
 
@@ -222,18 +237,17 @@ def ops_call(
     arguments: Annotated[str, typer.Option("--json", help="arguments as a JSON object")] = "{}",
 ) -> None:
     """Call an operation as the workspace owner (channel `cli`); prints the JSON result."""
-    from ..ops import registry
     from ..services.tenancy import get_tenant, owner_actor
 
-    db = _database()
+    h = _root()
     try:
         args = json.loads(arguments)
     except json.JSONDecodeError as e:
         typer.echo(f"error: --json is not valid JSON ({e.msg})", err=True)
         raise typer.Exit(2) from None
     try:
-        t = get_tenant(db, tenant)
-        result = registry().invoke(db, owner_actor(db, t.id, channel="cli"), name, args)
+        t = get_tenant(h.db, tenant)
+        result = h.invoke(owner_actor(h.db, t.id, channel="cli"), name, args)
     except HarmoniaError as e:
         _fail(e)
         return

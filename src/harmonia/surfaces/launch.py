@@ -30,12 +30,27 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
+def _stdio_toolsets(argv: list[str]) -> tuple[bool, str | None]:
+    """`harmonia mcp`, `harmonia mcp --toolsets X` or `--toolsets=X`: (is that command, the toolsets given)."""
+    if argv[:1] != ["mcp"]:
+        return False, None
+    rest = argv[1:]
+    if not rest:
+        return True, None
+    if len(rest) == 2 and rest[0] == "--toolsets":
+        return True, rest[1]
+    if len(rest) == 1 and rest[0].startswith("--toolsets="):
+        return True, rest[0].split("=", 1)[1]
+    return False, None
+
+
 def main() -> None:
-    if sys.argv[1:] == ["mcp"]:
+    fast, toolsets = _stdio_toolsets(sys.argv[1:])
+    if fast:
         from .mcp_stdio import exit_now, run_stdio
 
         configure_logging()
-        run_stdio()
+        run_stdio(toolsets)
         exit_now()
     from .cli import main as cli_main
 

@@ -5,9 +5,12 @@ Stateless with JSON responses: no session lives in a process, so any number of a
 balancer (legacy clients lose only server-initiated requests, which Harmonia does not use). DNS-rebinding
 protection (Host/Origin allow-lists) stays on, configured by `HARMONIA_ALLOWED_HOSTS` / `_ORIGINS`.
 
-Auth: `Authorization: Bearer hm_…` → `Actor`, put on the ASGI scope for the tool handlers. A `tools/call` outside the
-token's scopes is answered `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (and audited
-as denied), so clients that can step up, do.
+Auth: `Authorization: Bearer hm_…` → `Actor`, checked against the database on every request (a revoked token or a
+demotion bites on the next call, in every process), put on the ASGI scope for the tool handlers. A `tools/call`
+outside the token's effective scopes is answered `403` with `WWW-Authenticate: Bearer error="insufficient_scope",
+scope="…"` (and audited as denied), so clients that can step up, do.
+
+Toolsets (SPEC §8): `/mcp?toolsets=core,automation` (or `all`) chooses the catalogue; default `core`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from ..db import Database
+from ..bootstrap import Harmonia
 from ..errors import HarmoniaError
-from ..ops import registry
 from ..ops.registry import Operation
-from ..services.tenancy import authenticate, recently_authenticated
-from .mcp_server import ACTOR_SCOPE_KEY, build_server
+from ..services.tenancy import authenticate
+from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
 
@@ -43,9 +45,9 @@ MAX_BODY = 4 * 1024 * 1024
 class BearerAuth:
     """Authenticates every request; refuses a tools/call outside the token's scopes with a 403 step-up challenge."""
 
-    def __init__(self, app: StreamableHTTPASGIApp, db: Database, resource: str) -> None:
+    def __init__(self, app: StreamableHTTPASGIApp, h: Harmonia, resource: str) -> None:
         self.app = app
-        self.db = db
+        self.h = h
         self.resource = resource
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,10 +58,7 @@ class BearerAuth:
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
-            # A token checked in the last seconds is answered here; only a first sight reads the database (off-loop).
-            actor = recently_authenticated(self.db, secret, channel="mcp")
-            if actor is None:
-                actor = await anyio.to_thread.run_sync(lambda: authenticate(self.db, secret, channel="mcp"))
+            actor = await anyio.to_thread.run_sync(lambda: authenticate(self.h.db, secret, channel="mcp"))
         except HarmoniaError as error:
             await _reply(
                 send,
@@ -69,6 +68,11 @@ class BearerAuth:
             )
             return
         scope[ACTOR_SCOPE_KEY] = actor
+        try:
+            scope[TOOLSETS_SCOPE_KEY] = self.h.registry.choose_toolsets(_query_value(scope, "toolsets"))
+        except HarmoniaError as error:
+            await _reply(send, 400, {"error": "invalid_request", "error_description": error.message})
+            return
         if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -80,11 +84,12 @@ class BearerAuth:
             if len(body) > MAX_BODY:
                 await _reply(send, 413, {"error": "request body too large"})
                 return
-        needed = _scope_needed(actor, body)
+        needed = _scope_needed(self.h, actor, body)
         if needed is not None:
-            denied = await anyio.to_thread.run_sync(lambda: registry().deny(self.db, actor, needed.name))  # audited
+            denied = await anyio.to_thread.run_sync(lambda: self.h.registry.deny(self.h.db, actor, needed.name))
+            required = denied.details.get("required_scope", needed.scope.value)
             await _reply(send, 403, {"error": "insufficient_scope", "error_description": denied.message},
-                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{denied.required}", '
+                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{required}", '
                           f'resource="{self.resource}", error_description="{denied.message}"'})  # fmt: skip
             return
         replayed = False
@@ -99,7 +104,14 @@ class BearerAuth:
         await self.app(scope, replay, send)
 
 
-def _scope_needed(actor: Any, body: bytes) -> Operation | None:
+def _query_value(scope: Scope, name: str) -> str | None:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return ",".join(values) if values else None
+
+
+def _scope_needed(h: Harmonia, actor: Any, body: bytes) -> Operation | None:
     """The tool a `tools/call` names when the token lacks its scope (parsed here, on the loop: cheap, no database)."""
     try:
         message = orjson.loads(body)
@@ -108,7 +120,7 @@ def _scope_needed(actor: Any, body: bytes) -> Operation | None:
     if not isinstance(message, dict) or message.get("method") != "tools/call":
         return None
     name = (message.get("params") or {}).get("name")
-    op = registry().get(name) if isinstance(name, str) else None
+    op = h.registry.get(name) if isinstance(name, str) else None
     if op is None or not op.mcp or op.scope.value in actor.scopes:
         return None
     return op
@@ -134,8 +146,8 @@ async def _reply(send: Send, status: int, payload: dict[str, Any], headers: dict
 
 
 def install(app: Starlette) -> None:
-    db: Database = app.state.db
-    settings = app.state.settings
+    h: Harmonia = app.state.h
+    settings = h.settings
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[h.strip() for h in settings.allowed_hosts.split(",") if h.strip()],
@@ -143,12 +155,12 @@ def install(app: Starlette) -> None:
     )
     servers: list[Server[Any]] = []
     for path, read_only in ENDPOINTS.items():
-        server = build_server(db, read_only=read_only)
+        server = build_server(h, read_only=read_only)
         server.streamable_http_app(
             streamable_http_path=path, json_response=True, stateless_http=True, transport_security=security
         )
         endpoint = TrimHeaderWhitespace(
-            BearerAuth(StreamableHTTPASGIApp(server.session_manager), db, settings.public_url + path)
+            BearerAuth(StreamableHTTPASGIApp(server.session_manager), h, settings.public_url + path)
         )
         app.router.routes.append(Route(path, endpoint=endpoint))
         servers.append(server)

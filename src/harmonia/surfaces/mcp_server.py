@@ -1,13 +1,14 @@
 """The MCP server: a low-level `mcp.server.Server` whose tools and prompts *are* the registry's operations.
 
-`tools/list` shows the caller only the tools its token's scopes allow (and, on a narrowed endpoint such as
-`/mcp/readonly`, only read-only tools), in the registry's fixed order. `tools/call` runs `registry().invoke()` on a
-small dedicated thread pool (database work never blocks the event loop) and answers `structuredContent` plus an
+`tools/list` shows the caller only the tools of the chosen toolsets (default `core`: SPEC §8) that its scopes allow
+(and, on a narrowed endpoint such as `/mcp/readonly`, only read-only tools), in the registry's fixed order.
+`tools/call` runs `h.invoke()` on the composition root's thread pool (database work never blocks the event loop)
+and answers `structuredContent` plus an
 equivalent compact JSON text block; a `HarmoniaError` becomes an `isError` result with the message as text and the
 error object as `structuredContent.error`.
 
-Who is calling: over HTTP the bearer middleware (mcp_http) puts an `Actor` on the request scope; over stdio the
-actor comes from `HARMONIA_TOKEN` once, at start.
+Who is calling: over HTTP the bearer middleware (mcp_http) puts an `Actor` (and the chosen toolsets) on the request
+scope; over stdio `HARMONIA_TOKEN` is checked again on every request, so a revoked token or a demotion bites at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -25,34 +25,28 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.caching import CacheHint
 
 from .. import __version__
-from ..db import Actor, Database
+from ..bootstrap import Harmonia
+from ..db import Actor
 from ..errors import HarmoniaError, NotFound
-from ..ops import registry
 from ..ops.prompts import PROMPTS, PromptSpec
 from ..ops.prompts import render as render_prompt
 from ..ops.registry import Operation
 from ..ops.schema import input_schema, output_schema
 
-__all__ = ["ACTOR_SCOPE_KEY", "build_server", "tool_definition"]
+__all__ = ["ACTOR_SCOPE_KEY", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
 
 ACTOR_SCOPE_KEY = "harmonia.actor"
+TOOLSETS_SCOPE_KEY = "harmonia.toolsets"
 INSTRUCTIONS = (
     "Harmonia is the team's CRM (merchant-cash-advance brokerage). Read with search/*_list/*_get; ids are "
     "opaque (ct_ contact, op_ deal, ac_ account…). Errors say what exists and what to do next. Sends obey the "
     "workspace's outbound switch and consent rules; draft with email_draft when asked to prepare, never send unasked."
 )
 
-_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="harmonia-db")
-
 
 @cache
-def tool_definition(name: str) -> types.Tool:
-    op = registry().get(name)
-    assert op is not None
-    return _tool(op)
-
-
-def _tool(op: Operation) -> types.Tool:
+def tool_definition(op: Operation) -> types.Tool:
+    """The wire definition of an operation (built once per operation: declarations are immutable)."""
     return types.Tool(
         name=op.name,
         title=op.title,
@@ -94,21 +88,25 @@ def _client_name(ctx: ServerRequestContext[Any]) -> str | None:
 
 
 def build_server(
-    db: Database,
+    h: Harmonia,
     *,
     actor: Actor | None = None,
+    credential: Callable[[], Actor] | None = None,
     read_only: bool = False,
-    actor_of: Callable[[ServerRequestContext[Any]], Actor | None] | None = None,
+    toolsets: frozenset[str] | None = None,
 ) -> Server[Any]:
-    """The MCP server over `db`. `actor` is fixed (stdio); otherwise `actor_of(ctx)` finds it (HTTP)."""
+    """The MCP server over the composition root `h`. Who calls: `actor` (fixed, tests), `credential()` (checked
+    again on every request, stdio), or the actor the HTTP middleware put on the request scope. Which toolsets:
+    `toolsets`, or those on the request scope, or `core`."""
+    registry = h.registry
+    loop_executor = h.executor
 
-    def who(ctx: ServerRequestContext[Any]) -> Actor:
-        found = actor_of(ctx) if actor_of else None
+    async def who(ctx: ServerRequestContext[Any]) -> Actor:
+        found = actor
+        scope = getattr(ctx.request, "scope", None) or {}
+        if found is None and credential is not None:
+            found = await asyncio.get_running_loop().run_in_executor(loop_executor, credential)
         if found is None:
-            found = actor
-        if found is None:
-            request = ctx.request
-            scope = getattr(request, "scope", None) or {}
             found = scope.get(ACTOR_SCOPE_KEY)
         if found is None:
             raise HarmoniaError("no authenticated caller")
@@ -117,41 +115,48 @@ def build_server(
             found = dataclasses.replace(found, client=f"{client} ({found.client})" if found.client else client)
         return found
 
-    def visible(a: Actor) -> list[Operation]:
-        ops = registry().mcp_tools(a.scopes)
+    def chosen(ctx: ServerRequestContext[Any]) -> frozenset[str]:
+        scope = getattr(ctx.request, "scope", None) or {}
+        return toolsets or scope.get(TOOLSETS_SCOPE_KEY) or frozenset({"core"})
+
+    def visible(ctx: ServerRequestContext[Any], a: Actor) -> list[Operation]:
+        ops = registry.mcp_tools(a.scopes, chosen(ctx))
         return [op for op in ops if op.read_only] if read_only else ops
 
     async def list_tools(ctx: ServerRequestContext[Any], params: Any) -> types.ListToolsResult:
-        a = who(ctx)
-        return types.ListToolsResult(tools=[tool_definition(op.name) for op in visible(a)])
+        a = await who(ctx)
+        return types.ListToolsResult(tools=[tool_definition(op) for op in visible(ctx, a)])
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
-        a = who(ctx)
+        try:
+            a = await who(ctx)
+        except HarmoniaError as error:
+            return _error(error)
         name = params.name
-        op = registry().get(name)
-        if op is None or not op.mcp or (read_only and not op.read_only):
-            known = ", ".join(o.name for o in visible(a))
+        op = registry.get(name)
+        if op is None or not op.mcp or (read_only and not op.read_only) or op.toolset not in chosen(ctx):
+            known = ", ".join(o.name for o in visible(ctx, a))
             return _error(NotFound(f"unknown tool {name!r}; tools available here: {known}"))
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(_EXECUTOR, registry().invoke, db, a, name, dict(params.arguments or {}))
+            result = await loop.run_in_executor(loop_executor, h.invoke, a, name, dict(params.arguments or {}))
         except HarmoniaError as error:
             return _error(error)
         data = result.model_dump(mode="json", exclude_none=True)
         return types.CallToolResult(content=[types.TextContent(type="text", text=_json(data))], structured_content=data)
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: Any) -> types.ListPromptsResult:
-        a = who(ctx)
+        a = await who(ctx)
         if "mcp:read" not in a.scopes:
             return types.ListPromptsResult(prompts=[])
         return types.ListPromptsResult(prompts=[_prompt(p) for p in PROMPTS.values()])
 
     async def get_prompt(ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        a = who(ctx)
+        a = await who(ctx)
         loop = asyncio.get_running_loop()
         try:
             description, text = await loop.run_in_executor(
-                _EXECUTOR, render_prompt, db, a, params.name, dict(params.arguments or {})
+                loop_executor, render_prompt, h.db, a, params.name, dict(params.arguments or {})
             )
         except HarmoniaError as error:
             from mcp.shared.exceptions import MCPError
@@ -171,7 +176,7 @@ def build_server(
     )
 
     async def list_resources(ctx: ServerRequestContext[Any], params: Any) -> types.ListResourcesResult:
-        who(ctx)
+        await who(ctx)
         return types.ListResourcesResult(resources=[outbound])
 
     async def list_templates(ctx: ServerRequestContext[Any], params: Any) -> types.ListResourceTemplatesResult:
@@ -180,14 +185,14 @@ def build_server(
     async def read_resource(
         ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        a = who(ctx)
+        a = await who(ctx)
         if str(params.uri) != outbound.uri:
             from mcp.shared.exceptions import MCPError
 
             raise MCPError(
                 code=types.INVALID_PARAMS, message=f"unknown resource {params.uri}; resources: {outbound.uri}"
             )
-        state = await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _outbound_state, db, a)
+        state = await asyncio.get_running_loop().run_in_executor(loop_executor, _outbound_state, h, a)
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
         )
@@ -214,10 +219,10 @@ def build_server(
     )
 
 
-def _outbound_state(db: Database, actor: Actor) -> dict[str, Any]:
+def _outbound_state(h: Harmonia, actor: Actor) -> dict[str, Any]:
     from ..models import Tenant
 
-    with db.unit_of_work(actor, write=False) as uow:
+    with h.db.unit_of_work(actor, write=False) as uow:
         t = uow.session.get(Tenant, actor.tenant_id)
         assert t is not None
         return {k: v for k, v in {

@@ -1,4 +1,6 @@
-"""`harmonia mcp`: MCP over stdio. The token comes from `HARMONIA_TOKEN`, read once at start."""
+"""`harmonia mcp`: MCP over stdio. The token comes from `HARMONIA_TOKEN`; it is checked at start (a bad one ends the
+process with one clear line) and again on every request (revoked or demoted: refused at once). Toolsets come from
+`--toolsets` or `HARMONIA_TOOLSETS` (default `core`)."""
 
 from __future__ import annotations
 
@@ -7,26 +9,27 @@ from typing import NoReturn
 
 import anyio
 
-from ..config import get_settings
-from ..db import Database
+from ..bootstrap import bootstrap
 from ..errors import HarmoniaError
 from ..services.tenancy import authenticate
 
 
-def run_stdio() -> None:
-    settings = get_settings()
-    db = Database(settings.database_url)
+def run_stdio(toolsets: str | None = None) -> None:
+    h = bootstrap()
+    token = h.settings.token
     try:
-        actor = authenticate(db, settings.token, channel="mcp")
+        authenticate(h.db, token, channel="mcp")
+        chosen = h.registry.choose_toolsets(toolsets or h.settings.toolsets)
     except HarmoniaError as error:
-        sys.stderr.write(f"harmonia mcp: {error.message} (set HARMONIA_TOKEN)\n")
+        sys.stderr.write(f"harmonia mcp: {error.message} (set HARMONIA_TOKEN; toolsets via --toolsets)\n")
+        h.close()
         raise SystemExit(2) from None
 
     from mcp.server.stdio import stdio_server
 
     from .mcp_server import build_server
 
-    server = build_server(db, actor=actor)
+    server = build_server(h, credential=lambda: authenticate(h.db, token, channel="mcp"), toolsets=chosen)
 
     async def main() -> None:
         async with stdio_server() as (read, write):
@@ -35,7 +38,7 @@ def run_stdio() -> None:
     try:
         anyio.run(main)
     finally:
-        db.dispose()  # writes the queued read audits
+        h.close()  # writes the queued read audits
 
 
 def exit_now() -> NoReturn:

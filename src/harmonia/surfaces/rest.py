@@ -21,8 +21,7 @@ from starlette.routing import Route, request_response
 from .. import __version__
 from ..db import Actor
 from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
-from ..ops import registry
-from ..ops.registry import Operation
+from ..ops.registry import Operation, Registry
 from ..ops.schema import input_schema, output_schema
 from ..services.tenancy import authenticate
 
@@ -54,11 +53,11 @@ def _is_list(op: Operation, name: str) -> bool:
 
 def _endpoint(op: Operation) -> Any:
     async def endpoint(request: Request) -> Response:
-        db = request.app.state.db
+        h = request.app.state.h
         auth = request.headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
-            actor: Actor = await anyio.to_thread.run_sync(lambda: authenticate(db, secret, channel="api"))
+            actor: Actor = await anyio.to_thread.run_sync(lambda: authenticate(h.db, secret, channel="api"))
             args: dict[str, Any] = {}
             if request.method in _BODY_METHODS:
                 raw = await request.body()
@@ -81,7 +80,7 @@ def _endpoint(op: Operation) -> Any:
             if idempotency and "idempotency_key" in op.input.model_fields:
                 args["idempotency_key"] = idempotency
             strict = request.method in _BODY_METHODS
-            result = await anyio.to_thread.run_sync(lambda: registry().invoke(db, actor, op.name, args, strict=strict))
+            result = await anyio.to_thread.run_sync(lambda: h.invoke(actor, op.name, args, strict=strict))
         except HarmoniaError as error:
             return _problem(error)
         status = 201 if request.method == "POST" and op.name.endswith("_create") else 200
@@ -90,8 +89,8 @@ def _endpoint(op: Operation) -> Any:
     return endpoint
 
 
-def _rest_ops() -> list[Operation]:
-    return [op for op in registry() if op.rest is not None]
+def _rest_ops(registry: Registry) -> list[Operation]:
+    return [op for op in registry if op.rest is not None]
 
 
 def _components_refs(node: Any) -> Any:
@@ -104,11 +103,11 @@ def _components_refs(node: Any) -> Any:
     return node
 
 
-def openapi() -> dict[str, Any]:
+def openapi(registry: Registry) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
     problem = {"$ref": "#/components/schemas/Problem"}
-    for op in _rest_ops():
+    for op in _rest_ops(registry):
         assert op.rest is not None
         method, path = op.rest
         ins = _components_refs(input_schema(op.input, compact=False))
@@ -182,7 +181,7 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 async def openapi_endpoint(request: Request) -> JSONResponse:
-    return JSONResponse(openapi())
+    return JSONResponse(openapi(request.app.state.h.registry))
 
 
 def _by_method(handlers: dict[str, Any]) -> Any:
@@ -214,7 +213,7 @@ class _AnyMethod:
 
 def install(app: Starlette) -> None:
     by_path: dict[str, dict[str, Any]] = {}
-    for op in _rest_ops():
+    for op in _rest_ops(app.state.h.registry):
         assert op.rest is not None
         method, path = op.rest
         by_path.setdefault(PREFIX + path, {})[method] = _endpoint(op)

@@ -71,6 +71,7 @@ def install(app: Starlette) -> None:
         ],
         exception_handlers={404: _not_found, 405: _not_found},
     )
+    web.state.h = app.state.h
     web.state.db = app.state.db
     web.state.settings = settings
     web.state.web_secret = key

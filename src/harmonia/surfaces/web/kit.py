@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from ...bootstrap import Harmonia
 from ...config import Settings
 from ...db import Actor, Database
 from ...errors import HarmoniaError, InvalidArguments, NotFound, Unauthenticated
-from ...ops import registry
 from ...services.people import Person, person_actor
 from .wording import FILTERS, for_people
 
@@ -64,6 +64,7 @@ class Ui:
     """One request, as a view sees it."""
 
     request: Request
+    h: Harmonia
     db: Database
     settings: Settings
     session: dict[str, Any]
@@ -89,12 +90,13 @@ class Ui:
         """Invoke an operation as the signed-in person; returns the result as plain data (what REST would return)."""
         assert self.actor is not None, "call() needs a signed-in person"
         args = {k: v for k, v in arguments.items() if v is not None and v != ""}
-        result = registry().invoke(self.db, self.actor, operation, args)
+        result = self.h.invoke(self.actor, operation, args)
         return result.model_dump(exclude_none=True)
 
     def can(self, operation: str) -> bool:
-        op = registry().get(operation)
-        return bool(self.actor and op and op.scope.value in self.actor.scopes)
+        """Whether the person may run `operation` at all (its declared scope and roles)."""
+        op = self.h.registry.get(operation)
+        return bool(self.actor and op and self.h.registry.refusal(op, self.actor) is None)
 
     # -- answering ---------------------------------------------------------------------------------------------------
     def flash(self, text: str, kind: str = "ok") -> None:
@@ -178,8 +180,9 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
                                         "Go back, reload the page and submit it again.")  # fmt: skip
             ui = Ui(
                 request=request,
-                db=request.app.state.db,
-                settings=request.app.state.settings,
+                h=request.app.state.h,
+                db=request.app.state.h.db,
+                settings=request.app.state.h.settings,
                 session=session,
                 form={k: v for k, v in (form or {}).items() if isinstance(v, str)},
                 form_lists={k: [str(v) for v in form.getlist(k)] for k in form} if form else {},

@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from ...errors import HarmoniaError, InvalidArguments
 from ...models import SCOPES
-from ...ops import registry
 from ...services.people import invitation_link_token
 from .kit import Ui, url_with, view
 from .wording import for_people
@@ -216,7 +215,7 @@ def _day_bounds(ui: Ui, filters: dict[str, str]) -> dict[str, str | None]:
 @view
 def audit(ui: Ui) -> Response:
     filters = {f: ui.query(f) for f in _AUDIT_FILTERS}
-    actions = sorted(op.name for op in registry())
+    actions = sorted(op.name for op in ui.h.registry)
     if not ui.can("audit_list"):
         return ui.render("audit.html", section="audit", events=None, filters=filters, next_cursor=None, names={},
                          actions=actions)  # fmt: skip

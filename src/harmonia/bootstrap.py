@@ -1,0 +1,77 @@
+"""The composition root (cosmicpython's `bootstrap()`): everything a process needs, built once, handed to every
+surface — `harmonia serve`, `harmonia mcp`, `harmonia worker`, the CLI and the tests.
+
+    settings ─► Database (engine, tenant wall, clock, event bus)
+             ├► Registry (the operations, by toolset)
+             ├► ReadAudits (the queue of read audit entries; written on close)
+             ├► providers (email, SMS, voice, sandbox — reached only through the gate)
+             └► executor (the threads database work runs on, off the event loop)
+
+Nothing here is a module global: two `Harmonia`s in one process (a test and its server, two databases) share
+nothing. Settings are read here, once; code below receives them. Process-level reactions to domain events are
+subscribed here too (`db.bus`).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .clock import Clock
+from .config import Settings
+from .db import Actor, Database
+from .ops import build_registry
+from .ops.registry import Registry
+from .services.audit import ReadAudits
+
+__all__ = ["Harmonia", "bootstrap"]
+
+
+@dataclass(eq=False)
+class Harmonia:
+    settings: Settings
+    db: Database
+    registry: Registry
+    reads: ReadAudits
+    executor: ThreadPoolExecutor
+    owns_db: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)  # surface-owned parts (e.g. the in-process dispatcher)
+
+    def invoke(self, actor: Actor, name: str, arguments: dict[str, Any] | None = None, *, strict: bool = False) -> Any:
+        """Run operation `name` as `actor` — the one way every surface acts. Returns the operation's output model."""
+        result: BaseModel = self.registry.invoke(self, actor, name, arguments, strict=strict)
+        return result
+
+    def close(self) -> None:
+        """Write what is owed (queued read audits), stop the threads, release the database if this root made it."""
+        self.reads.close()
+        self.executor.shutdown(wait=True)
+        if self.owns_db:
+            self.db.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    registry: Registry | None = None,
+    threads: int = 4,
+) -> Harmonia:
+    """Build a process's parts. Tests pass their own `db` (and `clock`); production passes nothing."""
+    settings = settings or Settings()
+    owns_db = db is None
+    database = db or Database(settings.database_url, clock=clock)
+    if clock is not None:
+        database.clock = clock
+    return Harmonia(
+        settings=settings,
+        db=database,
+        registry=registry or build_registry(),
+        reads=ReadAudits(database),
+        executor=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="harmonia-db"),
+        owns_db=owns_db,
+    )
