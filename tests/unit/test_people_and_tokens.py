@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harmonia.db import Actor
+from harmonia.clock import ManualClock
+from harmonia.db import Actor, Database
 from harmonia.errors import Forbidden, NotFound, ScopeDenied, Unauthenticated
-from harmonia.services import people
 from harmonia.services.audit import verify_chain
 from harmonia.services.people import accept_invitation, invitation_link_token, read_invitation, set_password, sign_in
 from harmonia.services.tenancy import ROLE_SCOPES, authenticate
@@ -47,14 +47,35 @@ def test_every_kind_of_wrong_sign_in_gets_the_same_answer(acme: Workspace) -> No
     assert (person.user_id, person.role) == (acme.owner.id, "owner")
 
 
-def test_ten_failed_sign_ins_lock_that_account_for_a_while(acme: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(people, "throttle", people._Throttle(limit=10, window=900))
+def test_ten_failed_sign_ins_lock_that_account_for_fifteen_minutes_in_every_process(acme: Workspace) -> None:
+    clock = ManualClock()
+    acme.db.clock = clock
     set_password(acme.db, acme.slug, acme.owner.email, PASSWORD)
     for _ in range(10):
         with pytest.raises(Unauthenticated):
             sign_in(acme.db, acme.slug, acme.owner.email, "guess guess guess")
     with pytest.raises(Unauthenticated, match="too many failed sign-ins"):
         sign_in(acme.db, acme.slug, acme.owner.email, PASSWORD)
+    other_process = Database(acme.db.url, clock=clock)  # the count is in the database, not in this process
+    try:
+        with pytest.raises(Unauthenticated, match="too many failed sign-ins"):
+            sign_in(other_process, acme.slug, acme.owner.email, PASSWORD)
+        clock.advance(minutes=15, seconds=1)
+        assert sign_in(other_process, acme.slug, acme.owner.email, PASSWORD).user_id == acme.owner.id
+    finally:
+        other_process.dispose()
+
+
+def test_a_successful_sign_in_clears_the_count_of_failures(acme: Workspace) -> None:
+    set_password(acme.db, acme.slug, acme.owner.email, PASSWORD)
+    for _ in range(9):
+        with pytest.raises(Unauthenticated):
+            sign_in(acme.db, acme.slug, acme.owner.email, "guess guess guess")
+    sign_in(acme.db, acme.slug, acme.owner.email, PASSWORD)
+    for _ in range(9):
+        with pytest.raises(Unauthenticated):
+            sign_in(acme.db, acme.slug, acme.owner.email, "guess guess guess")
+    assert sign_in(acme.db, acme.slug, acme.owner.email, PASSWORD).user_id == acme.owner.id
 
 
 def test_failed_and_successful_sign_ins_are_in_the_audit_log(acme: Workspace) -> None:

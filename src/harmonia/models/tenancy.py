@@ -47,6 +47,10 @@ class User(TenantScoped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     timezone: Mapped[str | None] = mapped_column(String(64))
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sign-in lockout, kept with the person so every server process sees the same count (SPEC: ten failures in a
+    # row lock the account for 15 minutes).
+    failed_signins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AccessToken(TenantScoped, Base):

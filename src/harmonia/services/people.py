@@ -7,10 +7,8 @@ same answer, after the same amount of hashing work, so the form cannot be used t
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
-from threading import Lock
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -56,31 +54,8 @@ class Person:
     outbound_enabled: bool = False
 
 
-class _Throttle:
-    """At most `limit` failed sign-ins per workspace+email in `window` seconds (per process)."""
-
-    def __init__(self, limit: int = 10, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = Lock()
-
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            fails = self._fails[key]
-            while fails and fails[0] < time.monotonic() - self.window:
-                fails.popleft()
-            return len(fails) >= self.limit
-
-    def fail(self, key: str) -> None:
-        with self._lock:
-            self._fails[key].append(time.monotonic())
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._fails.pop(key, None)
-
-
-throttle = _Throttle()
+LOCK_AFTER = 10  # failed sign-ins in a row
+LOCK_FOR = timedelta(minutes=15)
 
 
 def check_password_strength(password: str) -> str:
@@ -107,10 +82,10 @@ def set_password(db: Database, tenant_slug: str, email: str, password: str, *, c
 
 
 def sign_in(db: Database, workspace: str, email: str, password: str) -> Person:
-    """The person behind these credentials, or `Unauthenticated` with one message for every kind of mismatch."""
-    key = f"{workspace.strip().lower()}|{email.strip().lower()}"
-    if throttle.blocked(key):
-        raise Unauthenticated("too many failed sign-ins for this account; wait 15 minutes or ask an owner to reset it")
+    """The person behind these credentials, or `Unauthenticated` with one message for every kind of mismatch.
+
+    Ten failures in a row lock that account for 15 minutes. The count lives on the person's row, so every server
+    process sees it (a per-process counter would give N processes N times the guesses)."""
     try:
         tenant = get_tenant(db, workspace.strip().lower())
     except NotFound:
@@ -119,17 +94,21 @@ def sign_in(db: Database, workspace: str, email: str, password: str) -> Person:
     if tenant is not None:
         with db.unit_of_work(Actor(tenant_id=tenant.id, channel="ui"), write=False) as uow:
             user = uow.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+            now = uow.now()
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            _audit_sign_in(db, tenant.id, user.id, "denied", failed=False)
+            raise Unauthenticated(
+                "too many failed sign-ins for this account; wait 15 minutes or ask an owner to reset it"
+            )
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:
         ok = _hasher.verify(stored, password) and stored is not _DUMMY_HASH
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or tenant is None or user is None or user.status != "active":
-        throttle.fail(key)
         if tenant is not None:
-            _audit_sign_in(db, tenant.id, user.id if user else None, "denied")
+            _audit_sign_in(db, tenant.id, user.id if user else None, "denied", failed=True)
         raise Unauthenticated(_SIGN_IN_REFUSAL)
-    throttle.clear(key)
     _audit_sign_in(
         db, tenant.id, user.id, "ok", seen=True, rehash=password if _hasher.check_needs_rehash(stored) else None
     )
@@ -138,17 +117,31 @@ def sign_in(db: Database, workspace: str, email: str, password: str) -> Person:
 
 
 def _audit_sign_in(
-    db: Database, tenant_id: str, user_id: str | None, outcome: str, *, seen: bool = False, rehash: str | None = None
+    db: Database,
+    tenant_id: str,
+    user_id: str | None,
+    outcome: str,
+    *,
+    seen: bool = False,
+    rehash: str | None = None,
+    failed: bool = False,
 ) -> None:
     with db.unit_of_work(Actor(tenant_id=tenant_id, channel="ui", user_id=user_id)) as uow:
-        if user_id and (seen or rehash):
-            user = uow.session.scalar(select(User).where(User.id == user_id))
-            if user is not None:
-                user.last_seen_at = utcnow()
-                if rehash:
-                    user.password_hash = _hasher.hash(rehash)
+        user = uow.session.scalar(select(User).where(User.id == user_id)) if user_id else None
+        if user is not None:
+            now = uow.now()
+            if outcome == "ok":
+                user.failed_signins, user.locked_until = 0, None
+            elif failed:
+                user.failed_signins = (user.failed_signins or 0) + 1
+                if user.failed_signins >= LOCK_AFTER:
+                    user.failed_signins, user.locked_until = 0, now + LOCK_FOR
+            if seen:
+                user.last_seen_at = now
+            if rehash:
+                user.password_hash = _hasher.hash(rehash)
         audit.append(uow, action="sign_in", outcome=outcome, target_type="user" if user_id else None,
-                     target_id=user_id)  # fmt: skip
+                     target_id=user_id, detail="locked" if outcome == "denied" and not failed else None)  # fmt: skip
 
 
 def person_at_server(db: Database, tenant_slug: str, email: str, *, channel: str = "cli") -> Actor:
