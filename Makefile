@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-quick clean
+.PHONY: run test check lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)  # none yet, or a half-made one
@@ -24,6 +24,11 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# The fast lane while building: lint, then every test that needs neither a browser nor PostgreSQL, minus the slow
+# ones (schemathesis, the benchmark's quick run, the conformance suite). `make test` runs everything.
+check: $(STAMP) lint
+	HARMONIA_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser and not postgres and not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

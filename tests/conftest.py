@@ -145,6 +145,21 @@ def report_figure() -> Any:
     return FIGURES.append
 
 
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Markers by place (browser tests need Chromium), and tests marked `one_backend` — behaviour above the database,
+    such as argument validation or the catalogue — run on the first backend only instead of on every one."""
+    deselected = []
+    for item in list(items):
+        if "/browser/" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.get_closest_marker("one_backend") and params.get("db") not in (None, BACKENDS[0]):
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [i for i in items if i not in deselected]
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if FIGURES:
         terminalreporter.section("figures")

@@ -17,6 +17,8 @@ from harmonia.surfaces.rest import openapi
 
 from ..conftest import Workspace
 
+pytestmark = pytest.mark.one_backend
+
 # Issue 7: `tools/list` for an all-scope token, compact JSON. Every client pays for it in context on every
 # conversation, so a new tool or a longer description has to fit, or argue for a bigger budget here.
 TOOLS_LIST_BUDGET = 24_000

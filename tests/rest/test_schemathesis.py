@@ -51,6 +51,7 @@ def acme(sqlite_template: Path, tmp_path: Path) -> Iterator[Workspace]:
     db.dispose()
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_failure_with_every_check(acme: Workspace, report_figure: Any) -> None:
     seed_demo(acme.db, acme.slug, scale=60, anchor=date.today())
     token = create_token(acme.db, acme.slug, acme.owner.email, ["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"])

@@ -21,6 +21,8 @@ from mcp import Client
 from ..conftest import Workspace
 from ..mcp.conftest import serve_in_thread
 
+pytestmark = pytest.mark.one_backend
+
 
 class _Echo(BaseModel):
     text: str = "hi"

@@ -49,7 +49,7 @@ class User(TenantScoped, Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Sign-in lockout, kept with the person so every server process sees the same count (SPEC: ten failures in a
     # row lock the account for 15 minutes).
-    failed_signins: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed_signins: Mapped[int] = mapped_column(server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
