@@ -3,9 +3,11 @@ role allows, evaluated on every call, in every process — no cache to go stale.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from harmonia.errors import ScopeDenied, Unauthenticated
+from harmonia.errors import Forbidden, ScopeDenied, Unauthenticated
 from harmonia.services.people import person_at_server
 from harmonia.services.tenancy import authenticate, create_token, effective_scopes
 
@@ -61,3 +63,31 @@ def test_the_command_line_acts_with_the_persons_current_role(acme: Workspace) ->
     acme.call("users_update", user_id=admin_id, role="member")
     person = person_at_server(acme.db, acme.slug, "ADA@acme.test")
     assert person.role == "member" and "mcp:admin" not in person.scopes and person.channel == "cli"
+
+
+def test_no_one_raises_their_own_role_and_only_an_owner_touches_an_owner(acme: Workspace) -> None:
+    admin_id, secret = _admin_with_token(acme)
+    admin = authenticate(acme.db, secret, channel="api")
+    with pytest.raises(Forbidden, match="only an owner"):
+        acme.call("users_update", admin, user_id=admin_id, role="owner")
+    with pytest.raises(Forbidden, match="only an owner"):
+        acme.call("users_update", admin, user_id=acme.owner.id, role="member")
+    member = acme.call("users_invite", email="mo@acme.test", name="Mo")
+    assert acme.call("users_update", admin, user_id=member["id"], role="admin")["role"] == "admin"
+    acme.call("users_update", admin, user_id=admin_id, name="Ada L.")  # her own name is hers to change
+    denied = [e for e in acme.call("audit_list", action="users_update")["items"] if e["outcome"] == "denied"]
+    assert len(denied) == 2
+
+
+def test_outbound_is_turned_on_only_by_an_owner_in_the_web_ui_or_at_the_server(acme: Workspace) -> None:
+    for channel in ("api", "mcp"):
+        with pytest.raises(Forbidden, match="only a workspace owner"):
+            acme.call("outbound_set", acme.actor(channel=channel), enabled=True, reason="please")
+    _, secret = _admin_with_token(acme)
+    admin_ui = dataclasses.replace(authenticate(acme.db, secret, channel="ui"), channel="ui")
+    with pytest.raises(Forbidden):
+        acme.call("outbound_set", admin_ui, enabled=True, reason="please")
+    assert (
+        acme.call("outbound_set", acme.actor(channel="ui"), enabled=True, reason="go live")["outbound_enabled"] is True
+    )
+    assert acme.call("outbound_set", admin_ui, enabled=False, reason="stop")["outbound_enabled"] is False

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 from sqlalchemy import Select, func, select
 
-from ..errors import Conflict, Forbidden, InvalidArguments
+from ..errors import Conflict, InvalidArguments
 from ..formats import EMAIL_PATTERN
 from ..ids import new_id
 from ..models import AuditEvent, Tenant, User
@@ -17,6 +17,7 @@ from ..services import tenancy
 from ..services.paging import page
 from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since, TimeZoneName
+from .policies import settings_never_turn_outbound_on, users_change_within_your_role
 from .registry import OpContext, Operation, Scope
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel, rest_only
 
@@ -88,8 +89,6 @@ class UsersUpdate(InputModel):
 def users_update(ctx: OpContext, args: UsersUpdate) -> UserOut:
     user = get_or_404(ctx.uow, User, args.user_id, "user")
     changes = args.model_dump(exclude={"user_id"}, exclude_none=True)
-    if changes.get("role") == "owner" and ctx.actor.role != "owner":
-        raise Forbidden("only an owner can make someone an owner")
     losing_owner = (
         user.role == "owner"
         and user.status == "active"
@@ -200,9 +199,6 @@ class SettingsUpdate(InputModel):
 
 
 def settings_update(ctx: OpContext, args: SettingsUpdate) -> SettingsOut:
-    if args.outbound_enabled:
-        raise Forbidden("outbound can only be turned on by a workspace owner in the web UI (Settings → Comms → "
-                        "Outbound) or with `harmonia outbound on` at the server; this call changed nothing")  # fmt: skip
     tenant = ctx.session.get(Tenant, ctx.tenant_id)
     assert tenant is not None
     before: dict[str, Any] = {}
@@ -280,6 +276,7 @@ OPERATIONS = [
         input=UsersUpdate,
         output=UserOut,
         handler=users_update,
+        policy=users_change_within_your_role,
         rest=("PATCH", "/users/{user_id}"),
     ),
     Operation(
@@ -319,6 +316,7 @@ OPERATIONS = [
         input=SettingsUpdate,
         output=SettingsOut,
         handler=settings_update,
+        policy=settings_never_turn_outbound_on,
         rest=("PATCH", "/settings"),
     ),
 ]

@@ -10,7 +10,7 @@ import orjson
 from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import bindparam, select
 
-from ..errors import Forbidden, InvalidArguments, OutboundBlocked
+from ..errors import InvalidArguments, OutboundBlocked
 from ..ids import new_id
 from ..models import Contact, Conversation, Message, Tenant
 from ..queries import TENANT, QueryFamily
@@ -19,6 +19,7 @@ from ..services import tenancy
 from ..services.paging import Listing, at_least, eq, page
 from ..services.records import get_or_404
 from .common import Page, PageArgs, RecordId, Since
+from .policies import outbound_on_needs_an_owner_at_the_server
 from .registry import OpContext, Operation, Scope
 from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 
@@ -267,8 +268,6 @@ class OutboundState(OutputModel):
 
 
 def outbound_set(ctx: OpContext, args: OutboundSet) -> OutboundState:
-    if args.enabled and (ctx.actor.role != "owner" or ctx.actor.channel not in ("ui", "cli")):
-        raise Forbidden("only a workspace owner, in the web UI or at the server's command line, can turn outbound on")
     tenant = ctx.session.get(Tenant, ctx.tenant_id)
     assert tenant is not None
     before = tenant.outbound_enabled
@@ -403,6 +402,7 @@ OPERATIONS = [
         input=OutboundSet,
         output=OutboundState,
         handler=outbound_set,
+        policy=outbound_on_needs_an_owner_at_the_server,
         rest=("POST", "/settings/outbound"),
     ),
     Operation(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from ..errors import Forbidden
 from ..models import Note, Task
 from ..services.records import get_or_404
 from .common import RecordId
+from .policies import author_or_manager
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -31,14 +31,8 @@ class TasksDelete(InputModel):
     task_id: RecordId
 
 
-def _may_delete(ctx: OpContext, author: str | None, kind: str) -> None:
-    if author != ctx.actor.user_id and ctx.actor.role not in ("owner", "admin"):
-        raise Forbidden(f"only its author or an owner or admin can delete this {kind}")
-
-
 def notes_delete(ctx: OpContext, args: NotesDelete) -> Deleted:
     note = get_or_404(ctx.uow, Note, args.note_id, "note")
-    _may_delete(ctx, note.author_id or note.created_by, "note")
     ctx.audit_target("note", note.id, before={"body": note.body[:500], "record_id": note.record_id})
     ctx.session.execute(delete(Note).where(Note.id == note.id))
     return Deleted(id=note.id, deleted=True)
@@ -46,7 +40,6 @@ def notes_delete(ctx: OpContext, args: NotesDelete) -> Deleted:
 
 def tasks_delete(ctx: OpContext, args: TasksDelete) -> Deleted:
     task = get_or_404(ctx.uow, Task, args.task_id, "task")
-    _may_delete(ctx, task.created_by, "task")
     ctx.audit_target("task", task.id, before={"title": task.title, "status": task.status})
     ctx.session.execute(delete(Task).where(Task.id == task.id))
     return Deleted(id=task.id, deleted=True)
@@ -65,6 +58,7 @@ OPERATIONS = [
         input=NotesDelete,
         output=Deleted,
         handler=notes_delete,
+        policy=author_or_manager("note"),
         rest=("DELETE", "/notes/{note_id}"),
     ),
     Operation(
@@ -78,6 +72,7 @@ OPERATIONS = [
         input=TasksDelete,
         output=Deleted,
         handler=tasks_delete,
+        policy=author_or_manager("task"),
         rest=("DELETE", "/tasks/{task_id}"),
     ),
 ]

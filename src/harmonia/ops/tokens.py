@@ -12,19 +12,20 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy import Select, select
 
-from ..errors import Forbidden, NotFound
+from ..errors import NotFound
 from ..models import AccessToken, User
 from ..services import tenancy
 from ..services.paging import page
 from ..services.records import get_or_404
 from .common import Instant, Page, PageArgs, RecordId
+from .policies import MANAGERS, token_scopes_within_your_own
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
 ScopeName = Literal["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"]
-_MANAGERS = ("owner", "admin")
+_MANAGERS = MANAGERS
 
 
 class TokenOut(OutputModel):
@@ -74,11 +75,7 @@ class TokensCreate(InputModel):
 
 
 def tokens_create(ctx: OpContext, args: TokensCreate) -> IssuedTokenOut:
-    if not ctx.actor.user_id:
-        raise Forbidden("tokens belong to a person; sign in (or use a person's token) to create one")
-    beyond = sorted(set(args.scopes) - set(ctx.actor.scopes))
-    if beyond:
-        raise Forbidden(f"you cannot give a token scopes you do not hold yourself: {', '.join(beyond)}")
+    assert ctx.actor.user_id  # the policy refuses a caller who is not a person
     issued = tenancy.issue_token(ctx.uow, user_id=ctx.actor.user_id, scopes=list(args.scopes), name=args.name,
                                  expires_at=args.expires_at)  # fmt: skip
     ctx.session.flush()
@@ -128,6 +125,7 @@ OPERATIONS = [
         input=TokensCreate,
         output=IssuedTokenOut,
         handler=tokens_create,
+        policy=token_scopes_within_your_own,
         rest=("POST", "/tokens"),
     ),
     Operation(

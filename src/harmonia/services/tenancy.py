@@ -23,6 +23,7 @@ from . import audit
 
 __all__ = [
     "MCA_STAGES",
+    "ROLE_RANK",
     "ROLE_SCOPES",
     "IssuedToken",
     "apply_outbound",
@@ -33,6 +34,7 @@ __all__ = [
     "get_tenant",
     "issue_token",
     "owner_actor",
+    "require_outbound_authority",
     "revoke_token",
     "set_outbound",
     "slugify",
@@ -283,11 +285,21 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
     )
 
 
+ROLE_RANK = {"member": 0, "admin": 1, "owner": 2}
+
+
+def require_outbound_authority(actor: Actor) -> None:
+    """The one rule for turning outbound on (SPEC §5): an owner, acting in the web UI or at the server's command line.
+    Never an API or MCP token, whatever it holds."""
+    if actor.role != "owner" or actor.channel not in ("ui", "cli"):
+        raise Forbidden("only a workspace owner, in the web UI or at the server's command line, can turn outbound on")
+
+
 def set_outbound(db: Database, tenant_slug: str, enabled: bool, *, actor: Actor, reason: str | None) -> Tenant:
     """The outbound switch. Turning it on needs an owner acting in the UI or at the server's command line."""
     tenant = get_tenant(db, tenant_slug)
-    if enabled and (actor.role != "owner" or actor.channel not in ("ui", "cli")):
-        raise Forbidden("only a workspace owner, in the web UI or at the server's command line, can turn outbound on")
+    if enabled:
+        require_outbound_authority(actor)
     if actor.tenant_id != tenant.id:
         raise NotFound(f"no workspace {tenant_slug!r}")
     with db.unit_of_work(actor) as uow:
