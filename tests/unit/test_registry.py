@@ -98,3 +98,28 @@ def test_operation_names_are_client_safe_and_every_operation_states_read_only() 
         assert op.name.replace("_", "").isalnum() and len(op.name) <= 40, op.name
         assert isinstance(op.read_only, bool)
         assert len(op.description) <= 400, op.name
+
+
+def test_invalid_arguments_carry_structured_problems_a_form_or_script_can_act_on(acme: Workspace) -> None:
+    with pytest.raises(InvalidArguments) as info:
+        acme.call("notes_create", record_type="contact", record_id="ct_01JD8X2M5Q7R9T1V3W5Y", body="", colour="red")
+    problems = {p["field"]: p for p in info.value.details["errors"]}
+    assert problems["body"]["type"] == "too_short" and problems["body"]["limit"] == 1
+    assert problems["colour"]["type"] == "unknown"
+    with pytest.raises(InvalidArguments) as info:
+        acme.call("contacts_create", first_name="A" * 500)
+    [too_long] = [p for p in info.value.details["errors"] if p["field"] == "first_name"]
+    assert (too_long["type"], too_long["limit"]) == ("too_long", 100)
+
+
+def test_the_web_ui_words_structured_problems_without_parsing_english() -> None:
+    from harmonia.surfaces.web.wording import for_people
+
+    error = InvalidArguments("Invalid arguments for x: …", errors=[
+        {"field": "body", "type": "too_short", "limit": 1, "message": "whatever pydantic said"},
+        {"field": "email", "type": "format", "message": "String should match pattern …"},
+        {"field": "name", "type": "too_long", "limit": 200, "message": "…"},
+    ])  # fmt: skip
+    assert for_people(error, {"body": "Note"}) == (
+        "Note is required; Email must be an email address, like name@example.com; Name can be at most 200 characters."
+    )

@@ -195,7 +195,7 @@ class Registry:
                 op.input.model_validate_json(json.dumps(raw), strict=True) if strict else op.input.model_validate(raw)
             )
         except ValidationError as exc:
-            error = InvalidArguments(_explain(op, exc), fields=_fields(exc))
+            error = InvalidArguments(_explain(op, exc), fields=_fields(exc), errors=_structured(exc))
             self._audit_alone(db, actor, op.name, "error", digest, detail="invalid arguments")
             raise error from None
 
@@ -300,6 +300,39 @@ def _digest(raw: Mapping[str, Any]) -> str:
 
 def _fields(exc: ValidationError) -> list[str]:
     return [".".join(str(p) for p in err["loc"]) or "(arguments)" for err in exc.errors()]
+
+
+# pydantic's error types, as the kinds a form or a script can act on without reading English
+_KINDS = {
+    "missing": "required", "extra_forbidden": "unknown", "string_too_short": "too_short",
+    "string_too_long": "too_long", "too_short": "too_short", "too_long": "too_long",
+    "string_pattern_mismatch": "format", "greater_than_equal": "too_small", "greater_than": "too_small",
+    "less_than_equal": "too_large", "less_than": "too_large", "literal_error": "choice", "enum": "choice",
+    "value_error": "invalid", "assertion_error": "invalid",
+}  # fmt: skip
+_LIMITS = ("min_length", "max_length", "ge", "gt", "le", "lt")
+
+
+def _structured(exc: ValidationError) -> list[dict[str, Any]]:
+    """Each problem as `{field, type, limit?, expected?, message}`: what the web UI words for a person and a script
+    branches on, instead of parsing pydantic's English. `type` is one of required, unknown, too_short, too_long,
+    format, too_small, too_large, choice, invalid, or `type` (a value of the wrong type)."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        ctx = err.get("ctx") or {}
+        item: dict[str, Any] = {
+            "field": ".".join(str(p) for p in err["loc"]) or "(arguments)",
+            "type": _KINDS.get(err["type"], "type"),
+            "message": str(ctx.get("error") or err["msg"]) if err["type"] == "value_error" else err["msg"],
+        }
+        for key in _LIMITS:
+            if key in ctx and isinstance(ctx[key], int | float):
+                item["limit"] = ctx[key]
+                break
+        if "expected" in ctx:
+            item["expected"] = str(ctx["expected"])
+        out.append(item)
+    return out
 
 
 def _explain(op: Operation, exc: ValidationError) -> str:

@@ -33,7 +33,7 @@ def signin(ui: Ui) -> Response:
     try:
         person = sign_in(ui.db, ui.field("workspace"), ui.field("email"), str(ui.form.get("password", "")))
     except HarmoniaError as error:
-        return ui.render("signin.html", status=error.http_status, error=for_people(error.message), values=values)
+        return ui.render("signin.html", status=error.http_status, error=for_people(error), values=values)
     _start_session(ui, person)
     ui.session["last_workspace"] = person.tenant_slug
     return ui.redirect(ui.back("/board"), flash=f"Signed in to {person.tenant_name} as {person.name}.")
@@ -65,7 +65,7 @@ def invitation(ui: Ui) -> Response:
     try:
         person = accept_invitation(ui.db, secret, token, ui.field("name"), password)
     except HarmoniaError as error:
-        return ui.render("invite.html", status=error.http_status, error=for_people(error.message),
+        return ui.render("invite.html", status=error.http_status, error=for_people(error),
                          error_fields=[str(error.details.get("field", ""))], values={"name": ui.field("name")},
                          **context)  # fmt: skip
     _start_session(ui, person)

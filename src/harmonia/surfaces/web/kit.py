@@ -131,7 +131,7 @@ class Ui:
         self, template: str, error: HarmoniaError, labels: Mapping[str, str] | None = None, **context: Any
     ) -> Response:
         """A form that did not go through: the page again, with what was typed and the reason, in plain words."""
-        return self.render(template, status=error.http_status, error=for_people(error.message, labels),
+        return self.render(template, status=error.http_status, error=for_people(error, labels),
                            error_fields=_fields(error), **context)  # fmt: skip
 
 

@@ -50,10 +50,10 @@ def deal_move(ui: Ui) -> Response:
                         reason=ui.field("reason") or None)  # fmt: skip
     except HarmoniaError as error:
         if not ui.field("next"):  # the deal page's own form: show it again with what was chosen and typed
-            return ui.render("deal.html", status=error.http_status, error=f"Not moved: {for_people(error.message)}",
+            return ui.render("deal.html", status=error.http_status, error=f"Not moved: {for_people(error)}",
                              form="move", error_fields=["reason"] if "reason" in error.message else [],
                              **_deal_context(ui, deal_id))  # fmt: skip
-        return ui.redirect(back, flash=f"Not moved: {for_people(error.message)}", kind="error")
+        return ui.redirect(back, flash=f"Not moved: {for_people(error)}", kind="error")
     if not moved.get("moved"):
         return ui.redirect(back, flash=f"{moved['name']} is already in {moved.get('stage')}.")
     return ui.redirect(back, flash=f"Moved {moved['name']} from {moved.get('from_stage')} to {moved.get('stage')}.")
@@ -269,7 +269,7 @@ def task_done(ui: Ui) -> Response:
     try:
         task = ui.call("tasks_update", task_id=task_id, status="open" if reopen else "done")
     except HarmoniaError as error:
-        return ui.redirect(ui.back("/tasks"), flash=f"Not changed: {for_people(error.message)}", kind="error")
+        return ui.redirect(ui.back("/tasks"), flash=f"Not changed: {for_people(error)}", kind="error")
     return ui.redirect(ui.back("/tasks"), flash=f"{'Reopened' if reopen else 'Done'}: {task['title']}.")
 
 

@@ -68,7 +68,7 @@ def held_message(ui: Ui) -> Response:
     try:
         ui.call("messages_release", message_id=ui.path("message_id"), action=action)
     except HarmoniaError as error:
-        return ui.redirect("/settings/comms", flash=f"Nothing changed: {for_people(error.message)}", kind="error")
+        return ui.redirect("/settings/comms", flash=f"Nothing changed: {for_people(error)}", kind="error")
     done = "Released: the gate checks it again now" if action == "release" else "Discarded"
     return ui.redirect("/settings/comms", flash=f"{done}.")
 
@@ -119,7 +119,7 @@ def users_update(ui: Ui) -> Response:
     try:
         user = ui.call("users_update", user_id=ui.path("user_id"), **changes)
     except HarmoniaError as error:
-        return ui.redirect("/settings/users", flash=f"Nothing changed: {for_people(error.message)}", kind="error")
+        return ui.redirect("/settings/users", flash=f"Nothing changed: {for_people(error)}", kind="error")
     return ui.redirect("/settings/users", flash=f"{user['name']} is now {user['role']}, {user['status']}.")
 
 
@@ -185,7 +185,7 @@ def tokens_revoke(ui: Ui) -> Response:
     try:
         token = ui.call("tokens_revoke", token_id=ui.path("token_id"))
     except HarmoniaError as error:
-        return ui.redirect("/settings/tokens", flash=f"Nothing changed: {for_people(error.message)}", kind="error")
+        return ui.redirect("/settings/tokens", flash=f"Nothing changed: {for_people(error)}", kind="error")
     return ui.redirect("/settings/tokens", flash=f"Revoked {token['name']}; calls with it are refused from now on.")
 
 
@@ -251,8 +251,8 @@ def _audit_error(error: HarmoniaError) -> str:
             "That record id is not one Harmonia makes (ids look like ct_01JD8X2M5Q7R9T1V3W5Y): correct it or clear it."
         )
     if bad:
-        return f"Check the {' and '.join(bad)} filter: {for_people(error.message)}"
-    return for_people(error.message)
+        return f"Check the {' and '.join(bad)} filter: {for_people(error)}"
+    return for_people(error)
 
 
 ROUTES = [

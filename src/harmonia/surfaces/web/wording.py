@@ -148,14 +148,48 @@ _NOT_A = {"email": "must be an email address, like name@example.com",
           "timezone": "must be a time zone name, like America/Chicago"}  # fmt: skip
 
 
-def for_people(message: str, labels: Mapping[str, str] | None = None) -> str:
-    """An operation's error, worded for a model ("Invalid arguments for notes_create: 'body': String should have at
-    least 1 character"), as a person filling in the form reads it ("Note is required.")."""
+def _structured_for_people(errors: list[dict[str, Any]], names: Mapping[str, str]) -> str:
+    """The structured problems of an `InvalidArguments` (`{field, type, limit…}`), in a person's words."""
+    parts = []
+    for e in errors:
+        name = str(e.get("field", ""))
+        label = names.get(name, name.replace("_", " ").replace(".", " ").capitalize())
+        kind, limit = e.get("type"), e.get("limit")
+        if kind == "required" or (kind == "too_short" and limit == 1):
+            text = "is required"
+        elif kind == "too_short":
+            text = f"needs at least {limit} characters"
+        elif kind == "too_long":
+            text = f"can be at most {limit} characters"
+        elif kind == "format":
+            text = _NOT_A.get(name, "is not in a form Harmonia accepts")
+        elif kind == "too_small":
+            text = f"must be at least {limit}"
+        elif kind == "too_large":
+            text = f"can be at most {limit}"
+        elif kind == "choice":
+            text = f"must be one of {e.get('expected', 'the choices offered')}"
+        elif kind == "unknown":
+            text = "is not something this form takes"
+        else:
+            text = re.sub(r"^Value error, ", "", str(e.get("message", "is not valid")))
+        parts.append(f"{label} {text}")
+    return "; ".join(parts).replace("`", "") + "."
+
+
+def for_people(error: Any, labels: Mapping[str, str] | None = None) -> str:
+    """An operation's error, worded for a model, as a person filling in the form reads it ("Note is required.").
+    Given the error itself, its structured problems are worded (no English to parse); given only its message (a
+    string), the message is reworded."""
+    names = {**LABELS, **(labels or {})}
+    structured = getattr(error, "details", {}).get("errors") if not isinstance(error, str) else None
+    if structured:
+        return _structured_for_people(structured, names)
+    message = error if isinstance(error, str) else str(getattr(error, "message", error))
     found = re.fullmatch(r"Invalid arguments for \w+: (.*)", message, re.S)
     if not found:
         text = (message[:1].upper() + message[1:]).replace("`", "").rstrip()
         return text if text.endswith((".", "!", "?", ")")) else text + "."
-    names = {**LABELS, **(labels or {})}
     parts = []
     for part in re.split(r"; (?=')", found.group(1)):
         field = re.fullmatch(r"'([^']+)'(?:: | )(.*)", part, re.S)
