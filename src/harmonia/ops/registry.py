@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ..db import Actor, Database, UnitOfWork
 from ..errors import HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from ..ids import ID_PATTERN
+from ..models.tenancy import Scope
 from ..services import audit
 
 __all__ = ["OpContext", "Operation", "Registry", "Scope"]
@@ -30,14 +30,7 @@ __all__ = ["OpContext", "Operation", "Registry", "Scope"]
 log = logging.getLogger("harmonia.ops")
 
 
-class Scope(StrEnum):
-    READ = "mcp:read"
-    WRITE = "mcp:write"
-    COMMS = "mcp:comms"
-    ADMIN = "mcp:admin"
-
-
-SCOPE_ORDER = (Scope.READ, Scope.WRITE, Scope.COMMS, Scope.ADMIN)
+SCOPE_ORDER = tuple(Scope)
 
 
 @dataclass(frozen=True, kw_only=True)
