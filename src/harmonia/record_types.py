@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from . import models
 from .ids import PREFIXES
@@ -87,7 +87,11 @@ TIMELINES = _names(lambda t: t.timeline)
 
 # Argument types for operations' inputs: the enum a schema shows is the registry's list, in its order.
 if TYPE_CHECKING:
-    Taggable = Assignable = Linkable = Searchable = TimelineKind = str
+    Taggable: TypeAlias = str
+    Assignable: TypeAlias = str
+    Linkable: TypeAlias = str
+    Searchable: TypeAlias = str
+    TimelineKind: TypeAlias = str
 else:
     Taggable, Assignable, Linkable = Literal[TAGGABLE], Literal[ASSIGNABLE], Literal[LINKABLE]
     Searchable, TimelineKind = Literal[SEARCHABLE], Literal[TIMELINES]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -22,7 +22,9 @@ T = TypeVar("T")
 
 # Argument enums read from the one list of each (a schema shows that list, in its order).
 if TYPE_CHECKING:
-    ScopeName = ActorChannel = MessageChannel = str
+    ScopeName: TypeAlias = str
+    ActorChannel: TypeAlias = str
+    MessageChannel: TypeAlias = str
 else:
     ScopeName = Literal[SCOPES]  # mcp:read … mcp:admin
     ActorChannel = Literal[ACTOR_CHANNELS]  # ui, api, workflow, mcp, cli, system

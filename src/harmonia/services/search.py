@@ -75,14 +75,14 @@ def _candidates(
     for kind in kinds:
         match = _sqlite_match(tenant_id, kind, terms)
         try:
-            rows = session.execute(SQLITE_SQL, {"match": match, "tenant": tenant_id, "candidates": per_kind})
+            found = session.execute(SQLITE_SQL, {"match": match, "tenant": tenant_id, "candidates": per_kind})
         except OperationalError:  # letters newer than SQLite's Unicode tables split a quoted word: refuse, clearly
             raise InvalidArguments(
                 f"search cannot read some characters of {q!r}; search with letters and digits of the name, "
                 "email, phone or company"
             ) from None
         tag = fulltext.tag(tenant_id, kind)
-        out += [(k, rid, title, body, tag) for k, rid, title, body in rows]
+        out += [(k, rid, title, body, tag) for k, rid, title, body in found]
     return out
 
 

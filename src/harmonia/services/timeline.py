@@ -54,7 +54,8 @@ def history(uow: UnitOfWork, record_type: str, record_id: str, limit: int) -> Hi
                                .order_by(StageChange.at.desc()).limit(n))) if deal_ids else []  # fmt: skip
 
     moves = out.moves
-    people = {r.created_by for r in (*out.messages, *out.notes, *out.tasks, *moves) if r.created_by}
+    done: list[Any] = [*out.messages, *out.notes, *out.tasks, *moves]
+    people = {r.created_by for r in done if r.created_by}
     out.names = dict(s.execute(select(User.id, User.name).where(User.id.in_(people))).all()) if people else {}
     stage_ids = {m.to_stage_id for m in moves} | {m.from_stage_id for m in moves if m.from_stage_id}
     out.stages = dict(s.execute(select(Stage.id, Stage.name).where(Stage.id.in_(stage_ids))).all()) if moves else {}
