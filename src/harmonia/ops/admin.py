@@ -14,13 +14,12 @@ from ..models import Tenant, User
 from ..services import admin as svc
 from ..services import tenancy
 from ..services.records import apply_changes, get_or_404
-from .common import ActorChannel, MessageChannel, Page, PageArgs, RecordId, Since, TimeZoneName
+from .common import ActorChannel, MessageChannel, Page, PageArgs, RecordId, RoleName, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
-Role = Literal["owner", "admin", "member"]
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 Budget = Annotated[int, Field(ge=0, le=10_000_000, json_schema_extra={MCP_OMITS: ["maximum"]})]  # sends per hour
 EMAIL = EMAIL_PATTERN
@@ -41,7 +40,7 @@ def user_out(u: User) -> UserOut:
 
 class UsersList(PageArgs):
     status: Literal["invited", "active", "deactivated"] | None = None
-    role: Role | None = None
+    role: RoleName | None = None
 
 
 def users_list(ctx: OpContext, args: UsersList) -> Page[UserOut]:
@@ -64,7 +63,7 @@ def users_invite(ctx: OpContext, args: UsersInvite) -> UserOut:
 class UsersUpdate(InputModel):
     user_id: RecordId
     name: str | None = Field(None, min_length=1, max_length=200)
-    role: Role | None = None
+    role: RoleName | None = None
     status: Literal["active", "deactivated"] | None = Field(
         None, json_schema_extra=rest_only(description="deactivate or reactivate")
     )

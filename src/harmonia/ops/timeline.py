@@ -8,14 +8,14 @@ AI client's token name), workflow, cli or system.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from ..models import Message, Note, Task
 from ..record_types import TimelineKind
 from ..services import timeline as svc
-from .common import MessageChannel, Page, PageArgs, RecordId
+from .common import MessageChannel, MessageStatus, Page, PageArgs, RecordId
 from .comms import MessageOut, message_out
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -96,7 +96,7 @@ def _message_summary(m: Message) -> str:
 
 
 class MessagesList(PageArgs):
-    status: Literal["draft", "queued", "held", "blocked", "sent", "delivered", "failed", "received"] | None = None
+    status: MessageStatus | None = None
     channel: MessageChannel | None = None
     conversation_id: RecordId | None = None
 
