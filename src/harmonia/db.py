@@ -38,7 +38,8 @@ __all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_ta
 
 _log = logging.getLogger("harmonia.db")
 
-CHANNELS = ("ui", "api", "mcp", "workflow", "cli", "system")
+# Through what an actor acts; the one list (the audit log's `channel` filter offers it in this order).
+CHANNELS = ("ui", "api", "workflow", "mcp", "cli", "system")
 
 
 class TenantIsolationError(RuntimeError):

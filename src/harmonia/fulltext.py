@@ -33,13 +33,15 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import bulk
+from .record_types import RECORD_TYPES
 
 __all__ = [
     "KIND_LETTERS", "SOURCES", "TAG_LENGTH", "WORD", "definition_digest", "index_missing", "query_words", "register",
     "search_terms", "sqlite_schema", "sqlite_triggers", "tag", "words",
 ]  # fmt: skip
 
-KIND_LETTERS = {"contact": "c", "account": "a", "opportunity": "o", "note": "n", "message": "m"}
+# The letter of each searchable record type (record_types.py says which types are searchable, and their letters).
+KIND_LETTERS: dict[str, str] = {t.name: t.search_letter for t in RECORD_TYPES.values() if t.search_letter}
 TAG_LENGTH = 8
 # The most distinct words one record contributes: a pasted 50-page email should not grow the index without bound.
 MAX_WORDS = 2000

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from harmonia.models import Contact, Opportunity, utcnow
+from harmonia.errors import InvalidArguments
+from harmonia.ids import new_id
+from harmonia.models import Contact, Lender, Opportunity, utcnow
+from harmonia.services.paging import encode_cursor
 
 from ..conftest import Workspace
 
@@ -67,3 +70,51 @@ def test_paging_contacts_whose_sort_values_tie_repeats_and_skips_nothing(book: W
     whole = [c["id"] for c in book.call("contacts_list", sort=sort, limit=100)["items"]]
     assert len(whole) == 11
     assert _walk(book, "contacts_list", sort=sort) == whole
+
+
+def _lenders(ws: Workspace, n: int) -> None:
+    with ws.db.unit_of_work(ws.actor()) as uow:
+        for i in range(n):
+            uow.session.add(Lender(id=new_id("lender"), name=f"Lender {i:02d}", status="active"))
+
+
+def test_paging_the_lender_match_repeats_and_skips_nothing(acme: Workspace) -> None:
+    _lenders(acme, 7)
+    deal = acme.call("opportunities_create", name="Rosa's Bakery", amount=30_000)
+    whole = [x["id"] for x in acme.call("lenders_list", opportunity_id=deal["id"], limit=100)["items"]]
+    assert len(whole) == 7
+    assert _walk(acme, "lenders_list", opportunity_id=deal["id"]) == whole
+
+
+GARBLED = ["not-a-cursor!", "WzFd"]  # not base64 JSON; a list of one value where two are written
+
+
+@pytest.mark.parametrize("cursor", GARBLED)
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("search", {"q": "lender"}),
+        ("lenders_list", {}),
+        ("lenders_list", {"opportunity_id": None}),
+        ("opportunities_list", {}),
+        ("contacts_list", {}),
+        ("notes_list", {}),
+        ("tasks_list", {}),
+        ("audit_list", {}),
+    ],
+)
+def test_a_garbled_cursor_is_refused_by_every_list_never_read_as_the_first_page(
+    acme: Workspace, tool: str, args: dict[str, Any], cursor: str
+) -> None:
+    _lenders(acme, 2)
+    if "opportunity_id" in args:
+        args = {"opportunity_id": acme.call("opportunities_create", name="Any deal")["id"]}
+    with pytest.raises(InvalidArguments, match="cursor is not valid for this list; pass back the `next_cursor`"):
+        acme.call(tool, **args, cursor=cursor[:20] if tool == "search" else cursor)
+
+
+@pytest.mark.parametrize("tool", ["notes_list", "tasks_list", "opportunities_list"])
+def test_a_cursor_whose_date_is_not_a_date_is_refused_not_a_failure(acme: Workspace, tool: str) -> None:
+    cursor = encode_cursor(["yesterday", "nt_01JD8X2M5Q7R9T1V3W5Y"])
+    with pytest.raises(InvalidArguments, match="cursor is not valid for this list"):
+        acme.call(tool, cursor=cursor)

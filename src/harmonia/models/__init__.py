@@ -7,7 +7,7 @@ from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
 from .mca import CashflowMonth, Lender, Submission
-from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User
+from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User
 
 __all__ = [
     "CHANNELS",
@@ -31,6 +31,7 @@ __all__ = [
     "Note",
     "Opportunity",
     "Pipeline",
+    "Scope",
     "Stage",
     "StageChange",
     "Submission",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, Index, String, UniqueConstraint, func
@@ -10,9 +11,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, Json, TenantOwned, TenantScoped, UTCDateTime, tenant_fk, utcnow
 
-__all__ = ["ROLES", "SCOPES", "AccessToken", "AuditHead", "Tenant", "User"]
+__all__ = ["ROLES", "SCOPES", "AccessToken", "AuditHead", "Scope", "Tenant", "User"]
 
-SCOPES = ("mcp:read", "mcp:write", "mcp:comms", "mcp:admin")
+
+class Scope(StrEnum):
+    """The scopes a token or a role grants, in order of power; the one list (operations, tokens, docs read it)."""
+
+    READ = "mcp:read"
+    WRITE = "mcp:write"
+    COMMS = "mcp:comms"
+    ADMIN = "mcp:admin"
+
+
+SCOPES: tuple[str, ...] = tuple(s.value for s in Scope)
 ROLES = ("owner", "admin", "member")
 
 

@@ -6,14 +6,10 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
-from sqlalchemy import Select, select
 
-from ..errors import InvalidArguments
-from ..ids import new_id
-from ..models import Account, CashflowMonth, Contact, Opportunity, User
+from ..models import Account
+from ..services import accounts as svc
 from ..services import tags as tag_service
-from ..services.paging import page
-from ..services.records import apply_changes, get_or_404
 from .common import Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
@@ -66,21 +62,8 @@ class AccountsList(PageArgs):
 
 
 def accounts_list(ctx: OpContext, args: AccountsList) -> Page[AccountOut]:
-    stmt: Select[Any] = select(Account)
-    if args.industry:
-        if args.industry.isdigit():
-            stmt = stmt.where(Account.naics.startswith(args.industry))
-        else:
-            stmt = stmt.where(Account.industry == args.industry)
-    if args.state:
-        stmt = stmt.where(Account.state == args.state.upper())
-    if args.owner_id:
-        stmt = stmt.where(Account.owner_id == args.owner_id)
-    if args.updated_since:
-        stmt = stmt.where(Account.updated_at >= args.updated_since)
-    rows, cursor = page(
-        ctx.session, stmt, sort=Account.updated_at, tiebreak=Account.id, limit=args.limit, cursor=args.cursor
-    )
+    rows, cursor = svc.list_accounts(ctx.uow, industry=args.industry, state=args.state, owner_id=args.owner_id,
+                                     updated_since=args.updated_since, limit=args.limit, cursor=args.cursor)  # fmt: skip
     tags = tag_service.names_for(ctx.uow, "account", [a.id for a in rows])
     return Page[AccountOut](items=[account_out(a, tags.get(a.id)) for a in rows], next_cursor=cursor)
 
@@ -98,29 +81,8 @@ class AccountDetail(AccountOut):
 
 
 def accounts_get(ctx: OpContext, args: AccountsGet) -> AccountDetail:
-    s = ctx.session
-    a = get_or_404(ctx.uow, Account, args.account_id, "account")
-    contacts = s.scalars(select(Contact).where(Contact.account_id == a.id).order_by(Contact.last_name).limit(20))
-    deals = s.scalars(
-        select(Opportunity).where(Opportunity.account_id == a.id).order_by(Opportunity.updated_at.desc()).limit(20)
-    )
-    months = list(
-        s.scalars(
-            select(CashflowMonth).where(CashflowMonth.account_id == a.id).order_by(CashflowMonth.month.desc()).limit(7)
-        )
-    )
-    full = [m for m in months if not m.is_partial][:6]
-    summary = None
-    if full:
-        n = len(full)
-        summary = {
-            "months": [m.month for m in reversed(full)],
-            "avg_deposits": round(sum(m.deposits_total for m in full) / n, 2),
-            "avg_revenue": round(sum(m.true_revenue or m.deposits_total for m in full) / n, 2),
-            "avg_daily_balance": round(sum(m.avg_daily_balance for m in full) / n, 2),
-            "nsf_total": sum(m.nsf_count for m in full),
-            "negative_days_total": sum(m.negative_days for m in full),
-        }
+    view = svc.get_account(ctx.uow, args.account_id)
+    a, contacts, deals, summary = view.account, view.contacts, view.deals, view.cashflow
     base = account_out(a, tag_service.names_for(ctx.uow, "account", [a.id]).get(a.id))
     return AccountDetail(
         **base.model_dump(exclude_none=True),
@@ -186,26 +148,14 @@ class UpsertResult(AccountOut):
 def accounts_upsert(ctx: OpContext, args: AccountsUpsert) -> UpsertResult:
     values = args.model_dump(exclude={"account_id"}, exclude_unset=True, exclude_none=True)
     if "domain" in values:
-        values["domain"] = values["domain"].lower().removeprefix("https://").removeprefix("www.").strip("/")
+        values["domain"] = svc.normalize_domain(values["domain"])
     if "state" in values:
         values["state"] = values["state"].upper()
-    if values.get("owner_id"):
-        get_or_404(ctx.uow, User, values["owner_id"], "user", field="owner_id")
-    account = None
-    if args.account_id:
-        account = get_or_404(ctx.uow, Account, args.account_id, "account")
-    elif values.get("domain"):
-        account = ctx.session.scalar(select(Account).where(Account.domain == values["domain"]).limit(1))
-    if account is None:
-        if not values.get("name"):
-            raise InvalidArguments("a new account needs a `name` (no account matched the id or domain given)")
-        account = Account(id=new_id("account"), **values)
-        ctx.session.add(account)
+    account, created, before = svc.upsert_account(ctx.uow, args.account_id, values)
+    if created:
         ctx.audit_target("account", account.id, after=values)
         return UpsertResult(**account_out(account).model_dump(exclude_none=True), created=True)
-    before = apply_changes(account, values)
     ctx.audit_target("account", account.id, before=before, after={k: values[k] for k in before})
-    ctx.session.flush()
     tags = tag_service.names_for(ctx.uow, "account", [account.id]).get(account.id)
     return UpsertResult(**account_out(account, tags).model_dump(exclude_none=True), created=False)
 

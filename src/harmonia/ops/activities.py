@@ -3,48 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
-from sqlalchemy import Select, or_, select
 
-from ..errors import InvalidArguments
-from ..ids import new_id
-from ..models import Account, Calendar, Contact, Event, Note, Opportunity, Task, User, utcnow
-from ..services import contacts as contact_service
-from ..services import deals as deal_service
-from ..services.paging import page
-from ..services.records import apply_changes, get_or_404, snapshot
+from ..models import Note, Task
+from ..record_types import Linkable
+from ..services import activities as svc
+from ..services.records import snapshot
 from .common import Instant, Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import REST_ONLY, InputModel, OutputModel
 
-__all__ = ["OPERATIONS", "touch_record"]
-
-LINKABLE = {"contact": Contact, "account": Account, "opportunity": Opportunity}
-RecordType = Literal["contact", "account", "opportunity"]
-
-
-def touch_record(ctx: OpContext, record_type: str | None, record_id: str | None) -> None:
-    """Work on a record is activity: keeps "last activity" and deal staleness true."""
-    if record_type == "contact":
-        contact_service.touch(ctx.uow, record_id)
-    elif record_type == "opportunity":
-        deal_service.touch(ctx.uow, record_id)
-        opp = ctx.session.scalar(select(Opportunity).where(Opportunity.id == record_id))
-        if opp is not None:
-            contact_service.touch(ctx.uow, opp.contact_id)
-
-
-def _check_link(ctx: OpContext, record_type: str | None, record_id: str | None) -> None:
-    if (record_type is None) != (record_id is None):
-        raise InvalidArguments("give both record_type and record_id, or neither")
-    if record_type and record_id:
-        get_or_404(ctx.uow, LINKABLE[record_type], record_id, record_type, field="record_id")
-
-
-def _drop(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
+__all__ = ["OPERATIONS"]
 
 
 class TaskOut(OutputModel):
@@ -78,22 +49,14 @@ class TasksList(PageArgs):
     status: Literal["open", "done"] | None = None
     due_before: Since | None = None
     due_after: Since | None = None
-    record_type: RecordType | None = None
+    record_type: Linkable | None = None
     record_id: RecordId | None = None
 
 
 def tasks_list(ctx: OpContext, args: TasksList) -> Page[TaskOut]:
-    stmt: Select[Any] = select(Task).where(Task.due_at.is_not(None))
-    for field in ("assignee_id", "status", "record_type", "record_id"):
-        if (value := getattr(args, field)) is not None:
-            stmt = stmt.where(getattr(Task, field) == value)
-    if args.due_before:
-        stmt = stmt.where(Task.due_at < args.due_before)
-    if args.due_after:
-        stmt = stmt.where(Task.due_at >= args.due_after)
-    rows, cursor = page(
-        ctx.session, stmt, sort=Task.due_at, tiebreak=Task.id, descending=False, limit=args.limit, cursor=args.cursor
-    )
+    filters = {f: getattr(args, f) for f in ("assignee_id", "status", "record_type", "record_id")}
+    rows, cursor = svc.list_tasks(ctx.uow, filters, due_before=args.due_before, due_after=args.due_after,
+                                  limit=args.limit, cursor=args.cursor)  # fmt: skip
     return Page[TaskOut](items=[task_out(t) for t in rows], next_cursor=cursor)
 
 
@@ -108,26 +71,14 @@ class TasksCreate(InputModel):
     body: str | None = Field(None, max_length=5000)
     due_at: Instant
     assignee_id: RecordId | None = Field(None, description="default: you")
-    record_type: RecordType | None = None
+    record_type: Linkable | None = None
     record_id: RecordId | None = None
 
 
 def tasks_create(ctx: OpContext, args: TasksCreate) -> TaskOut:
-    _check_link(ctx, args.record_type, args.record_id)
-    assignee = args.assignee_id or ctx.actor.user_id
-    if assignee:
-        get_or_404(ctx.uow, User, assignee, "user", field="assignee_id")
-    task = Task(
-        id=new_id("task"),
-        title=args.title,
-        body=args.body,
-        due_at=args.due_at,
-        assignee_id=assignee,
-        record_type=args.record_type,
-        record_id=args.record_id,
-        status="open",
-    )
-    ctx.session.add(task)
+    task = svc.create_task(ctx.uow, title=args.title, body=args.body, due_at=args.due_at,
+                           assignee_id=args.assignee_id or ctx.actor.user_id, record_type=args.record_type,
+                           record_id=args.record_id)  # fmt: skip
     ctx.audit_target("task", task.id, after=snapshot(task, ("title", "due_at", "assignee_id")))
     return task_out(task)
 
@@ -142,15 +93,8 @@ class TasksUpdate(InputModel):
 
 
 def tasks_update(ctx: OpContext, args: TasksUpdate) -> TaskOut:
-    task = get_or_404(ctx.uow, Task, args.task_id, "task")
     changes = args.model_dump(exclude={"task_id"}, exclude_unset=True, exclude_none=True)
-    if changes.get("assignee_id"):
-        get_or_404(ctx.uow, User, changes["assignee_id"], "user", field="assignee_id")
-    before = apply_changes(task, changes)
-    if "status" in before:
-        task.completed_at = utcnow() if task.status == "done" else None
-        if task.status == "done":
-            touch_record(ctx, task.record_type, task.record_id)
+    task, before = svc.update_task(ctx.uow, args.task_id, changes)
     ctx.audit_target("task", task.id, before=before, after={k: getattr(task, k) for k in before})
     return task_out(task)
 
@@ -178,42 +122,26 @@ def note_out(n: Note) -> NoteOut:
 
 
 class NotesList(PageArgs):
-    record_type: RecordType | None = None
+    record_type: Linkable | None = None
     record_id: RecordId | None = None
     author_id: RecordId | None = None
     since: Since | None = None
 
 
 def notes_list(ctx: OpContext, args: NotesList) -> Page[NoteOut]:
-    stmt: Select[Any] = select(Note)
-    for field in ("record_type", "record_id", "author_id"):
-        if (value := getattr(args, field)) is not None:
-            stmt = stmt.where(getattr(Note, field) == value)
-    if args.since:
-        stmt = stmt.where(Note.created_at >= args.since)
-    rows, cursor = page(ctx.session, stmt, sort=Note.created_at, tiebreak=Note.id, limit=args.limit, cursor=args.cursor)
+    filters = {f: getattr(args, f) for f in ("record_type", "record_id", "author_id")}
+    rows, cursor = svc.list_notes(ctx.uow, filters, since=args.since, limit=args.limit, cursor=args.cursor)
     return Page[NoteOut](items=[note_out(n) for n in rows], next_cursor=cursor)
 
 
 class NotesCreate(InputModel):
-    record_type: RecordType
+    record_type: Linkable
     record_id: RecordId
     body: str = Field(min_length=1, max_length=10_000)
 
 
 def notes_create(ctx: OpContext, args: NotesCreate) -> NoteOut:
-    _check_link(ctx, args.record_type, args.record_id)
-    note = Note(
-        id=new_id("note"),
-        body=args.body,
-        record_type=args.record_type,
-        record_id=args.record_id,
-        author_id=ctx.actor.user_id,
-        created_at=utcnow(),
-    )
-    ctx.session.add(note)
-    touch_record(ctx, args.record_type, args.record_id)
-    ctx.session.flush()
+    note = svc.create_note(ctx.uow, record_type=args.record_type, record_id=args.record_id, body=args.body)
     ctx.audit_target("note", note.id, after={"record_type": args.record_type, "record_id": args.record_id})
     return note_out(note)
 
@@ -245,23 +173,9 @@ class CalendarsEvents(PageArgs):
 
 
 def calendars_events(ctx: OpContext, args: CalendarsEvents) -> Page[EventOut]:
-    stmt: Select[Any] = select(Event).where(Event.start_at >= args.start, Event.start_at < args.end)
-    if args.calendar_id:
-        stmt = stmt.where(Event.calendar_id == args.calendar_id)
-    if args.user_id:
-        cal_ids = list(ctx.session.scalars(select(Calendar.id).where(Calendar.user_id == args.user_id)))
-        stmt = stmt.where(or_(*(Event.calendar_id == c for c in cal_ids)) if cal_ids else Event.id.is_(None))
-    if args.contact_id:
-        stmt = stmt.where(Event.contact_id == args.contact_id)
-    rows, cursor = page(
-        ctx.session,
-        stmt,
-        sort=Event.start_at,
-        tiebreak=Event.id,
-        descending=False,
-        limit=args.limit,
-        cursor=args.cursor,
-    )
+    rows, cursor = svc.list_events(ctx.uow, start=args.start, end=args.end, calendar_id=args.calendar_id,
+                                   user_id=args.user_id, contact_id=args.contact_id, limit=args.limit,
+                                   cursor=args.cursor)  # fmt: skip
     items = [EventOut(id=e.id, title=e.title, start_at=e.start_at, end_at=e.end_at, status=e.status,
                       calendar_id=e.calendar_id, contact_id=e.contact_id, opportunity_id=e.opportunity_id,
                       location=e.location) for e in rows]  # fmt: skip

@@ -7,23 +7,20 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy import Select, func, select
 
 from ..errors import Conflict, InvalidArguments
 from ..formats import EMAIL_PATTERN
-from ..ids import new_id
-from ..models import AuditEvent, Tenant, User
+from ..models import Tenant, User
+from ..services import admin as svc
 from ..services import tenancy
-from ..services.paging import page
 from ..services.records import apply_changes, get_or_404
-from .common import Page, PageArgs, RecordId, Since, TimeZoneName
+from .common import ActorChannel, MessageChannel, Page, PageArgs, RecordId, RoleName, Since, TimeZoneName
 from .policies import settings_never_turn_outbound_on, users_change_within_your_role
 from .registry import OpContext, Operation, Scope
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
-Role = Literal["owner", "admin", "member"]
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 Budget = Annotated[int, Field(ge=0, le=10_000_000, json_schema_extra={MCP_OMITS: ["maximum"]})]  # sends per hour
 EMAIL = EMAIL_PATTERN
@@ -44,18 +41,11 @@ def user_out(u: User) -> UserOut:
 
 class UsersList(PageArgs):
     status: Literal["invited", "active", "deactivated"] | None = None
-    role: Role | None = None
+    role: RoleName | None = None
 
 
 def users_list(ctx: OpContext, args: UsersList) -> Page[UserOut]:
-    stmt: Select[Any] = select(User)
-    if args.status:
-        stmt = stmt.where(User.status == args.status)
-    if args.role:
-        stmt = stmt.where(User.role == args.role)
-    rows, cursor = page(
-        ctx.session, stmt, sort=User.email, tiebreak=User.id, descending=False, limit=args.limit, cursor=args.cursor
-    )
+    rows, cursor = svc.list_users(ctx.uow, status=args.status, role=args.role, limit=args.limit, cursor=args.cursor)
     return Page[UserOut](items=[user_out(u) for u in rows], next_cursor=cursor)
 
 
@@ -66,21 +56,15 @@ class UsersInvite(InputModel):
 
 
 def users_invite(ctx: OpContext, args: UsersInvite) -> UserOut:
-    email = args.email.lower()
-    existing = ctx.session.scalar(select(User).where(func.lower(User.email) == email))
-    if existing is not None:
-        raise Conflict(f"{existing.name} ({existing.id}) already has {email} in this workspace; users_update changes "
-                       "their role or reactivates them")  # fmt: skip
-    user = User(id=new_id("user"), email=email, name=args.name, role=args.role, status="invited")
-    ctx.session.add(user)
-    ctx.audit_target("user", user.id, after={"email": email, "role": args.role, "status": "invited"})
+    user = svc.invite_user(ctx.uow, email=args.email, name=args.name, role=args.role)
+    ctx.audit_target("user", user.id, after={"email": user.email, "role": args.role, "status": "invited"})
     return user_out(user)
 
 
 class UsersUpdate(InputModel):
     user_id: RecordId
     name: str | None = Field(None, min_length=1, max_length=200)
-    role: Role | None = None
+    role: RoleName | None = None
     status: Literal["active", "deactivated"] | None = Field(
         None, json_schema_extra=rest_only(description="deactivate or reactivate")
     )
@@ -94,11 +78,8 @@ def users_update(ctx: OpContext, args: UsersUpdate) -> UserOut:
         and user.status == "active"
         and (changes.get("role", "owner") != "owner" or changes.get("status") == "deactivated")
     )
-    if losing_owner:
-        owners = ctx.session.scalar(select(func.count()).select_from(User).where(User.role == "owner",
-                                                                                 User.status == "active"))  # fmt: skip
-        if (owners or 0) <= 1:
-            raise Conflict("this is the workspace's last active owner; make someone else owner first")
+    if losing_owner and svc.count_active_owners(ctx.uow) <= 1:
+        raise Conflict("this is the workspace's last active owner; make someone else owner first")
     before = apply_changes(user, changes)
     ctx.audit_target("user", user.id, before=before, after={k: getattr(user, k) for k in before})
     return user_out(user)
@@ -122,7 +103,7 @@ class AuditOut(OutputModel):
 class AuditList(PageArgs):
     action: str | None = Field(None, max_length=64)
     actor_user_id: RecordId | None = None
-    channel: Literal["ui", "api", "workflow", "mcp", "cli", "system"] | None = None
+    channel: ActorChannel | None = None
     outcome: Literal["ok", "denied", "blocked", "error"] | None = None
     target_id: RecordId | None = None
     since: Since | None = None
@@ -130,17 +111,9 @@ class AuditList(PageArgs):
 
 
 def audit_list(ctx: OpContext, args: AuditList) -> Page[AuditOut]:
-    stmt: Select[Any] = select(AuditEvent)
-    for field in ("action", "actor_user_id", "channel", "outcome", "target_id"):
-        if (value := getattr(args, field)) is not None:
-            stmt = stmt.where(getattr(AuditEvent, field) == value)
-    if args.since:
-        stmt = stmt.where(AuditEvent.at >= args.since)
-    if args.until:
-        stmt = stmt.where(AuditEvent.at < args.until)
-    rows, cursor = page(
-        ctx.session, stmt, sort=AuditEvent.seq, tiebreak=AuditEvent.id, limit=args.limit, cursor=args.cursor
-    )
+    filters = {f: getattr(args, f) for f in ("action", "actor_user_id", "channel", "outcome", "target_id")}
+    rows, cursor = svc.list_audit(ctx.uow, filters, since=args.since, until=args.until, limit=args.limit,
+                                  cursor=args.cursor)  # fmt: skip
     return Page[AuditOut](items=[AuditOut(seq=a.seq, at=a.at, action=a.action, outcome=a.outcome, channel=a.channel,
                                           actor_user_id=a.actor_user_id, client=a.client, target_type=a.target_type,
                                           target_id=a.target_id, detail=a.detail, before=a.before, after=a.after)
@@ -175,8 +148,7 @@ class SettingsGet(InputModel):
 
 
 def settings_get(ctx: OpContext, args: SettingsGet) -> SettingsOut:
-    tenant = ctx.session.get(Tenant, ctx.tenant_id)
-    assert tenant is not None
+    tenant = svc.current_tenant(ctx.uow)
     return settings_out(tenant)
 
 
@@ -191,7 +163,7 @@ class SettingsUpdate(InputModel):
     business_hours: Hours | None = None
     sender_name: str | None = Field(None, max_length=120)
     sender_email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": EMAIL}})
-    send_budget_per_hour: dict[Literal["email", "sms", "call"], Budget] | None = None
+    send_budget_per_hour: dict[MessageChannel, Budget] | None = None
     outbound_enabled: bool | None = Field(
         None, json_schema_extra=rest_only(description="false turns outbound off; it can never be turned on here")
     )
@@ -199,8 +171,7 @@ class SettingsUpdate(InputModel):
 
 
 def settings_update(ctx: OpContext, args: SettingsUpdate) -> SettingsOut:
-    tenant = ctx.session.get(Tenant, ctx.tenant_id)
-    assert tenant is not None
+    tenant = svc.current_tenant(ctx.uow)
     before: dict[str, Any] = {}
     settings = dict(tenant.settings or {})
     if args.name is not None and args.name != tenant.name:

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from ..db import CHANNELS as ACTOR_CHANNELS
 from ..ids import ID_PATTERN
+from ..models import CHANNELS as MESSAGE_CHANNELS
+from ..models import MESSAGE_STATUSES, ROLES, SCOPES
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel
 
-__all__ = ["Cursor", "Dollars", "Instant", "Limit", "Page", "PageArgs", "Ref", "Since", "TimeZoneName"]
+__all__ = ["ActorChannel", "Cursor", "Dollars", "Instant", "Limit", "MessageChannel", "MessageStatus", "Page",
+           "PageArgs", "Ref", "RoleName", "ScopeName", "Since", "TimeZoneName"]  # fmt: skip
 
 T = TypeVar("T")
+
+# Argument enums read from the one list of each (a schema shows that list, in its order).
+if TYPE_CHECKING:
+    ScopeName: TypeAlias = str
+    ActorChannel: TypeAlias = str
+    MessageChannel: TypeAlias = str
+    MessageStatus: TypeAlias = str
+    RoleName: TypeAlias = str
+else:
+    ScopeName = Literal[SCOPES]  # mcp:read … mcp:admin
+    ActorChannel = Literal[ACTOR_CHANNELS]  # ui, api, workflow, mcp, cli, system
+    MessageChannel = Literal[MESSAGE_CHANNELS]  # email, sms, call
+    MessageStatus = Literal[MESSAGE_STATUSES]  # draft … received
+    RoleName = Literal[ROLES]  # owner, admin, member
 
 Limit = Annotated[int, Field(ge=1, le=100)]  # page size; default 25
 Cursor = Annotated[str, Field(max_length=400)]  # the previous page's next_cursor

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import bindparam, select
 
-from ..models import CashflowMonth, Lender, Note, Opportunity, Pipeline, Stage, StageChange, Submission, Task, utcnow
-from ..queries import TENANT, Query
+from ..models import Opportunity, utcnow
 from ..services import deals as svc
 from ..services import tags as tag_service
-from ..services.paging import Listing, at_least, at_most, eq
-from ..services.records import get_or_404, not_found, snapshot
+from ..services.records import get_or_404, snapshot
 from .common import Dollars, Page, PageArgs, RecordId, Since
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -62,7 +59,7 @@ def deal_out(
 
 
 def _stage_names(ctx: OpContext) -> dict[str, str]:
-    return {r.id: r.name for r in _STAGE_NAMES.rows(ctx.uow)}
+    return svc.stage_names(ctx.uow)
 
 
 class OpportunitiesList(PageArgs):
@@ -79,43 +76,12 @@ class OpportunitiesList(PageArgs):
     sort: Literal["updated_desc", "idle_desc", "amount_desc"] = "updated_desc"
 
 
-_DEAL_LIST = Listing(
-    Opportunity.__table__,
-    ("id", "name", "stage_id", "status", "amount", "contact_id", "account_id", "owner_id", "last_activity_at",
-     "stage_entered_at", "updated_at"),
-    {
-        **{f: eq(f) for f in ("pipeline_id", "stage_id", "owner_id", "contact_id", "account_id", "status")},
-        "amount_min": at_least("amount"),
-        "amount_max": at_most("amount"),
-        "updated_since": at_least("updated_at"),
-        "idle_since": at_most("last_activity_at"),
-        "has_amount": lambda c, p: c.amount.is_not(None),  # sorting by amount leaves out deals without one
-    },
-    {"updated_desc": ("updated_at", True), "amount_desc": ("amount", True), "idle_desc": ("last_activity_at", False)},
-)  # fmt: skip
-
-
 def opportunities_list(ctx: OpContext, args: OpportunitiesList) -> Page[DealOut]:
-    pipeline_id = svc.resolve_pipeline(ctx.uow, args.pipeline).id if args.pipeline else None
-    values: dict[str, Any] = {
-        "pipeline_id": pipeline_id,
-        "stage_id": svc.resolve_stage(ctx.uow, pipeline_id, args.stage).id if args.stage else None,
-        "owner_id": args.owner_id,
-        "contact_id": args.contact_id,
-        "account_id": args.account_id,
-        "amount_min": args.amount_min,
-        "amount_max": args.amount_max,
-        "updated_since": args.updated_since,
-        "status": args.status,
-    }
-    sort = args.sort
-    if args.stale_days:
-        # open deals idle for N days, oldest first: the most neglected on top
-        values |= {"status": "open", "idle_since": utcnow() - timedelta(days=args.stale_days)}
-        sort = "idle_desc"
-    if sort == "amount_desc":
-        values["has_amount"] = True
-    rows, cursor = _DEAL_LIST.page(ctx.uow, values, sort=sort, limit=args.limit, cursor=args.cursor)
+    filters = {f: getattr(args, f) for f in ("status", "owner_id", "contact_id", "account_id", "amount_min",
+                                             "amount_max", "updated_since")}  # fmt: skip
+    rows, cursor = svc.list_deals(ctx.uow, pipeline=args.pipeline, stage=args.stage, filters=filters,
+                                  stale_days=args.stale_days, sort=args.sort, limit=args.limit,
+                                  cursor=args.cursor)  # fmt: skip
     names = _stage_names(ctx)
     tags = tag_service.names_for(ctx.uow, "opportunity", [d.id for d in rows])
     now = utcnow()
@@ -149,76 +115,12 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# opportunities_get: compiled queries (queries.py), no ORM — it is the second most called read.
-_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP = (
-    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline)
-)
-_DEAL = Query(select(_OPP).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")))
-_STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
-_HISTORY = Query(
-    select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason)
-    .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == bindparam("opportunity_id"))
-    .order_by(_SC.c.at)
-)
-_DEAL_TASKS = Query(
-    select(_TSK.c.id, _TSK.c.title, _TSK.c.status, _TSK.c.due_at)
-    .where(
-        _TSK.c.tenant_id == TENANT,
-        _TSK.c.record_type == "opportunity",
-        _TSK.c.record_id == bindparam("opportunity_id"),
-    )
-    .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
-    .limit(20)
-)
-_DEAL_NOTES = Query(
-    select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id)
-    .where(
-        _NTE.c.tenant_id == TENANT,
-        _NTE.c.record_type == "opportunity",
-        _NTE.c.record_id == bindparam("opportunity_id"),
-    )
-    .order_by(_NTE.c.created_at.desc())
-    .limit(10)
-)
-_SUBMISSIONS = Query(
-    select(
-        _SUB.c.id,
-        _LND.c.name.label("lender"),
-        _SUB.c.lender_id,
-        _SUB.c.status,
-        _SUB.c.submitted_at,
-        _SUB.c.offer_amount,
-        _SUB.c.factor_rate,
-        _SUB.c.decline_reason,
-    )
-    .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
-    .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == bindparam("opportunity_id"))
-    .order_by(_SUB.c.submitted_at)
-)
-_CASHFLOW = Query(
-    select(
-        _CF.c.month,
-        _CF.c.is_partial,
-        _CF.c.deposits_total,
-        _CF.c.true_revenue,
-        _CF.c.avg_daily_balance,
-        _CF.c.nsf_count,
-        _CF.c.negative_days,
-    )
-    .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == bindparam("account_id"))
-    .order_by(_CF.c.month.desc())
-    .limit(6)
-)
-
-
 def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
     uow, deal_id = ctx.uow, args.opportunity_id
-    d = _DEAL.first(uow, opportunity_id=deal_id)
-    if d is None:
-        raise not_found(deal_id, "opportunity")
+    view = svc.get_deal(uow, deal_id)
+    d = view.deal
     names = _stage_names(ctx)
     base = deal_out(d, names, tag_service.names_of(uow, "opportunity", deal_id))
-    cash = _CASHFLOW.rows(uow, account_id=d.account_id) if d.account_id else []
     return DealDetail(
         **base.model_dump(exclude_none=True),
         pipeline_id=d.pipeline_id,
@@ -237,17 +139,11 @@ def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
                     "reason": h.reason,
                 }
             )
-            for h in _HISTORY.rows(uow, opportunity_id=deal_id)
+            for h in view.history
         ],
-        tasks=[
-            _clean({"id": t.id, "title": t.title, "status": t.status, "due_at": t.due_at})
-            for t in _DEAL_TASKS.rows(uow, opportunity_id=deal_id)
-        ],
-        notes=[
-            _clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id})
-            for n in _DEAL_NOTES.rows(uow, opportunity_id=deal_id)
-        ],
-        submissions=[_clean(x._asdict()) for x in _SUBMISSIONS.rows(uow, opportunity_id=deal_id)],
+        tasks=[_clean({"id": t.id, "title": t.title, "status": t.status, "due_at": t.due_at}) for t in view.tasks],
+        notes=[_clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id}) for n in view.notes],
+        submissions=[_clean(x._asdict()) for x in view.submissions],
         cashflow=[
             _clean(
                 {
@@ -260,7 +156,7 @@ def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
                     "negative_days": c.negative_days,
                 }
             )
-            for c in cash
+            for c in view.cashflow
         ],
     )
 
@@ -351,35 +247,18 @@ class PipelineOut(OutputModel):
     stages: list[StageOut]
 
 
-_PIPELINES = Query(
-    select(_PIP.c.id, _PIP.c.name).where(_PIP.c.tenant_id == TENANT).order_by(_PIP.c.position, _PIP.c.name)
-)
-_STAGES = Query(
-    select(*(_STG.c[k] for k in ("id", "pipeline_id", "name", "kind", "probability", "open_count", "open_amount",
-                                 "stale_days")))
-    .where(_STG.c.tenant_id == TENANT)
-    .order_by(_STG.c.position)
-)  # fmt: skip
-
-
 def pipelines_list(ctx: OpContext, args: PipelinesList) -> Page[PipelineOut]:
     """Counts and amounts per stage are kept in the write path (services.deals): nothing is counted here."""
-    by_pipeline: dict[str, list[StageOut]] = {}
-    for s in _STAGES.rows(ctx.uow):
-        by_pipeline.setdefault(s.pipeline_id, []).append(
-            StageOut(
-                id=s.id,
-                name=s.name,
-                kind=s.kind,
-                probability=s.probability,
-                open_count=s.open_count,
-                open_amount=s.open_amount,
-                stale_days=s.stale_days,
-            )
-        )
     return Page[PipelineOut](
-        items=[PipelineOut(id=p.id, name=p.name, stages=by_pipeline.get(p.id, [])) for p in _PIPELINES.rows(ctx.uow)]
-    )
+        items=[
+            PipelineOut(id=p.id, name=p.name, stages=[
+                StageOut(id=s.id, name=s.name, kind=s.kind, probability=s.probability, open_count=s.open_count,
+                         open_amount=s.open_amount, stale_days=s.stale_days)
+                for s in stages
+            ])
+            for p, stages in svc.pipelines(ctx.uow)
+        ]
+    )  # fmt: skip
 
 
 OPERATIONS = [

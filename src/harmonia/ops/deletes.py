@@ -6,9 +6,8 @@ reports and the audit log point at.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-
 from ..models import Note, Task
+from ..services import activities as svc
 from ..services.records import get_or_404
 from .common import RecordId
 from .policies import author_or_manager
@@ -34,14 +33,14 @@ class TasksDelete(InputModel):
 def notes_delete(ctx: OpContext, args: NotesDelete) -> Deleted:
     note = get_or_404(ctx.uow, Note, args.note_id, "note")
     ctx.audit_target("note", note.id, before={"body": note.body[:500], "record_id": note.record_id})
-    ctx.session.execute(delete(Note).where(Note.id == note.id))
+    svc.delete_note(ctx.uow, note)
     return Deleted(id=note.id, deleted=True)
 
 
 def tasks_delete(ctx: OpContext, args: TasksDelete) -> Deleted:
     task = get_or_404(ctx.uow, Task, args.task_id, "task")
     ctx.audit_target("task", task.id, before={"title": task.title, "status": task.status})
-    ctx.session.execute(delete(Task).where(Task.id == task.id))
+    svc.delete_task(ctx.uow, task)
     return Deleted(id=task.id, deleted=True)
 
 

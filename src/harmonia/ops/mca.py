@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
 
-from ..models import Lender
-from ..services.lenders import match_lenders
-from ..services.paging import page
+from ..services import lenders as svc
 from .common import PageArgs, RecordId
 from .registry import OpContext, Operation, Scope
 from .schema import OutputModel, rest_only
@@ -48,23 +45,12 @@ class LendersPage(OutputModel):
 
 def lenders_list(ctx: OpContext, args: LendersList) -> LendersPage:
     if args.opportunity_id is None:
-        rows, cursor = page(
-            ctx.session,
-            select(Lender),
-            sort=Lender.name,
-            tiebreak=Lender.id,
-            descending=False,
-            limit=args.limit,
-            cursor=args.cursor,
-        )
+        rows, cursor = svc.list_lenders(ctx.uow, limit=args.limit, cursor=args.cursor)
         items = [LenderRow(id=x.id, name=x.name, status=x.status,
                            guidelines={g: v for g in GUIDELINES if (v := getattr(x, g)) not in (None, [])})
                  for x in rows]  # fmt: skip
         return LendersPage(items=items, next_cursor=cursor)
-    _, metrics, matches = match_lenders(ctx.uow, args.opportunity_id)
-    start = int(args.cursor) if args.cursor and args.cursor.isdigit() else 0
-    limit = args.limit or 25
-    chunk = matches[start : start + limit]
+    metrics, chunk, cursor = svc.match_page(ctx.uow, args.opportunity_id, limit=args.limit, cursor=args.cursor)
     items = [
         LenderRow(
             id=x.lender_id,
@@ -79,8 +65,7 @@ def lenders_list(ctx: OpContext, args: LendersList) -> LendersPage:
         )
         for x in chunk
     ]
-    more = start + limit < len(matches)
-    return LendersPage(items=items, next_cursor=str(start + limit) if more else None, deal_metrics=metrics)
+    return LendersPage(items=items, next_cursor=cursor, deal_metrics=metrics)
 
 
 OPERATIONS = [

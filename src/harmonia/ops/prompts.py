@@ -11,14 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
 
 from ..db import Actor, Database, UnitOfWork
 from ..errors import InvalidArguments, NotFound, ScopeDenied
-from ..models import Lender, Opportunity, Stage, StageChange, Submission, Tenant, utcnow
-from ..services import audit
+from ..models import utcnow
+from ..services import audit, briefs
 from ..services.lenders import lender_brief
 
 __all__ = ["PROMPTS", "PromptSpec", "last_business_close", "render"]
@@ -48,13 +45,8 @@ def last_business_close(now_local: datetime, close_hour: int = 17) -> datetime:
     return datetime(day.year, day.month, day.day, close_hour, tzinfo=now_local.tzinfo)
 
 
-def _tz(uow: UnitOfWork) -> ZoneInfo:
-    tenant = uow.session.get(Tenant, uow.tenant_id)
-    return ZoneInfo(tenant.timezone if tenant else "UTC")
-
-
 def _since(uow: UnitOfWork, raw: str | None) -> datetime:
-    tz = _tz(uow)
+    tz = briefs.workspace_zone(uow)
     if raw:
         try:
             value = datetime.fromisoformat(raw)
@@ -73,75 +65,15 @@ def _payload(data: Any) -> str:
 
 
 def _daily(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
-    s = uow.session
     since = _since(uow, args.get("since"))
-    stages = {st.id: st for st in s.scalars(select(Stage).order_by(Stage.position))}
-    deals: dict[str, Opportunity] = {}
-
-    def deal(opp_id: str) -> Opportunity | None:
-        if opp_id not in deals:
-            found = s.scalar(select(Opportunity).where(Opportunity.id == opp_id))
-            if found is None:
-                return None
-            deals[opp_id] = found
-        return deals[opp_id]
-
-    moves = list(s.scalars(select(StageChange).where(StageChange.at >= since).order_by(StageChange.at)))
-    new: list[dict[str, Any]] = []
-    moved: list[dict[str, Any]] = []
-    won: list[dict[str, Any]] = []
-    lost: list[dict[str, Any]] = []
-    for m in moves:
-        d = deal(m.opportunity_id)
-        if d is None:
-            continue
-        row = {
-            "deal": d.name,
-            "id": d.id,
-            "amount": d.amount,
-            "at": m.at.isoformat(timespec="minutes"),
-            "to": stages[m.to_stage_id].name if m.to_stage_id in stages else m.to_stage_id,
-        }
-        if m.from_stage_id is None:
-            new.append(row)
-            continue
-        row["from"] = stages[m.from_stage_id].name if m.from_stage_id in stages else m.from_stage_id
-        kind = stages[m.to_stage_id].kind if m.to_stage_id in stages else "open"
-        (won if kind == "won" else lost if kind == "lost" else moved).append(
-            row | ({"reason": m.reason} if m.reason else {})
-        )
-    lenders = dict(s.execute(select(Lender.id, Lender.name)).all())
-    decisions = []
-    for sub in s.scalars(select(Submission).where(Submission.decided_at >= since).order_by(Submission.decided_at)):
-        d = deal(sub.opportunity_id)
-        decisions.append({"deal": d.name if d else sub.opportunity_id, "lender": lenders.get(sub.lender_id),
-                          "status": sub.status, "offer": sub.offer_amount, "factor": sub.factor_rate,
-                          "decline_reason": sub.decline_reason})  # fmt: skip
-    now = utcnow()
-    stalled = []
-    for st in stages.values():
-        if st.kind != "open" or not st.stale_days:
-            continue
-        for d in s.scalars(select(Opportunity).where(
-                Opportunity.stage_id == st.id, Opportunity.status == "open",
-                Opportunity.last_activity_at <= now - timedelta(days=max(st.stale_days, 7)))
-                .order_by(Opportunity.last_activity_at).limit(5)):  # fmt: skip
-            stalled.append(
-                {
-                    "deal": d.name,
-                    "id": d.id,
-                    "stage": st.name,
-                    "amount": d.amount,
-                    "idle_days": (now - d.last_activity_at).days if d.last_activity_at else None,
-                }
-            )
-    totals = [{"stage": st.name, "open": st.open_count, "amount": st.open_amount}
-              for st in stages.values() if st.kind == "open"]  # fmt: skip
+    changes = briefs.pipeline_changes(uow, since)
+    now, new, moved, won, lost = changes.now, changes.new, changes.moved, changes.won, changes.lost
+    decisions, stalled, totals = changes.decisions, changes.stalled, changes.totals
     payload = {
         "since": since.isoformat(timespec="minutes"), "as_of": now.astimezone(since.tzinfo).isoformat(timespec="minutes"),
         "new_deals": new, "stage_moves": moved, "won": won, "lost": lost, "lender_decisions": decisions,
         "stalled_sample": stalled[:15], "open_pipeline_by_stage": totals,
-        "open_pipeline_total": sum(st.open_amount for st in stages.values() if st.kind == "open"),
+        "open_pipeline_total": changes.open_total,
     }  # fmt: skip
     text = (
         f"Write my morning pipeline brief for what changed since {payload['since']}.\n"
@@ -175,27 +107,9 @@ def _stale(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
         raise InvalidArguments("days must be a whole number of days, e.g. 14") from None
     if not 1 <= days <= 365:
         raise InvalidArguments("days must be between 1 and 365")
-    s = uow.session
-    now = utcnow()
-    stages = {st.id: st for st in s.scalars(select(Stage))}
-    rows = []
-    for d in s.scalars(select(Opportunity).where(Opportunity.status == "open",
-                                                  Opportunity.last_activity_at <= now - timedelta(days=days))
-                       .order_by(Opportunity.last_activity_at).limit(50)):  # fmt: skip
-        st = stages.get(d.stage_id)
-        rows.append(
-            {
-                "id": d.id,
-                "deal": d.name,
-                "stage": st.name if st else None,
-                "amount": d.amount,
-                "contact_id": d.contact_id,
-                "owner_id": d.owner_id,
-                "idle_days": (now - d.last_activity_at).days if d.last_activity_at else None,
-                "stage_threshold_days": st.stale_days if st else None,
-                "suggested_next_step": NEXT_STEP.get(st.name if st else "", "review and decide next step"),
-            }
-        )
+    now, rows = briefs.stale_deals(uow, days)
+    for row in rows:
+        row["suggested_next_step"] = NEXT_STEP.get(row["stage"] or "", "review and decide next step")
     payload = {"as_of": now.isoformat(timespec="minutes"), "idle_days_at_least": days, "deals": rows}
     text = (
         f"These open deals have had no activity for {days}+ days (CRM data below, oldest first). For each: one line "

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import ConfigDict, Field
 
-from ..errors import InvalidArguments
-from ..models import Account, Contact, Conversation, Opportunity, Task, User
+from ..record_types import Assignable, Taggable
+from ..services import records as svc
 from ..services import tags as tag_service
-from ..services.records import get_or_404
 from .common import RecordId
 from .registry import OpContext, Operation, Scope
 from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
-TAGGABLE = {"contact": Contact, "account": Account, "opportunity": Opportunity}
-ASSIGNABLE = {"contact": (Contact, "owner_id"), "account": (Account, "owner_id"),
-              "opportunity": (Opportunity, "owner_id"), "task": (Task, "assignee_id"),
-              "conversation": (Conversation, "assignee_id")}  # fmt: skip
-
 
 class TagsApply(InputModel):
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
         {"required": [f], "properties": {f: {"minItems": 1}}} for f in ("add", "remove")
     ]}})  # fmt: skip
-    record_type: Literal["contact", "account", "opportunity"]
+    record_type: Taggable
     record_id: RecordId
     add: list[str] = Field(default_factory=list, max_length=20)
     remove: list[str] = Field(default_factory=list, max_length=20)
@@ -40,11 +32,7 @@ class TagsResult(OutputModel):
 
 
 def tags_apply(ctx: OpContext, args: TagsApply) -> TagsResult:
-    if not args.add and not args.remove:
-        raise InvalidArguments("give tags to `add` and/or `remove`")
-    get_or_404(ctx.uow, TAGGABLE[args.record_type], args.record_id, args.record_type, field="record_id")
-    before = tag_service.names_for(ctx.uow, args.record_type, [args.record_id]).get(args.record_id, [])
-    tags = tag_service.apply(
+    before, tags = tag_service.retag(
         ctx.uow, args.record_type, args.record_id, add=args.add, remove=args.remove, create=args.create_missing
     )
     ctx.audit_target(args.record_type, args.record_id, before={"tags": before}, after={"tags": tags})
@@ -52,7 +40,7 @@ def tags_apply(ctx: OpContext, args: TagsApply) -> TagsResult:
 
 
 class RecordsAssign(InputModel):
-    record_type: Literal["contact", "account", "opportunity", "task", "conversation"]
+    record_type: Assignable
     record_id: RecordId
     user_id: RecordId = Field(
         json_schema_extra=rest_only(description="the new owner (assignee for tasks and conversations)")
@@ -67,13 +55,7 @@ class AssignResult(OutputModel):
 
 
 def records_assign(ctx: OpContext, args: RecordsAssign) -> AssignResult:
-    model, field = ASSIGNABLE[args.record_type]
-    row = get_or_404(ctx.uow, model, args.record_id, args.record_type, field="record_id")
-    user = get_or_404(ctx.uow, User, args.user_id, "user")
-    if user.status != "active":
-        raise InvalidArguments(f"{user.name} is {user.status}; assign an active user (users_list shows them)")
-    before = getattr(row, field)
-    setattr(row, field, user.id)
+    field, before, user = svc.assign(ctx.uow, args.record_type, args.record_id, args.user_id)
     ctx.audit_target(args.record_type, args.record_id, before={field: before}, after={field: user.id})
     return AssignResult(record_type=args.record_type, record_id=args.record_id, user_id=user.id, user_name=user.name)
 

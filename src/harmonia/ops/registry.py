@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ..db import Actor, Database, UnitOfWork
 from ..errors import Forbidden, HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from ..ids import ID_PATTERN
+from ..models.tenancy import Scope
 from ..services import audit
 
 __all__ = ["CORE", "OpContext", "Operation", "Registry", "Runtime", "Scope", "UnknownToolset"]
@@ -30,14 +30,7 @@ __all__ = ["CORE", "OpContext", "Operation", "Registry", "Runtime", "Scope", "Un
 log = logging.getLogger("harmonia.ops")
 
 
-class Scope(StrEnum):
-    READ = "mcp:read"
-    WRITE = "mcp:write"
-    COMMS = "mcp:comms"
-    ADMIN = "mcp:admin"
-
-
-SCOPE_ORDER = (Scope.READ, Scope.WRITE, Scope.COMMS, Scope.ADMIN)
+SCOPE_ORDER = tuple(Scope)
 CORE = "core"  # the 37 tools of SPEC §3: the default catalogue everywhere
 
 

@@ -8,15 +8,14 @@ AI client's token name), workflow, cli or system.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Select, select
 
-from ..models import Contact, Conversation, Message, Note, Opportunity, Stage, StageChange, Task, User
-from ..services.paging import page
-from ..services.records import get_or_404
-from .common import Page, PageArgs, RecordId
+from ..models import Message, Note, Task
+from ..record_types import TimelineKind
+from ..services import timeline as svc
+from .common import MessageChannel, MessageStatus, Page, PageArgs, RecordId
 from .comms import MessageOut, message_out
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -45,7 +44,7 @@ class Timeline(OutputModel):
 
 
 class RecordsTimeline(InputModel):
-    record_type: Literal["contact", "opportunity"]
+    record_type: TimelineKind
     record_id: RecordId
     limit: int = Field(50, ge=1, le=200)
 
@@ -59,35 +58,10 @@ def _deal(row: Note | Task) -> dict[str, Any]:
 
 
 def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
-    s, n = ctx.session, args.limit
-    if args.record_type == "contact":
-        contact = get_or_404(ctx.uow, Contact, args.record_id, "contact", field="record_id")
-        contact_id: str | None = contact.id
-        deal_ids = list(s.scalars(select(Opportunity.id).where(Opportunity.contact_id == contact.id)))
-        record_ids = [contact.id, *deal_ids]
-    else:
-        deal = get_or_404(ctx.uow, Opportunity, args.record_id, "opportunity", field="record_id")
-        contact_id, deal_ids, record_ids = deal.contact_id, [deal.id], [deal.id]
-
-    messages: list[Message] = []
-    if contact_id:
-        threads = select(Conversation.id).where(Conversation.contact_id == contact_id)
-        messages = list(s.scalars(select(Message).where(Message.conversation_id.in_(threads))
-                                  .order_by(Message.created_at.desc()).limit(n)))  # fmt: skip
-    notes = list(
-        s.scalars(select(Note).where(Note.record_id.in_(record_ids)).order_by(Note.created_at.desc()).limit(n))
-    )
-    tasks = list(
-        s.scalars(select(Task).where(Task.record_id.in_(record_ids)).order_by(Task.created_at.desc()).limit(n))
-    )
-    moves = list(s.scalars(select(StageChange).where(StageChange.opportunity_id.in_(deal_ids))
-                           .order_by(StageChange.at.desc()).limit(n))) if deal_ids else []  # fmt: skip
-
-    people = {r.created_by for r in (*messages, *notes, *tasks, *moves) if r.created_by}
-    names = dict(s.execute(select(User.id, User.name).where(User.id.in_(people))).all()) if people else {}
-    stage_ids = {m.to_stage_id for m in moves} | {m.from_stage_id for m in moves if m.from_stage_id}
-    stages = dict(s.execute(select(Stage.id, Stage.name).where(Stage.id.in_(stage_ids))).all()) if moves else {}
-
+    n = args.limit
+    h = svc.history(ctx.uow, args.record_type, args.record_id, n)
+    names, stages = h.names, h.stages
+    messages, notes, tasks, moves = h.messages, h.notes, h.tasks, h.moves
     items = [
         TimelineEntry(at=m.created_at, kind="message", record_id=m.id, status=m.status,
                       summary=_message_summary(m), detail=m.status_reason, **_who(m, names))
@@ -122,18 +96,14 @@ def _message_summary(m: Message) -> str:
 
 
 class MessagesList(PageArgs):
-    status: Literal["draft", "queued", "held", "blocked", "sent", "delivered", "failed", "received"] | None = None
-    channel: Literal["email", "sms", "call"] | None = None
+    status: MessageStatus | None = None
+    channel: MessageChannel | None = None
     conversation_id: RecordId | None = None
 
 
 def messages_list(ctx: OpContext, args: MessagesList) -> Page[MessageOut]:
-    stmt: Select[Any] = select(Message)
-    for name in ("status", "channel", "conversation_id"):
-        if (value := getattr(args, name)) is not None:
-            stmt = stmt.where(getattr(Message, name) == value)
-    rows, cursor = page(ctx.session, stmt, sort=Message.created_at, tiebreak=Message.id, limit=args.limit,
-                        cursor=args.cursor)  # fmt: skip
+    filters = {name: getattr(args, name) for name in ("status", "channel", "conversation_id")}
+    rows, cursor = svc.list_messages(ctx.uow, filters, limit=args.limit, cursor=args.cursor)
     return Page[MessageOut](items=[message_out(m) for m in rows], next_cursor=cursor)
 
 

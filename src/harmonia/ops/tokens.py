@@ -7,24 +7,21 @@ its creator does not hold, so a `mcp:write` token cannot mint an `mcp:admin` one
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
 
 from pydantic import Field
-from sqlalchemy import Select, select
 
 from ..errors import NotFound
-from ..models import AccessToken, User
+from ..models import AccessToken
+from ..services import admin as svc
 from ..services import tenancy
-from ..services.paging import page
 from ..services.records import get_or_404
-from .common import Instant, Page, PageArgs, RecordId
+from .common import Instant, Page, PageArgs, RecordId, ScopeName
 from .policies import MANAGERS, token_scopes_within_your_own
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
-ScopeName = Literal["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"]
 _MANAGERS = MANAGERS
 
 
@@ -58,13 +55,8 @@ class TokensList(PageArgs):
 
 def tokens_list(ctx: OpContext, args: TokensList) -> Page[TokenOut]:
     user_id = args.user_id if ctx.actor.role in _MANAGERS else ctx.actor.user_id
-    stmt: Select[Any] = select(AccessToken)
-    if user_id:
-        stmt = stmt.where(AccessToken.user_id == user_id)
-    if not args.include_revoked:
-        stmt = stmt.where(AccessToken.revoked_at.is_(None))
-    rows, cursor = page(ctx.session, stmt, sort=AccessToken.created_at, tiebreak=AccessToken.id, limit=args.limit,
-                        cursor=args.cursor)  # fmt: skip
+    rows, cursor = svc.list_tokens(ctx.uow, user_id=user_id, include_revoked=args.include_revoked, limit=args.limit,
+                                   cursor=args.cursor)  # fmt: skip
     return Page[TokenOut](items=[token_out(t) for t in rows], next_cursor=cursor)
 
 
@@ -76,9 +68,8 @@ class TokensCreate(InputModel):
 
 def tokens_create(ctx: OpContext, args: TokensCreate) -> IssuedTokenOut:
     assert ctx.actor.user_id  # the policy refuses a caller who is not a person
-    issued = tenancy.issue_token(ctx.uow, user_id=ctx.actor.user_id, scopes=list(args.scopes), name=args.name,
-                                 expires_at=args.expires_at)  # fmt: skip
-    ctx.session.flush()
+    issued = svc.issue_token(ctx.uow, user_id=ctx.actor.user_id, scopes=list(args.scopes), name=args.name,
+                             expires_at=args.expires_at)  # fmt: skip
     ctx.audit_target("access_token", issued.token.id, after={"name": issued.token.name, "scopes": issued.token.scopes})
     return IssuedTokenOut(**token_out(issued.token).model_dump(), secret=issued.secret)
 
@@ -94,7 +85,7 @@ def tokens_revoke(ctx: OpContext, args: TokensRevoke) -> TokenOut:
         raise NotFound(f"no access token with id {args.token_id!r}; tokens_list shows yours", field="token_id")
     before = {"revoked_at": token.revoked_at}
     tenancy.revoke_token(ctx.uow, token.id)
-    owner = ctx.session.scalar(select(User.email).where(User.id == token.user_id))
+    owner = svc.user_email(ctx.uow, token.user_id)
     ctx.audit_target("access_token", token.id, before=before, after={"revoked_at": token.revoked_at})
     ctx.detail = f"{token.name} of {owner}"
     return token_out(token)

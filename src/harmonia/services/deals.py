@@ -5,18 +5,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..db import UnitOfWork
 from ..errors import InvalidArguments, NotFound
 from ..ids import kind_of, new_id
-from ..models import Account, Contact, Opportunity, Pipeline, Stage, StageChange, User, utcnow
-from .records import apply_changes, get_or_404
+from ..models import (
+    Account,
+    CashflowMonth,
+    Contact,
+    Lender,
+    Note,
+    Opportunity,
+    Pipeline,
+    Stage,
+    StageChange,
+    Submission,
+    Task,
+    User,
+    utcnow,
+)
+from ..queries import TENANT, Query
+from .paging import Listing, at_least, at_most, eq
+from .records import apply_changes, get_or_404, not_found
 
-__all__ = ["create", "move_stage", "recount_stages", "resolve_pipeline", "resolve_stage", "touch", "update"]
+__all__ = ["DealView", "create", "get_deal", "list_deals", "move_stage", "pipelines", "recount_stages",
+           "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
 
 OPP_FIELDS = (
     "name", "contact_id", "account_id", "amount", "owner_id", "source", "expected_close", "requested_amount",
@@ -167,3 +185,159 @@ def recount_stages(uow: UnitOfWork) -> None:
         n, amount = totals.get(stage.id, (0, 0))
         stage.open_count = int(n)
         stage.open_amount = float(amount or 0)
+
+
+# Reads. The hot ones (opportunities_list, opportunities_get) run on compiled queries (queries.py), no ORM.
+
+_DEAL_LIST = Listing(
+    Opportunity.__table__,
+    ("id", "name", "stage_id", "status", "amount", "contact_id", "account_id", "owner_id", "last_activity_at",
+     "stage_entered_at", "updated_at"),
+    {
+        **{f: eq(f) for f in ("pipeline_id", "stage_id", "owner_id", "contact_id", "account_id", "status")},
+        "amount_min": at_least("amount"),
+        "amount_max": at_most("amount"),
+        "updated_since": at_least("updated_at"),
+        "idle_since": at_most("last_activity_at"),
+        "has_amount": lambda c, p: c.amount.is_not(None),  # sorting by amount leaves out deals without one
+    },
+    {"updated_desc": ("updated_at", True), "amount_desc": ("amount", True), "idle_desc": ("last_activity_at", False)},
+)  # fmt: skip
+
+
+def list_deals(
+    uow: UnitOfWork,
+    *,
+    pipeline: str | None,
+    stage: str | None,
+    filters: dict[str, Any],
+    stale_days: int | None,
+    sort: str,
+    limit: int | None,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """Deals by `sort`; `pipeline` and `stage` are ids or names; `filters` are the other list arguments (None: not
+    filtered). `stale_days`: open deals idle that long, the most neglected first."""
+    pipeline_id = resolve_pipeline(uow, pipeline).id if pipeline else None
+    values: dict[str, Any] = {
+        **filters,
+        "pipeline_id": pipeline_id,
+        "stage_id": resolve_stage(uow, pipeline_id, stage).id if stage else None,
+    }
+    if stale_days:
+        # open deals idle for N days, oldest first: the most neglected on top
+        values |= {"status": "open", "idle_since": utcnow() - timedelta(days=stale_days)}
+        sort = "idle_desc"
+    if sort == "amount_desc":
+        values["has_amount"] = True
+    return _DEAL_LIST.page(uow, values, sort=sort, limit=limit, cursor=cursor)
+
+
+_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP = (
+    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline)
+)
+_DEAL = Query(select(_OPP).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")))
+_STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
+_HISTORY = Query(
+    select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason)
+    .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == bindparam("opportunity_id"))
+    .order_by(_SC.c.at)
+)
+_DEAL_TASKS = Query(
+    select(_TSK.c.id, _TSK.c.title, _TSK.c.status, _TSK.c.due_at)
+    .where(
+        _TSK.c.tenant_id == TENANT,
+        _TSK.c.record_type == "opportunity",
+        _TSK.c.record_id == bindparam("opportunity_id"),
+    )
+    .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
+    .limit(20)
+)
+_DEAL_NOTES = Query(
+    select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id)
+    .where(
+        _NTE.c.tenant_id == TENANT,
+        _NTE.c.record_type == "opportunity",
+        _NTE.c.record_id == bindparam("opportunity_id"),
+    )
+    .order_by(_NTE.c.created_at.desc())
+    .limit(10)
+)
+_SUBMISSIONS = Query(
+    select(
+        _SUB.c.id,
+        _LND.c.name.label("lender"),
+        _SUB.c.lender_id,
+        _SUB.c.status,
+        _SUB.c.submitted_at,
+        _SUB.c.offer_amount,
+        _SUB.c.factor_rate,
+        _SUB.c.decline_reason,
+    )
+    .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
+    .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == bindparam("opportunity_id"))
+    .order_by(_SUB.c.submitted_at)
+)
+_CASHFLOW = Query(
+    select(
+        _CF.c.month,
+        _CF.c.is_partial,
+        _CF.c.deposits_total,
+        _CF.c.true_revenue,
+        _CF.c.avg_daily_balance,
+        _CF.c.nsf_count,
+        _CF.c.negative_days,
+    )
+    .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == bindparam("account_id"))
+    .order_by(_CF.c.month.desc())
+    .limit(6)
+)
+
+
+def stage_names(uow: UnitOfWork) -> dict[str, str]:
+    return {r.id: r.name for r in _STAGE_NAMES.rows(uow)}
+
+
+@dataclass
+class DealView:
+    """One deal and what opportunities_get shows with it, as rows of the compiled queries."""
+
+    deal: Any
+    history: list[Any]  # stage changes, oldest first
+    tasks: list[Any]  # open first, then by due date; at most 20
+    notes: list[Any]  # newest first; at most 10
+    submissions: list[Any]  # with the lender's name, in submission order
+    cashflow: list[Any]  # the account's newest six months
+
+
+def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
+    d = _DEAL.first(uow, opportunity_id=deal_id)
+    if d is None:
+        raise not_found(deal_id, "opportunity")
+    return DealView(
+        deal=d,
+        history=_HISTORY.rows(uow, opportunity_id=deal_id),
+        tasks=_DEAL_TASKS.rows(uow, opportunity_id=deal_id),
+        notes=_DEAL_NOTES.rows(uow, opportunity_id=deal_id),
+        submissions=_SUBMISSIONS.rows(uow, opportunity_id=deal_id),
+        cashflow=_CASHFLOW.rows(uow, account_id=d.account_id) if d.account_id else [],
+    )
+
+
+_PIPELINES = Query(
+    select(_PIP.c.id, _PIP.c.name).where(_PIP.c.tenant_id == TENANT).order_by(_PIP.c.position, _PIP.c.name)
+)
+_STAGES = Query(
+    select(*(_STG.c[k] for k in ("id", "pipeline_id", "name", "kind", "probability", "open_count", "open_amount",
+                                 "stale_days")))
+    .where(_STG.c.tenant_id == TENANT)
+    .order_by(_STG.c.position)
+)  # fmt: skip
+
+
+def pipelines(uow: UnitOfWork) -> list[tuple[Any, list[Any]]]:
+    """Each pipeline with its stages in order (their open counts and amounts are kept by the write path above)."""
+    by_pipeline: dict[str, list[Any]] = {}
+    for s in _STAGES.rows(uow):
+        by_pipeline.setdefault(s.pipeline_id, []).append(s)
+    return [(p, by_pipeline.get(p.id, [])) for p in _PIPELINES.rows(uow)]

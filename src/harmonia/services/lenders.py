@@ -11,9 +11,10 @@ from ..db import UnitOfWork
 from ..errors import NotFound
 from ..mca.match import DealFacts, LenderTerms, Match, MonthFacts, metrics, rank
 from ..models import Account, CashflowMonth, Lender, Opportunity, Submission, utcnow
+from .paging import DEFAULT_LIMIT, decode_offset, page
 from .records import get_or_404
 
-__all__ = ["deal_facts", "lender_brief", "lender_terms", "match_lenders"]
+__all__ = ["deal_facts", "lender_brief", "lender_terms", "list_lenders", "match_lenders", "match_page"]
 
 _TERM_FIELDS = tuple(f for f in LenderTerms.__dataclass_fields__ if f not in ("id", "name", "status"))
 
@@ -49,6 +50,23 @@ def match_lenders(uow: UnitOfWork, opportunity_id: str) -> tuple[Opportunity, di
     facts, _, _ = deal_facts(uow, opp)
     lenders = [lender_terms(x) for x in uow.session.scalars(select(Lender).order_by(Lender.name))]
     return opp, metrics(facts), rank(facts, lenders)
+
+
+def list_lenders(uow: UnitOfWork, *, limit: int | None, cursor: str | None) -> tuple[list[Lender], str | None]:
+    """The lender grid, by name."""
+    return page(uow.session, select(Lender), sort=Lender.name, tiebreak=Lender.id, descending=False, limit=limit,
+                cursor=cursor)  # fmt: skip
+
+
+def match_page(
+    uow: UnitOfWork, opportunity_id: str, *, limit: int | None, cursor: str | None
+) -> tuple[dict[str, Any], list[Match], str | None]:
+    """One page of the lenders ranked for a deal: (the deal's metrics, the page, the next page's cursor)."""
+    start = decode_offset(cursor)
+    limit = limit or DEFAULT_LIMIT
+    _, metrics_, matches = match_lenders(uow, opportunity_id)
+    more = start + limit < len(matches)
+    return metrics_, matches[start : start + limit], str(start + limit) if more else None
 
 
 def lender_brief(uow: UnitOfWork, opportunity_id: str, lender_id: str | None = None) -> dict[str, Any]:

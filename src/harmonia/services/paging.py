@@ -1,8 +1,14 @@
-"""Keyset paging with opaque cursors: stable under inserts, index-friendly at any depth (no OFFSET)."""
+"""Keyset paging with opaque cursors: stable under inserts, index-friendly at any depth (no OFFSET).
+
+One implementation (`Keyset`: the order, the "after this row" condition, reading a cursor; `cut`: the page and the
+next cursor) behind two front ends: `page()` for ORM selects and `Listing` for compiled queries. Ranked lists that
+are computed per call (search, the lender match) page by position (`decode_offset`). Every list refuses a cursor it
+did not write with the same message: a garbled cursor never silently restarts at the first page."""
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,10 +25,14 @@ from ..queries import TENANT, QueryFamily
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "Keyset",
     "Listing",
     "at_least",
     "at_most",
+    "clamp_limit",
+    "cut",
     "decode_cursor",
+    "decode_offset",
     "encode_cursor",
     "eq",
     "page",
@@ -51,6 +61,57 @@ def decode_cursor(cursor: str, n: int) -> list[Any]:
         ) from None
 
 
+def decode_offset(cursor: str | None) -> int:
+    """The position a ranked list resumes at (search, the lender match: pages of a ranking computed per call).
+    A garbled cursor is refused like any other, never read as "start again"."""
+    if not cursor:
+        return 0
+    if not re.fullmatch(r"[0-9]{1,9}", cursor):
+        decode_cursor("", 1)  # the one refusal every list gives a cursor it did not write
+    return int(cursor)
+
+
+def clamp_limit(limit: int | None) -> int:
+    return min(max(limit or DEFAULT_LIMIT, 1), MAX_LIMIT)
+
+
+class Keyset:
+    """The one keyset implementation: order by (sort, id) and resume after the last row a cursor names. `page()`
+    runs it on ORM selects, `Listing` on compiled queries; both cut pages and write cursors with `cut()`."""
+
+    def __init__(self, sort: Any, tiebreak: Any, *, descending: bool) -> None:
+        self.sort, self.tiebreak, self.descending = sort, tiebreak, descending
+
+    def after(self, last: Any, last_id: Any) -> ColumnElement[bool]:
+        key, tie = self.sort, self.tiebreak
+        if self.descending:
+            return or_(key < last, and_(key == last, tie < last_id))
+        return or_(key > last, and_(key == last, tie > last_id))
+
+    def order(self) -> tuple[Any, Any]:
+        if self.descending:
+            return self.sort.desc(), self.tiebreak.desc()
+        return self.sort.asc(), self.tiebreak.asc()
+
+    def resume(self, cursor: str) -> tuple[Any, Any]:
+        """(sort value, id) of the row a cursor was written after; a garbled cursor is refused."""
+        last, last_id = decode_cursor(cursor, 2)
+        if isinstance(last, str) and _is_datetime(self.sort):
+            try:
+                last = datetime.fromisoformat(last)
+            except ValueError:
+                decode_cursor("", 2)  # the same refusal as any other garbled cursor
+        return last, last_id
+
+
+def cut(rows: list[T], limit: int, key: Callable[[T], Sequence[Any]]) -> tuple[list[T], str | None]:
+    """`rows` fetched as limit + 1: the page, and the cursor of the next one (None at the end)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(key(rows[-1]))
+
+
 def page(
     session: Any,
     stmt: Select[Any],
@@ -62,30 +123,17 @@ def page(
     cursor: str | None,
     key: Callable[[Any], tuple[Any, Any]] | None = None,
 ) -> tuple[list[Any], str | None]:
-    """Run `stmt` ordered by (sort, tiebreak), one page at a time. Returns (rows, next_cursor)."""
-    limit = min(max(limit or DEFAULT_LIMIT, 1), MAX_LIMIT)
+    """Run ORM `stmt` ordered by (sort, tiebreak), one page at a time. Returns (rows, next_cursor)."""
+    limit = clamp_limit(limit)
+    keyset = Keyset(sort, tiebreak, descending=descending)
     if cursor:
-        last_sort, last_id = decode_cursor(cursor, 2)
-        if isinstance(last_sort, str) and _is_datetime_column(sort):
-            last_sort = datetime.fromisoformat(last_sort)
-        if descending:
-            cond = or_(sort < last_sort, and_(sort == last_sort, tiebreak < last_id))
-        else:
-            cond = or_(sort > last_sort, and_(sort == last_sort, tiebreak > last_id))
-        stmt = stmt.where(cond)
-    order = (sort.desc(), tiebreak.desc()) if descending else (sort.asc(), tiebreak.asc())
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        values = key(last) if key else (getattr(last, sort.key), getattr(last, tiebreak.key))
-        next_cursor = encode_cursor(values)
-    return rows, next_cursor
+        stmt = stmt.where(keyset.after(*keyset.resume(cursor)))
+    rows = list(session.scalars(stmt.order_by(*keyset.order()).limit(limit + 1)))
+    return cut(rows, limit, key or (lambda r: (getattr(r, sort.key), getattr(r, tiebreak.key))))
 
 
-def _is_datetime_column(attr: InstrumentedAttribute[Any]) -> bool:
-    column_type = getattr(attr, "type", None)
+def _is_datetime(column: Any) -> bool:
+    column_type = getattr(column, "type", None)
     return isinstance(getattr(column_type, "impl", column_type), DateTime)
 
 
@@ -127,34 +175,21 @@ class Listing:
         for name in present:
             stmt = stmt.where(self.filters[name](c, bindparam(name)))  # compared with a column, it takes its type
         column, descending = self.sorts[sort]
-        key, tie = c[column], c.id
+        keyset = Keyset(c[column], c.id, descending=descending)
         if after:
-            last, last_id = bindparam("after_sort", type_=key.type), bindparam("after_id", type_=tie.type)
-            if descending:
-                stmt = stmt.where(or_(key < last, and_(key == last, tie < last_id)))
-            else:
-                stmt = stmt.where(or_(key > last, and_(key == last, tie > last_id)))
-        order = (key.desc(), tie.desc()) if descending else (key.asc(), tie.asc())
-        return stmt.order_by(*order).limit(bindparam("page_size", type_=Integer()))
+            last, last_id = bindparam("after_sort", type_=c[column].type), bindparam("after_id", type_=c.id.type)
+            stmt = stmt.where(keyset.after(last, last_id))
+        return stmt.order_by(*keyset.order()).limit(bindparam("page_size", type_=Integer()))
 
     def page(
         self, uow: UnitOfWork, values: Mapping[str, Any], *, sort: str, limit: int | None, cursor: str | None
     ) -> tuple[list[Any], str | None]:
         """One page of rows (named tuples of `columns`) and the cursor of the next page, or None at the end."""
-        limit = min(max(limit or DEFAULT_LIMIT, 1), MAX_LIMIT)
+        limit = clamp_limit(limit)
         params = {k: v for k, v in values.items() if v is not None}
-        column, _ = self.sorts[sort]
+        column, descending = self.sorts[sort]
         if cursor:
-            last, last_id = decode_cursor(cursor, 2)
-            if isinstance(last, str) and isinstance(getattr(self.table.c[column].type, "impl", None), DateTime):
-                try:
-                    last = datetime.fromisoformat(last)
-                except ValueError:
-                    decode_cursor("", 2)  # the same refusal as any other garbled cursor
+            last, last_id = Keyset(self.table.c[column], self.table.c.id, descending=descending).resume(cursor)
             params |= {"after_sort": last, "after_id": last_id}
         query = self._family.get(tuple(sorted(k for k in params if k in self.filters)), sort, bool(cursor))
-        rows = query.rows(uow, page_size=limit + 1, **params)
-        if len(rows) <= limit:
-            return rows, None
-        rows = rows[:limit]
-        return rows, encode_cursor((getattr(rows[-1], column), rows[-1].id))
+        return cut(query.rows(uow, page_size=limit + 1, **params), limit, lambda r: (getattr(r, column), r.id))

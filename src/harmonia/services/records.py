@@ -7,18 +7,14 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from ..db import UnitOfWork
-from ..errors import NotFound
+from ..errors import InvalidArguments, NotFound
 from ..ids import kind_of
+from ..models import User
+from ..record_types import RECORD_TYPES, label
 
-__all__ = ["apply_changes", "get_or_404", "label", "not_found", "snapshot"]
+__all__ = ["apply_changes", "assign", "get_or_404", "label", "not_found", "snapshot"]
 
 T = TypeVar("T")
-
-_ARTICLE = {"account": "an", "opportunity": "an", "event": "an", "access_token": "an"}
-
-
-def label(kind: str) -> str:
-    return f"{_ARTICLE.get(kind, 'a')} {kind.replace('_', ' ')}"
 
 
 def get_or_404(uow: UnitOfWork, model: type[T], record_id: str, kind: str, *, field: str | None = None) -> T:
@@ -51,3 +47,17 @@ def apply_changes(row: Any, changes: dict[str, Any]) -> dict[str, Any]:
 def snapshot(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     """The audited before/after of a change: only the named fields."""
     return {f: getattr(row, f) for f in fields}
+
+
+def assign(uow: UnitOfWork, record_type: str, record_id: str, user_id: str) -> tuple[str, str | None, User]:
+    """Make an active user the owner (or assignee) of a record. Returns (the field set, its previous value, user)."""
+    kind = RECORD_TYPES[record_type]
+    if kind.assign_field is None:
+        raise InvalidArguments(f"{kind.label} has no owner or assignee")
+    row = get_or_404(uow, kind.model, record_id, record_type, field="record_id")
+    user = get_or_404(uow, User, user_id, "user")
+    if user.status != "active":
+        raise InvalidArguments(f"{user.name} is {user.status}; assign an active user (users_list shows them)")
+    before = getattr(row, kind.assign_field)
+    setattr(row, kind.assign_field, user.id)
+    return kind.assign_field, before, user

@@ -13,10 +13,11 @@ from ..errors import Conflict, InvalidArguments, NotFound
 from ..ids import new_id
 from ..models import Tag, Tagging
 from ..queries import TENANT, Query, QueryFamily
+from ..record_types import RECORD_TYPES, TAGGABLE
+from .records import get_or_404
 
-__all__ = ["TAGGABLE", "apply", "names_for", "names_of", "resolve", "tag_ids_for_names"]
+__all__ = ["apply", "names_for", "names_of", "resolve", "retag", "tag_ids_for_names"]
 
-TAGGABLE = ("contact", "account", "opportunity")
 _TAG_RE = re.compile(r"^[\w][\w \-/&.+]{0,63}$")
 
 
@@ -61,6 +62,19 @@ def resolve(uow: UnitOfWork, names: list[str], *, create: bool) -> list[Tag]:
         if tag not in out:
             out.append(tag)
     return out
+
+
+def retag(
+    uow: UnitOfWork, record_type: str, record_id: str, *, add: list[str], remove: list[str], create: bool
+) -> tuple[list[str], list[str]]:
+    """tags_apply: the record's tags before and after adding and removing some. The record must exist here."""
+    if not add and not remove:
+        raise InvalidArguments("give tags to `add` and/or `remove`")
+    if record_type not in TAGGABLE:
+        raise InvalidArguments(f"record_type must be one of {', '.join(TAGGABLE)}")
+    get_or_404(uow, RECORD_TYPES[record_type].model, record_id, record_type, field="record_id")
+    before = names_for(uow, record_type, [record_id]).get(record_id, [])
+    return before, apply(uow, record_type, record_id, add=add, remove=remove, create=create)
 
 
 def apply(

@@ -15,6 +15,7 @@ from typing import Any
 
 import mcp.types as types
 
+from ..models import SCOPES
 from ..ops import build_registry
 from ..ops.prompts import PROMPTS
 from ..ops.registry import CORE, Operation
@@ -23,7 +24,6 @@ from .mcp_server import tool_definition
 __all__ = ["render_docs", "snapshots", "tools_list_bytes"]
 
 ROOT = Path(__file__).resolve().parents[3]
-SCOPES = ("mcp:read", "mcp:write", "mcp:comms", "mcp:admin")
 
 
 def _wire(tool: types.Tool) -> dict[str, Any]:
