@@ -12,8 +12,9 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 
-from harmonia.comms import gate
 from harmonia.config import get_settings
+from harmonia.db import Database
+from harmonia.services import comms
 
 from ..conftest import Workspace
 from ..mcp.conftest import free_port
@@ -41,12 +42,26 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     get_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def providers(request: pytest.FixtureRequest) -> comms.Providers:
+    """The providers of this test's process, built from the settings once the provider fixtures have set them."""
+    for name in ("smtp", "twilio"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+    return comms.Providers.from_settings(get_settings())
+
+
+@pytest.fixture(autouse=True)
+def inprocess_dispatch(db: Database, providers: comms.Providers) -> Iterator[Any]:
+    """As `harmonia serve` does: a send is delivered right after its commit (unsubscribe it to queue only)."""
+    handler = comms.install_inprocess_dispatch(db, providers)
+    yield handler
+    db.bus.unsubscribe("message_queued", handler)
+
+
 @pytest.fixture
-def sandbox() -> Iterator[list[Any]]:
-    box = gate.sandbox()
-    box.delivered.clear()
-    yield box.delivered
-    box.delivered.clear()
+def sandbox(providers: comms.Providers) -> list[Any]:
+    return providers.sandbox.delivered
 
 
 @pytest.fixture
@@ -67,6 +82,7 @@ def reachable(acme: Workspace) -> dict[str, str]:
         phone="+13055550123",
         timezone="America/New_York",
     )
-    acme.call("contacts_update", contact_id=c["id"], sms_consent="opted_in", call_consent="opted_in")
+    acme.call("contacts_update", acme.actor(channel="ui"), contact_id=c["id"], sms_consent="opted_in",
+              call_consent="opted_in", consent_source="signed application form")  # fmt: skip
     draft = acme.call("email_draft", contact_id=c["id"], subject="Your application", body="Hi Rosa")
     return {"contact_id": c["id"], "conversation_id": draft["conversation_id"], "draft_id": draft["id"]}

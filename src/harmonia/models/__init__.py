@@ -3,6 +3,7 @@
 from .activities import MESSAGE_STATUSES, ActivityCount, Calendar, Conversation, Event, Message, Note, Task
 from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
+from .consent import ConsentEvent, Installation
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
@@ -22,10 +23,12 @@ __all__ = [
     "Base",
     "Calendar",
     "CashflowMonth",
+    "ConsentEvent",
     "Contact",
     "Conversation",
     "DomainEventRow",
     "Event",
+    "Installation",
     "Lender",
     "Message",
     "Note",

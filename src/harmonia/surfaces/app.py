@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from ..config import Settings, get_settings
 from ..db import Database
+from ..services import comms
 from . import mcp_http, rest, web, webhooks
 
 __all__ = ["create_app"]
@@ -43,6 +44,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.database_url)
     app.state.settings = settings
     app.state.lifespans = []
+    app.state.providers = comms.Providers.from_settings(settings)
+    if settings.inprocess_dispatch:  # otherwise `harmonia worker` delivers (the integrator moves this to bootstrap)
+        comms.install_inprocess_dispatch(app.state.db, app.state.providers)
     for surface in (mcp_http, webhooks, rest, web):  # MCP first: the most requested paths match first
         surface.install(app)
     return app
