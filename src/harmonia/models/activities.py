@@ -69,6 +69,10 @@ class Conversation(TenantScoped, Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def _partial_unique(name: str, column: str, where: str) -> Index:
+    return Index(name, "tenant_id", column, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+
+
 class Message(TenantScoped, Base):
     __tablename__ = "messages"
     __extra_args__ = (
@@ -79,13 +83,11 @@ class Message(TenantScoped, Base):
         Index("ix_messages_tenant_activity", "tenant_id", "created_at", "direction", "status", "sent_by", "channel"),
         Index("ix_messages_tenant_provider", "tenant_id", "provider_id"),
         # one key, one send: concurrent callers with the same key meet here (the loser replays the winner)
-        Index("uq_messages_tenant_idempotency", "tenant_id", "idempotency_key", unique=True,
-              sqlite_where=text("idempotency_key IS NOT NULL"),
-              postgresql_where=text("idempotency_key IS NOT NULL")),  # fmt: skip
+        _partial_unique("uq_messages_tenant_idempotency", "idempotency_key", "idempotency_key IS NOT NULL"),
         # a provider's redelivered inbound callback (the same MessageSid) is stored once
-        Index("uq_messages_tenant_inbound_provider", "tenant_id", "provider_id", unique=True,
-              sqlite_where=text("direction = 'inbound' AND provider_id IS NOT NULL"),
-              postgresql_where=text("direction = 'inbound' AND provider_id IS NOT NULL")),  # fmt: skip
+        _partial_unique(
+            "uq_messages_tenant_inbound_provider", "provider_id", "direction = 'inbound' AND provider_id IS NOT NULL"
+        ),
         # the worker's claim: queued rows whose lease (or back-off) has run out
         Index("ix_messages_tenant_due", "tenant_id", "status", "leased_until"),
     )

@@ -220,8 +220,10 @@ def _reason(msg: Message) -> str:
 def _blocked(msg: Message, rule: str, reason: str) -> OutboundBlocked:
     """The refusal a caller gets, saying what was kept and what to do next."""
     if msg.draft_id:
-        kept = (f"Nothing was sent. The draft {msg.draft_id} is still a draft: once that is resolved, send it again "
-                f"with draft_id (and a new idempotency_key). The refused attempt is kept in the thread as {msg.id}.")
+        kept = (
+            f"Nothing was sent. The draft {msg.draft_id} is still a draft: once that is resolved, send it again "
+            f"with draft_id (and a new idempotency_key). The refused attempt is kept in the thread as {msg.id}."
+        )
     else:
         kept = f"The message is kept in the thread as blocked ({msg.id}); nothing was sent."
     return OutboundBlocked(rule, f"{reason.rstrip('.')}. {kept}", message_id=msg.id,
