@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -29,6 +32,68 @@ class Inbox:
         return "250 OK"
 
 
+class FaultyInbox(Inbox):
+    """An SMTP server whose faults a test sets: `fault` is one of None, "4xx" (RCPT answered 451, nothing taken),
+    "5xx" (DATA answered 554), "close" (the data arrives, then the connection closes before any answer), "hang"
+    (the data arrives and no answer comes); `faults_left` how many conversations get it (None: all). `delay`
+    seconds before each answer to DATA: a slow server. `arrived` is set each time a message is taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fault: str | None = None
+        self.faults_left: int | None = None
+        self.delay = 0.0
+        self.arrived = threading.Event()
+        self.taken_at: list[float] = []
+
+    def _faulty(self, kind: str) -> bool:
+        if self.fault != kind or self.faults_left == 0:
+            return False
+        if self.faults_left is not None:
+            self.faults_left -= 1
+        return True
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self._faulty("4xx"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)  # the server's own slowness, not a wait of the test's
+        if self._faulty("5xx"):
+            return "554 5.7.1 rejected"
+        if self._faulty("close"):
+            server.transport.close()
+            return "250 OK"
+        if self._faulty("hang"):
+            await asyncio.sleep(60)  # past any client timeout; cancelled when the server stops
+            return "250 OK"
+        self.messages.append(message_from_bytes(envelope.content))
+        self.taken_at.append(time.perf_counter())
+        self.arrived.set()
+        return "250 OK"
+
+    def message_ids(self) -> list[str]:
+        return [str(m["Message-ID"]).strip("<>").split("@")[0] for m in self.messages]
+
+
+@pytest.fixture
+def faulty_smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyInbox]:
+    """A real SMTP server with faults to order, and a short client timeout (0.5 s) for the hanging case."""
+    inbox = FaultyInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("HARMONIA_SMTP_URL", f"smtp://127.0.0.1:{port}")
+    monkeypatch.setenv("HARMONIA_SMTP_TIMEOUT_SECONDS", "0.5")
+    get_settings.cache_clear()
+    yield inbox
+    controller.stop()
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     inbox = Inbox()
@@ -45,7 +110,7 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
 @pytest.fixture(autouse=True)
 def providers(request: pytest.FixtureRequest) -> comms.Providers:
     """The providers of this test's process, built from the settings once the provider fixtures have set them."""
-    for name in ("smtp", "twilio"):
+    for name in ("smtp", "faulty_smtp", "twilio"):
         if name in request.fixturenames:
             request.getfixturevalue(name)
     return comms.Providers.from_settings(get_settings())

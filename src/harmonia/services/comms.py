@@ -200,11 +200,12 @@ def claim(db: Database, tenant_id: str, owner: str, batch: int = 50, only: str |
     with db.unit_of_work(_actor(tenant_id)) as uow:
         now = uow.now()
         due = (Message.status == "queued", or_(Message.leased_until.is_(None), Message.leased_until <= now))
-        stmt = select(Message.id).where(*due)
-        if only is not None:
-            stmt = stmt.where(Message.id == only)
-        ids = list(uow.session.scalars(stmt.order_by(Message.queued_at, Message.id).limit(batch)
-                                       .with_for_update(skip_locked=True)))  # fmt: skip
+        stmt = select(Message.id).where(*due).order_by(Message.queued_at, Message.id).limit(batch)
+        if only is not None:  # one named message: wait out a short lock on it (a replayed send) rather than skip it
+            stmt = stmt.where(Message.id == only).with_for_update()
+        else:
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(uow.session.scalars(stmt))
         if not ids:
             return []
         uow.session.execute(update(Message).where(Message.id.in_(ids), *due)
