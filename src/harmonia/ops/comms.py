@@ -25,7 +25,7 @@ from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 __all__ = ["OPERATIONS"]
 
 Channel = Literal["email", "sms", "call"]
-IdemKey = Field(None, min_length=8, max_length=200, description="same key within 24 h: sent once")
+IdemKey = Field(None, min_length=8, max_length=200, description="one send per key per 24 h")
 
 
 def _one_line(value: str) -> str:

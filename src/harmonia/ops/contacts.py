@@ -16,7 +16,7 @@ from ..services import tags as tag_service
 from ..services.records import get_or_404, not_found, snapshot
 from .common import Instant, Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
-from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel
+from .schema import MCP_OMITS, NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS", "ContactOut", "contact_out"]
 
@@ -108,9 +108,12 @@ class ContactsUpdate(_ContactFields):
     dnd_channels: list[Channel] | None = None
     # SPEC §11: an opt-in is recorded by a person (web UI, REST) with where it came from; over MCP only opt-outs
     consent_source: str | None = Field(
-        None, max_length=300, description="where an opt-in came from (needed to record one; web UI and REST only)"
+        None, max_length=300, json_schema_extra=rest_only(description="where an opt-in came from (required for one)")
     )
-    consent_given_at: Instant | None = Field(None, description="when the contact gave it (default: now)")
+    consent_given_at: Instant | None = Field(
+        None, json_schema_extra={**rest_only(description="when the contact gave it (default: now)"),
+                                 MCP_OMITS: ("format",)},
+    )  # fmt: skip
 
 
 def contacts_update(ctx: OpContext, args: ContactsUpdate) -> ContactOut:
@@ -323,8 +326,7 @@ OPERATIONS = [
         scope=Scope.WRITE,
         read_only=False,
         idempotent=True,
-        description="Change the given fields of a contact. Refuses an email or phone another contact already has. "
-        "Records opt-outs; an opt-in is recorded by a person, not over MCP.",
+        description="Change the given fields of a contact. Refuses an email or phone another contact already has.",
         input=ContactsUpdate,
         output=ContactOut,
         handler=contacts_update,
