@@ -70,7 +70,9 @@ class Conversation(TenantScoped, Base):
 
 
 def _partial_unique(name: str, column: str, where: str) -> Index:
-    return Index(name, "tenant_id", column, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+    # The migration (0010) creates it partial on both databases; naming `postgresql_where` here would load the
+    # PostgreSQL dialect into every process at import (`harmonia mcp` over SQLite stays lean).
+    return Index(name, "tenant_id", column, unique=True, sqlite_where=text(where))
 
 
 class Message(TenantScoped, Base):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, TenantOwned, UTCDateTime
 
-__all__ = ["ConsentEvent", "Installation"]
+__all__ = ["ConsentEvent"]
 
 
 class ConsentEvent(TenantOwned, Base):
@@ -33,14 +33,3 @@ class ConsentEvent(TenantOwned, Base):
     via: Mapped[str] = mapped_column(String(10))  # the actor's channel: ui/api/mcp/cli/system…
     user_id: Mapped[str | None] = mapped_column(String(24))
     client: Mapped[str | None] = mapped_column(String(120))
-
-
-class Installation(Base):
-    """Values of this installation, above every tenant: e.g. the email-event webhook key, random per install and
-    created on first use (never a default someone could read in the source)."""
-
-    __tablename__ = "installation"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
