@@ -53,7 +53,8 @@ _ROOTS: dict[int, Harmonia] = {}
 def root_of(db: Database) -> Harmonia:
     """The test's composition root over `db` (built once per database by the `db` fixture)."""
     if id(db) not in _ROOTS:
-        _ROOTS[id(db)] = bootstrap(Settings(database_url=db.url), db=db)
+        # Test roots do not deliver on their own: tests that send opt in (tests/comms' `inprocess_dispatch`).
+        _ROOTS[id(db)] = bootstrap(Settings(database_url=db.url, inprocess_dispatch=False), db=db)
     return _ROOTS[id(db)]
 
 

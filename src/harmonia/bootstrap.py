@@ -25,6 +25,7 @@ from .config import Settings
 from .db import Actor, Database
 from .ops import build_registry
 from .ops.registry import Registry
+from .services import comms
 from .services.audit import ReadAudits
 
 __all__ = ["Harmonia", "bootstrap"]
@@ -37,6 +38,7 @@ class Harmonia:
     registry: Registry
     reads: ReadAudits
     executor: ThreadPoolExecutor
+    providers: comms.Providers
     owns_db: bool = True
     extras: dict[str, Any] = field(default_factory=dict)  # surface-owned parts (e.g. the in-process dispatcher)
 
@@ -47,6 +49,9 @@ class Harmonia:
 
     def close(self) -> None:
         """Write what is owed (queued read audits), stop the threads, release the database if this root made it."""
+        dispatch = self.extras.pop("inprocess_dispatch", None)
+        if dispatch is not None:
+            self.db.bus.unsubscribe("message_queued", dispatch)
         self.reads.close()
         self.executor.shutdown(wait=True)
         if self.owns_db:
@@ -59,19 +64,27 @@ def bootstrap(
     db: Database | None = None,
     clock: Clock | None = None,
     registry: Registry | None = None,
+    providers: comms.Providers | None = None,
     threads: int = 4,
 ) -> Harmonia:
-    """Build a process's parts. Tests pass their own `db` (and `clock`); production passes nothing."""
+    """Build a process's parts. Tests pass their own `db` (and `clock`, `providers`); production passes nothing.
+
+    With `HARMONIA_INPROCESS_DISPATCH` (the default) this process delivers what it queues, right after the commit
+    (`message_queued`); with it off, `harmonia worker` delivers."""
     settings = settings or Settings()
     owns_db = db is None
     database = db or Database(settings.database_url, clock=clock)
     if clock is not None:
         database.clock = clock
-    return Harmonia(
+    h = Harmonia(
         settings=settings,
         db=database,
         registry=registry or build_registry(),
         reads=ReadAudits(database),
         executor=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="harmonia-db"),
+        providers=providers or comms.Providers.from_settings(settings),
         owns_db=owns_db,
     )
+    if settings.inprocess_dispatch:
+        h.extras["inprocess_dispatch"] = comms.install_inprocess_dispatch(database, h.providers)
+    return h

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     # Optional owner DSN for migrations on PostgreSQL (the app role is not the table owner there).
     migration_database_url: str | None = None
     smtp_url: str | None = None
+    # A provider that says nothing for this long is given up on (after the data went: outcome unknown).
+    smtp_timeout_seconds: float = 10.0
+    twilio_timeout_seconds: float = 10.0
     public_url: str = "http://127.0.0.1:8765"
     # Hosts and origins the HTTP MCP endpoint accepts (DNS-rebinding protection); comma separated.
     allowed_hosts: str = "127.0.0.1:*,localhost:*,[::1]:*"

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from harmonia.comms import gate
 from harmonia.db import Actor
 from harmonia.errors import Conflict, Forbidden, OutboundBlocked
 from harmonia.models import Contact, Message
-from harmonia.services import tenancy
+from harmonia.services import comms, tenancy
 
 from ..conftest import Workspace
 
@@ -75,27 +74,33 @@ def test_a_message_queued_before_the_switch_goes_off_is_held_and_stays_held_when
     smtp: Any,
     sandbox: list[Any],
     afternoon: None,
-    monkeypatch: pytest.MonkeyPatch,
+    providers: comms.Providers,
+    inprocess_dispatch: Any,
 ) -> None:
     _turn_on(acme)
-    from harmonia.services import comms
-
-    monkeypatch.setattr(comms, "deliver_now", lambda uow, message_id: None)  # queue now, deliver later
+    acme.db.bus.unsubscribe("message_queued", inprocess_dispatch)  # queue now, deliver later
     queued = acme.call("sms_send", contact_id=reachable["contact_id"], body="Are you free at 3?")
     assert queued["status"] == "queued"
     tenancy.set_outbound(acme.db, acme.slug, False, actor=acme.owner_actor("cli"), reason="incident")
-    with acme.db.unit_of_work(acme.actor()) as uow:
-        assert gate.deliver(uow, queued["id"]).status == "held"  # type: ignore[union-attr]
+    comms.deliver_queued(acme.db, providers, acme.id, queued["id"])
+    assert _status(acme, queued["id"]) == ("held", "outbound_off")
     _turn_on(acme)
-    with acme.db.unit_of_work(acme.actor()) as uow:  # a re-dispatch does not send a held message
-        assert gate.deliver(uow, queued["id"]).status == "held"  # type: ignore[union-attr]
+    assert comms.dispatch_due(acme.db, providers) == 0  # a re-dispatch does not send a held message
+    assert _status(acme, queued["id"]) == ("held", "outbound_off")
     assert _provider_calls(smtp, sandbox) == 0
-    monkeypatch.undo()
+    acme.db.bus.subscribe("message_queued", inprocess_dispatch)
     released = acme.h.invoke(
         acme.actor(channel="ui"), "messages_release", {"message_id": queued["id"], "action": "release"}
     )
     assert released.status == "queued"  # type: ignore[attr-defined]
     assert [e.body for e in sandbox] == ["Are you free at 3?"]
+
+
+def _status(ws: Workspace, message_id: str) -> tuple[str, str | None]:
+    with ws.db.unit_of_work(ws.actor(), write=False) as uow:
+        msg = uow.session.scalar(select(Message).where(Message.id == message_id))
+    assert msg is not None
+    return msg.status, msg.rule
 
 
 def test_the_same_idempotency_key_sends_once_and_other_arguments_are_refused(
@@ -124,7 +129,7 @@ def test_consent_and_do_not_disturb_refuse_an_sms_naming_the_rule(
     acme: Workspace, reachable: dict[str, str], sandbox: list[Any], afternoon: None, change: dict, rule: str
 ) -> None:
     _turn_on(acme)
-    acme.call("contacts_update", contact_id=reachable["contact_id"], **change)
+    acme.call("contacts_update", acme.actor(channel="ui"), contact_id=reachable["contact_id"], **change)
     with pytest.raises(OutboundBlocked) as info:
         acme.call("sms_send", contact_id=reachable["contact_id"], body="hi")
     assert info.value.rule == rule and sandbox == []
@@ -164,11 +169,11 @@ def test_an_mcp_token_can_turn_outbound_off_but_never_on(acme: Workspace) -> Non
     assert on.outbound_enabled is True  # type: ignore[attr-defined]
 
 
-def test_a_provider_is_refused_without_the_gates_permit() -> None:
+def test_a_provider_is_refused_without_the_gates_permit(providers: comms.Providers) -> None:
     from harmonia.comms.providers.base import Envelope, Permit, PermitError
 
     with pytest.raises(PermitError):
-        gate.sandbox().send(Envelope("ms_1", "sms", "+1", None, None, "x"), Permit("ms_1", object()))
+        providers.sandbox.send(Envelope("ms_1", "sms", "+1", None, None, "x"), Permit("ms_1", object()))
 
 
 def test_new_workspaces_start_with_outbound_off(acme: Workspace) -> None:

@@ -75,13 +75,22 @@ def webhook_url(acme: Workspace) -> Iterator[str]:
         t = uow.session.get(Tenant, acme.id)
         assert t is not None
         t.settings = {**t.settings, "sender": {"sms_from": "+13055550000"}}
-    settings = Settings(database_url=acme.db.url, secret_key="k")
+    settings = Settings(database_url=acme.db.url, twilio_auth_token=TOKEN, public_url=PUBLIC, inprocess_dispatch=False)
     yield from _serve(create_app(settings, acme.db))
 
 
-def _inbound(url: str, body: str, sender: str = "+13055550123") -> httpx.Response:
-    return httpx.post(url + "/webhooks/twilio/sms", data={"From": sender, "To": "+13055550000", "Body": body,
-                                                            "MessageSid": "SMin"})  # fmt: skip
+TOKEN, PUBLIC = "secret-token", "https://crm.example"
+_sids = iter(range(10**6))
+
+
+def _signed(url: str, path: str, form: dict[str, str]) -> httpx.Response:
+    signature = twilio_signature(TOKEN, PUBLIC + path, form)
+    return httpx.post(url + path, data=form, headers={"x-twilio-signature": signature})
+
+
+def _inbound(url: str, body: str, sender: str = "+13055550123", sid: str | None = None) -> httpx.Response:
+    form = {"From": sender, "To": "+13055550000", "Body": body, "MessageSid": sid or f"SMin{next(_sids)}"}
+    return _signed(url, "/webhooks/twilio/sms", form)
 
 
 def test_stop_opts_the_number_out_with_one_confirmation_even_while_outbound_is_off(
@@ -115,7 +124,7 @@ def test_every_opt_out_keyword_opts_out(
 
 
 def test_an_inbound_sms_to_an_unknown_number_is_refused(webhook_url: str) -> None:
-    r = httpx.post(webhook_url + "/webhooks/twilio/sms", data={"From": "+1", "To": "+19999999999", "Body": "hi"})
+    r = _signed(webhook_url, "/webhooks/twilio/sms", {"From": "+1", "To": "+19999999999", "Body": "hi"})
     assert r.status_code == 404
 
 
@@ -142,7 +151,7 @@ def test_a_signed_email_bounce_marks_the_contact_and_an_unsigned_one_is_refused(
 ) -> None:
     body = orjson.dumps({"tenant_id": acme.id, "email": "rosa@bakery.example", "type": "bounce"})
     assert httpx.post(webhook_url + "/webhooks/email", content=body).status_code == 403
-    sig = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    sig = hmac.new(comms.email_webhook_key(acme.db).encode(), body, hashlib.sha256).hexdigest()
     assert (
         httpx.post(webhook_url + "/webhooks/email", content=body, headers={"x-harmonia-signature": sig}).status_code
         == 204
@@ -153,10 +162,18 @@ def test_a_signed_email_bounce_marks_the_contact_and_an_unsigned_one_is_refused(
         )
 
 
-def test_twilio_requests_with_a_bad_signature_are_refused_when_a_token_is_set(
-    acme: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = Settings(database_url=acme.db.url, twilio_auth_token="tok", public_url="http://127.0.0.1")
+def test_twilio_requests_without_a_configured_token_are_all_refused(acme: Workspace) -> None:
+    settings = Settings(database_url=acme.db.url, public_url="http://127.0.0.1", inprocess_dispatch=False)
+    for url in _serve(create_app(settings, acme.db)):
+        form = {"From": "+1", "To": "+2", "Body": "hi"}
+        signed = twilio_signature("", "http://127.0.0.1/webhooks/twilio/sms", form)
+        for path in ("/webhooks/twilio/sms", f"/webhooks/twilio/{acme.id}/status"):
+            assert httpx.post(url + path, data=form, headers={"x-twilio-signature": signed}).status_code == 403
+
+
+def test_twilio_requests_with_a_bad_signature_are_refused(acme: Workspace) -> None:
+    settings = Settings(database_url=acme.db.url, twilio_auth_token="tok", public_url="http://127.0.0.1",
+                        inprocess_dispatch=False)  # fmt: skip
     for url in _serve(create_app(settings, acme.db)):
         form = {"From": "+1", "To": "+2", "Body": "hi"}
         assert (
@@ -170,14 +187,17 @@ def test_twilio_requests_with_a_bad_signature_are_refused_when_a_token_is_set(
 
 
 def test_the_worker_delivers_what_the_server_left_queued(
-    acme: Workspace, reachable: dict[str, str], sandbox: list[Any], afternoon: None, monkeypatch: pytest.MonkeyPatch
+    acme: Workspace,
+    reachable: dict[str, str],
+    sandbox: list[Any],
+    afternoon: None,
+    providers: comms.Providers,
+    inprocess_dispatch: Any,
 ) -> None:
-    monkeypatch.setenv("HARMONIA_INPROCESS_DISPATCH", "false")
-    get_settings.cache_clear()
+    acme.db.bus.unsubscribe("message_queued", inprocess_dispatch)  # as with HARMONIA_INPROCESS_DISPATCH=false
     tenancy.set_outbound(acme.db, acme.slug, True, actor=acme.owner_actor("cli"), reason="live")
     sent = acme.call("sms_send", contact_id=reachable["contact_id"], body="from the worker")
     assert sent["status"] == "queued" and sandbox == []
-    assert comms.dispatch_due(acme.db) == 1
-    assert comms.dispatch_due(acme.db) == 0
+    assert comms.dispatch_due(acme.db, providers) == 1
+    assert comms.dispatch_due(acme.db, providers) == 0
     assert [e.body for e in sandbox] == ["from the worker"]
-    get_settings.cache_clear()

@@ -101,7 +101,6 @@ def test_four_workers_deliver_a_thousand_messages_once_each(
 
     import time_machine
 
-    from harmonia.comms import gate
     from harmonia.config import get_settings
     from harmonia.ids import new_id
     from harmonia.models import Contact, Conversation, Message
@@ -126,14 +125,14 @@ def test_four_workers_deliver_a_thousand_messages_once_each(
         t = uow.session.get(Tenant, acme.id)
         assert t is not None
         t.settings = {**t.settings, "send_budget_per_hour": {}}
-    box = gate.sandbox()
-    box.delivered.clear()
+    providers = comms.Providers()
+    box = providers.sandbox
     errors: list[BaseException] = []
 
     def worker() -> None:
         db = Database(pgdb.url, pool_size=1)
         try:
-            while comms.dispatch_due(db, batch=25):
+            while comms.dispatch_due(db, providers, batch=25):
                 pass
         except BaseException as exc:
             errors.append(exc)
@@ -155,4 +154,3 @@ def test_four_workers_deliver_a_thousand_messages_once_each(
     )
     assert errors == []
     assert (len(counts), duplicates) == (1000, 0)
-    box.delivered.clear()

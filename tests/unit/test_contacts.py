@@ -81,7 +81,8 @@ def test_listing_by_an_unknown_tag_names_the_tags_that_exist(acme: Workspace) ->
 
 def test_updating_consent_records_when_and_how(acme: Workspace) -> None:
     c = acme.call("contacts_create", email="a@example.com", phone="+12125550100")
-    updated = acme.call("contacts_update", contact_id=c["id"], sms_consent="opted_in")
+    updated = acme.call("contacts_update", acme.actor(channel="ui"), contact_id=c["id"], sms_consent="opted_in",
+                        consent_source="signed application form")  # fmt: skip
     assert updated["consent"]["sms"] == "opted_in"
 
 

@@ -1,10 +1,18 @@
-"""The one door to the outside world. Only this module calls a provider, and only after, inside the delivery
-transaction, it has re-read the tenant's outbound switch and checked, in order: the recipient is a contact of this
-tenant; not opted out or do-not-disturb on that channel; consent (SMS and calls need opt-in); quiet hours (08:00–21:00
-in the recipient's timezone, or the tenant's when unknown); the tenant's send budget for the channel this hour.
+"""The one door to the outside world. Only this module calls a provider, and only for a message whose `sending`
+state it has just committed after re-reading the tenant's outbound switch and checking, in order: the recipient is a
+contact of this tenant; not opted out or do-not-disturb on that channel; consent (SMS and calls need opt-in, email
+must be subscribed); quiet hours (08:00–21:00 in the recipient's timezone, or the tenant's when unknown); the
+tenant's send budget for the channel this hour.
 
-Every refusal names its rule (`blocked: outbound_off`, `blocked: sms_consent`…). A message queued before the switch
-went off becomes `held`, and nothing releases it but a person.
+Every refusal names its rule, kept in `messages.rule` (`outbound_off`, `sms_consent`…). A message queued before
+the switch went off becomes `held`, and nothing releases it but a person.
+
+Delivery happens in three steps and no transaction is open while a provider works (services/comms.py drives them):
+`begin` (a short write: re-check everything, then `queued → sending`), `send` (the provider call, outside any
+transaction, every exception caught), and the caller records the outcome in another short write. `begin` locks the
+tenant row for share (PostgreSQL; SQLite's BEGIN IMMEDIATE serializes it the same way), so it and the switch's
+write are ordered: a message either began before the switch went off, or meets it off and is held. No message
+begins after the off is committed, and turning the switch off never waits on a provider.
 """
 
 from __future__ import annotations
@@ -15,18 +23,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from ..config import get_settings
 from ..db import UnitOfWork
-from ..models import Contact, Conversation, Message, Tenant, utcnow
+from ..models import Contact, Conversation, Message, Tenant
+from .providers import Providers
 from .providers.base import Delivery, Envelope, Permit, Provider
-from .providers.sandbox import SandboxProvider
-from .providers.smtp import SmtpProvider
-from .providers.twilio import TwilioProvider
 
-__all__ = ["Decision", "check", "deliver", "provider_for"]
+__all__ = ["Attempt", "Decision", "begin", "check", "send"]
 
 _GATE_TOKEN = object()
-_SANDBOX = SandboxProvider()
 QUIET_START, QUIET_END = 21, 8
 
 
@@ -41,23 +45,14 @@ class Decision:
     reason: str | None = None
 
 
-def provider_for(channel: str, tenant_id: str = "") -> Provider:
-    settings = get_settings()
-    if channel == "email" and settings.smtp_url:
-        return SmtpProvider(settings.smtp_url)
-    if channel in ("sms", "call") and settings.twilio_base_url and settings.twilio_account_sid:
-        return TwilioProvider(
-            settings.twilio_base_url,
-            settings.twilio_account_sid,
-            settings.twilio_auth_token or "",
-            settings.twilio_from_number or "",
-            f"{settings.public_url}/webhooks/twilio/{tenant_id}/status",
-        )
-    return _SANDBOX
+@dataclass(frozen=True)
+class Attempt:
+    """A message whose `sending` state is committed: what to hand to which provider, with the gate's permit."""
 
-
-def sandbox() -> SandboxProvider:
-    return _SANDBOX
+    message_id: str
+    provider: Provider
+    envelope: Envelope
+    permit: Permit
 
 
 def check(uow: UnitOfWork, tenant: Tenant, contact: Contact | None, channel: str, now: datetime) -> Decision:
@@ -70,15 +65,15 @@ def check(uow: UnitOfWork, tenant: Tenant, contact: Contact | None, channel: str
         return Decision(False, f"{channel}_dnd", "the contact is on do-not-disturb")
     if channel == "email":
         if contact.email_consent != "subscribed":
-            return Decision(False, "email_consent", f"the contact's email is {contact.email_consent}")
+            return Decision(False, "email_consent", f"the contact's email consent is {contact.email_consent}; only "
+                            "a person records an opt-in (web UI or REST, with its source)")  # fmt: skip
         if not contact.email:
             return Decision(False, "no_address", "the contact has no email address")
     else:
         consent = contact.sms_consent if channel == "sms" else contact.call_consent
         if consent != "opted_in":
-            return Decision(
-                False, f"{channel}_consent", f"{channel} needs opt-in consent and the contact's is {consent}"
-            )
+            return Decision(False, f"{channel}_consent", f"{channel} needs opt-in consent and the contact's is "
+                            f"{consent}; only a person records an opt-in (web UI or REST, with its source)")  # fmt: skip
         if not contact.phone:
             return Decision(False, "no_address", "the contact has no phone number")
         zone = contact.timezone or tenant.timezone
@@ -92,39 +87,50 @@ def check(uow: UnitOfWork, tenant: Tenant, contact: Contact | None, channel: str
         sent = uow.session.scalar(select(func.count()).select_from(Message).where(
             # created_at is indexed per tenant; a message is sent moments after it is created (or released)
             Message.created_at >= now - timedelta(hours=1), Message.channel == channel,
-            Message.direction == "outbound", Message.status.in_(("sent", "delivered"))))  # fmt: skip
+            Message.direction == "outbound", Message.status.in_(("sending", "sent", "delivered"))))  # fmt: skip
         if (sent or 0) >= budget:
             return Decision(False, "send_budget", f"the workspace's budget of {budget} {channel} per hour is spent")
     return Decision(True)
 
 
-def deliver(uow: UnitOfWork, message_id: str) -> Message | None:
-    """Deliver one queued message, inside this (write) unit of work. Returns the message with its new status."""
+def begin(uow: UnitOfWork, message_id: str, owner: str, providers: Providers, lease: timedelta) -> Attempt | None:
+    """In a short write unit: re-check the switch and the whole gate for a message this dispatcher (`owner`) has
+    claimed. Allowed: `sending` (with a lease long enough for the provider's timeout) and an `Attempt` to send once
+    this unit commits. Refused: `held`/`blocked` with its rule, and None. Not ours (any more): None, untouched."""
     s = uow.session
-    msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update())
-    if msg is None or msg.status != "queued":
-        return msg
-    tenant = s.get(Tenant, uow.tenant_id, populate_existing=True)  # re-read the switch now, not when queued
+    # FOR SHARE on PostgreSQL: the switch's UPDATE and this check are ordered, never interleaved
+    tenant = s.scalar(select(Tenant).where(Tenant.id == uow.tenant_id).with_for_update(read=True)
+                      .execution_options(populate_existing=True))  # fmt: skip
+    msg = s.scalar(select(Message).where(Message.id == message_id).with_for_update()
+                   .execution_options(populate_existing=True))  # fmt: skip
+    if tenant is None or msg is None or msg.status != "queued" or msg.lease_owner != owner:
+        return None
     conv = s.scalar(select(Conversation).where(Conversation.id == msg.conversation_id))
     contact = s.scalar(select(Contact).where(Contact.id == conv.contact_id)) if conv else None
-    now = utcnow()
-    assert tenant is not None
+    now = uow.now()
     decision = check(uow, tenant, contact, msg.channel, now)
-    msg.attempts += 1
+    msg.lease_owner, msg.leased_until = None, None
     if not decision.allowed:
         msg.status = "held" if decision.rule == "outbound_off" else "blocked"
-        msg.status_reason = f"blocked: {decision.rule}. {decision.reason}"
-        return msg
+        msg.rule = decision.rule
+        msg.status_reason = f"blocked: {decision.rule}. {decision.reason}"[:300]
+        return None
     assert contact is not None
-    to = contact.email if msg.channel == "email" else contact.phone
-    provider = provider_for(msg.channel, uow.tenant_id)
-    envelope = Envelope(msg.id, msg.channel, to or "", msg.from_addr, msg.subject, msg.body)
-    result: Delivery = provider.send(envelope, Permit(msg.id, _GATE_TOKEN))
-    msg.provider = provider.name
-    msg.provider_id = result.provider_id
-    msg.to_addr = to
-    # "unknown" is kept visible as failed-with-reason and never retried by itself: a person decides.
-    msg.status = {"unknown": "failed"}.get(result.status, result.status)
-    msg.status_reason = result.detail
-    msg.sent_at = now if result.status in ("sent", "delivered") else None
-    return msg
+    to = (contact.email if msg.channel == "email" else contact.phone) or ""
+    provider = providers.for_channel(msg.channel)
+    msg.status, msg.rule, msg.status_reason = "sending", None, None
+    msg.lease_owner, msg.leased_until = owner, now + lease
+    msg.attempts += 1
+    msg.to_addr, msg.provider = to, provider.name
+    envelope = Envelope(msg.id, msg.channel, to, msg.from_addr, msg.subject, msg.body, tenant_id=uow.tenant_id)
+    return Attempt(msg.id, provider, envelope, Permit(msg.id, _GATE_TOKEN))
+
+
+def send(attempt: Attempt) -> Delivery:
+    """The provider call, with no transaction open. Whatever the provider raises is this one message's failure,
+    never the caller's: a poison message fails alone and the dispatcher goes on to the next."""
+    try:
+        return attempt.provider.send(attempt.envelope, attempt.permit)
+    except Exception as exc:  # a bug or bad data in one message must not stop or roll back the others
+        return Delivery(status="failed", detail=f"the {attempt.provider.name} provider failed on this message "
+                        f"({type(exc).__name__}: {str(exc)[:120]})")  # fmt: skip

@@ -3,9 +3,11 @@
 from .activities import MESSAGE_STATUSES, ActivityCount, Calendar, Conversation, Event, Message, Note, Task
 from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
+from .consent import ConsentEvent
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
+from .installation import Installation
 from .mca import CashflowMonth, Lender, Submission
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User
 
@@ -22,10 +24,12 @@ __all__ = [
     "Base",
     "Calendar",
     "CashflowMonth",
+    "ConsentEvent",
     "Contact",
     "Conversation",
     "DomainEventRow",
     "Event",
+    "Installation",
     "Lender",
     "Message",
     "Note",

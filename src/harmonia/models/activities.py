@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, TenantOwned, TenantScoped, UTCDateTime, tenant_fk
 
 __all__ = ["MESSAGE_STATUSES", "ActivityCount", "Calendar", "Conversation", "Event", "Message", "Note", "Task"]
 
-MESSAGE_STATUSES = ("draft", "queued", "held", "blocked", "sent", "delivered", "failed", "received")
+# queued → (claimed: a lease on a queued row) → sending → sent/delivered | failed | unknown; held and blocked carry the
+# gate's rule in `rule`. `unknown`: it may or may not have left (the worker stopped mid-send, the connection dropped
+# after the data went); it is never sent again by itself, a person looks and resends.
+MESSAGE_STATUSES = (
+    "draft", "queued", "sending", "held", "blocked", "sent", "delivered", "failed", "unknown", "received",
+)  # fmt: skip
 
 
 class Calendar(TenantScoped, Base):
@@ -64,6 +69,12 @@ class Conversation(TenantScoped, Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def _partial_unique(name: str, column: str, where: str) -> Index:
+    # The migration (0010) creates it partial on both databases; naming `postgresql_where` here would load the
+    # PostgreSQL dialect into every process at import (`harmonia mcp` over SQLite stays lean).
+    return Index(name, "tenant_id", column, unique=True, sqlite_where=text(where))
+
+
 class Message(TenantScoped, Base):
     __tablename__ = "messages"
     __extra_args__ = (
@@ -73,7 +84,14 @@ class Message(TenantScoped, Base):
         # covers reports_activity's count per person and channel over a period
         Index("ix_messages_tenant_activity", "tenant_id", "created_at", "direction", "status", "sent_by", "channel"),
         Index("ix_messages_tenant_provider", "tenant_id", "provider_id"),
-        Index("ix_messages_tenant_idempotency", "tenant_id", "idempotency_key"),
+        # one key, one send: concurrent callers with the same key meet here (the loser replays the winner)
+        _partial_unique("uq_messages_tenant_idempotency", "idempotency_key", "idempotency_key IS NOT NULL"),
+        # a provider's redelivered inbound callback (the same MessageSid) is stored once
+        _partial_unique(
+            "uq_messages_tenant_inbound_provider", "provider_id", "direction = 'inbound' AND provider_id IS NOT NULL"
+        ),
+        # the worker's claim: queued rows whose lease (or back-off) has run out
+        Index("ix_messages_tenant_due", "tenant_id", "status", "leased_until"),
     )
 
     conversation_id: Mapped[str] = mapped_column(String(24))
@@ -96,6 +114,13 @@ class Message(TenantScoped, Base):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # the gate's rule when held/blocked (`outbound_off`, `sms_consent`…), or why it failed (`provider_refused`…)
+    rule: Mapped[str | None] = mapped_column(String(32))
+    # delivery lease: which dispatcher holds the row and until when (also the retry back-off of a queued row)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a refused send of a draft: the blocked attempt points at the draft, which stays a draft
+    draft_id: Mapped[str | None] = mapped_column(String(24))
 
 
 class Task(TenantScoped, Base):

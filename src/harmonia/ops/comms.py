@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from sqlalchemy import bindparam, select
 
 from ..errors import InvalidArguments, OutboundBlocked
@@ -26,7 +26,17 @@ from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 __all__ = ["OPERATIONS"]
 
 Channel = Literal["email", "sms", "call"]
-IdemKey = Field(None, min_length=8, max_length=200, description="same key within 24 h: sent once")
+IdemKey = Field(None, min_length=8, max_length=200, description="one send per key per 24 h")
+
+
+def _one_line(value: str) -> str:
+    """A subject becomes a mail header: a line break there would forge headers (or poison the send)."""
+    if any((ord(ch) < 32 and ch != "\t") or ch in "\x7f\x85\u2028\u2029" for ch in value):
+        raise ValueError("a subject is one line: remove line breaks and control characters")
+    return value
+
+
+Subject = Annotated[str, AfterValidator(_one_line)]
 
 
 class ConversationOut(OutputModel):
@@ -64,6 +74,8 @@ class MessageOut(OutputModel):
     body: str
     subject: str | None = None
     status_reason: str | None = None
+    rule: str | None = None
+    draft_id: str | None = None
     sent_by: str | None = None
     via: str | None = None
     duration_seconds: int | None = None
@@ -74,7 +86,7 @@ class MessageOut(OutputModel):
 def message_out(m: Message) -> MessageOut:
     return MessageOut(id=m.id, conversation_id=m.conversation_id, channel=m.channel, direction=m.direction,
                       status=m.status, body=m.body, subject=m.subject, status_reason=m.status_reason,
-                      sent_by=m.sent_by, via=m.created_via, duration_seconds=m.duration_seconds, outcome=m.outcome,
+                      rule=m.rule, draft_id=m.draft_id, sent_by=m.sent_by, via=m.created_via, duration_seconds=m.duration_seconds, outcome=m.outcome,
                       created_at=m.created_at)  # fmt: skip
 
 
@@ -151,7 +163,7 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
 
 class EmailDraft(InputModel):
     contact_id: RecordId
-    subject: str = Field(min_length=1, max_length=300)
+    subject: Subject = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=20_000)
 
 
@@ -171,21 +183,52 @@ def _digest(args: InputModel) -> str:
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _send(ctx: OpContext, args: Any, *, contact_id: str, channel: str, body: str, subject: str | None = None,
-          draft: Message | None = None) -> MessageOut:  # fmt: skip
+def _send(ctx: OpContext, args: Any, *, contact_id: str | None = None, channel: str, body: str | None = None,
+          subject: str | None = None, draft_id: str | None = None) -> MessageOut:  # fmt: skip
     digest = _digest(args)
-    previous = svc.find_idempotent(ctx.uow, args.idempotency_key, digest)
+    key = args.idempotency_key
+    draft = svc.lock_draft(ctx.uow, draft_id) if draft_id else None  # two sends of one draft: one waits here
+    previous = svc.find_idempotent(ctx.uow, key, digest)
+    if previous is None and draft is not None:
+        svc.check_draft(draft)
+        conv = get_or_404(ctx.uow, Conversation, draft.conversation_id, "conversation")
+        contact_id, body, subject = conv.contact_id, draft.body, draft.subject
+    if previous is None:
+        assert contact_id is not None and body is not None
+        try:
+            msg, decision = svc.queue(ctx.uow, contact_id=contact_id, channel=channel, body=body, subject=subject,
+                                      key=key, digest=digest, draft=draft)  # fmt: skip
+        except svc.IdempotencyKeyTaken:  # a concurrent call with this key committed first: its result is ours
+            previous = svc.find_idempotent(ctx.uow, key, digest)
+            assert previous is not None
     if previous is not None:
         ctx.detail = "idempotent replay"
         ctx.audit_target("message", previous.id)
+        if previous.status == "blocked":
+            ctx.refuse(_blocked(previous, previous.rule or "blocked", _reason(previous)))
         return message_out(previous)
-    msg, decision = svc.queue(ctx.uow, contact_id=contact_id, channel=channel, body=body, subject=subject,
-                              key=args.idempotency_key, digest=digest, draft=draft)  # fmt: skip
     ctx.audit_target("message", msg.id, after={"status": msg.status, "channel": channel})
     if not decision.allowed:
-        ctx.refuse(OutboundBlocked(decision.rule or "blocked", f"{decision.reason}. The message is kept in the "
-                                   f"thread as blocked ({msg.id}); nothing was sent.", message_id=msg.id))  # fmt: skip
+        ctx.refuse(_blocked(msg, decision.rule or "blocked", decision.reason or ""))
     return message_out(msg)
+
+
+def _reason(msg: Message) -> str:
+    text = msg.status_reason or ""
+    return text.split(". ", 1)[1] if text.startswith("blocked: ") and ". " in text else text
+
+
+def _blocked(msg: Message, rule: str, reason: str) -> OutboundBlocked:
+    """The refusal a caller gets, saying what was kept and what to do next."""
+    if msg.draft_id:
+        kept = (
+            f"Nothing was sent. The draft {msg.draft_id} is still a draft: once that is resolved, send it again "
+            f"with draft_id (and a new idempotency_key). The refused attempt is kept in the thread as {msg.id}."
+        )
+    else:
+        kept = f"The message is kept in the thread as blocked ({msg.id}); nothing was sent."
+    return OutboundBlocked(rule, f"{reason.rstrip('.')}. {kept}", message_id=msg.id,
+                           **({"draft_id": msg.draft_id} if msg.draft_id else {}))  # fmt: skip
 
 
 def _given(*names: str) -> dict[str, Any]:
@@ -199,7 +242,7 @@ class EmailSend(InputModel):
         {**_given("contact_id", "subject", "body"), "not": _given("draft_id")},
     ]}})  # fmt: skip
     contact_id: RecordId | None = None
-    subject: str | None = Field(None, min_length=1, max_length=300)
+    subject: Subject | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)
     draft_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="send this email draft instead"))
     idempotency_key: str | None = IdemKey
@@ -215,11 +258,7 @@ class EmailSend(InputModel):
 
 def email_send(ctx: OpContext, args: EmailSend) -> MessageOut:
     if args.draft_id:
-        draft = svc.draft_of(ctx.uow, args.draft_id)
-        conv = get_or_404(ctx.uow, Conversation, draft.conversation_id, "conversation")
-        return _send(
-            ctx, args, contact_id=conv.contact_id, channel="email", body=draft.body, subject=draft.subject, draft=draft
-        )
+        return _send(ctx, args, channel="email", draft_id=args.draft_id)
     assert args.contact_id and args.body
     return _send(ctx, args, contact_id=args.contact_id, channel="email", body=args.body, subject=args.subject)
 
@@ -289,11 +328,12 @@ def messages_release(ctx: OpContext, args: MessagesRelease) -> MessageOut:
     if msg.status != "held":
         raise InvalidArguments(f"message {msg.id} is {msg.status}, not held; only held messages are released")
     if args.action == "discard":
-        msg.status, msg.status_reason = "failed", f"discarded by {ctx.actor.user_id or ctx.actor.channel}"
+        msg.status, msg.rule = "failed", "discarded"
+        msg.status_reason = f"discarded by {ctx.actor.user_id or ctx.actor.channel}"
     else:
-        msg.status, msg.status_reason = "queued", None  # the gate runs again, in full, at delivery
-        message_id = msg.id
-        ctx.uow.after_commit(lambda: svc.deliver_now(ctx.uow, message_id))
+        msg.status, msg.status_reason, msg.rule = "queued", None, None  # the gate runs again, in full, at delivery
+        msg.lease_owner, msg.leased_until = None, None
+        ctx.uow.emit("message_queued", subject=("message", msg.id), channel=msg.channel)
     ctx.audit_target("message", msg.id, after={"status": msg.status})
     return message_out(msg)
 

@@ -14,13 +14,13 @@ from ..queries import TENANT, Query
 from ..services import contacts as svc
 from ..services import tags as tag_service
 from ..services.records import get_or_404, not_found, snapshot
-from .common import Page, PageArgs, RecordId, Since, TimeZoneName
+from .common import Instant, Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
-from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel
+from .schema import MCP_OMITS, NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS", "ContactOut", "contact_out"]
 
-EmailConsent = Literal["subscribed", "unsubscribed", "bounced"]
+EmailConsent = Literal["unknown", "subscribed", "unsubscribed", "bounced"]
 PhoneConsent = Literal["unknown", "opted_in", "opted_out"]
 Channel = Literal["email", "sms", "call"]
 
@@ -106,6 +106,14 @@ class ContactsUpdate(_ContactFields):
     call_consent: PhoneConsent | None = None
     dnd: bool | None = Field(None, description="do not disturb, every channel")
     dnd_channels: list[Channel] | None = None
+    # SPEC §11: an opt-in is recorded by a person (web UI, REST) with where it came from; over MCP only opt-outs
+    consent_source: str | None = Field(
+        None, max_length=300, json_schema_extra=rest_only(description="where an opt-in came from (required for one)")
+    )
+    consent_given_at: Instant | None = Field(
+        None, json_schema_extra={**rest_only(description="when the contact gave it (default: now)"),
+                                 MCP_OMITS: ["format"]},
+    )  # fmt: skip
 
 
 def contacts_update(ctx: OpContext, args: ContactsUpdate) -> ContactOut:

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 
 from ..db import UnitOfWork
-from ..errors import Conflict, InvalidArguments
+from ..errors import Conflict, Forbidden, InvalidArguments
 from ..formats import EMAIL_PATTERN
 from ..ids import new_id
-from ..models import Account, Contact, Tagging, User, utcnow
+from ..models import Account, ConsentEvent, Contact, Tagging, User, utcnow
 from ..queries import TENANT
 from . import tags as tag_service
 from .paging import Listing, at_least, eq
@@ -20,6 +20,7 @@ from .records import apply_changes, get_or_404
 
 __all__ = [
     "CONSENT_VALUES",
+    "change_consent",
     "create_contact",
     "list_contacts",
     "normalize_email",
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 CONSENT_VALUES = {
-    "email": ("subscribed", "unsubscribed", "bounced"),
+    "email": ("unknown", "subscribed", "unsubscribed", "bounced"),
     "sms": ("unknown", "opted_in", "opted_out"),
     "call": ("unknown", "opted_in", "opted_out"),
 }
@@ -36,6 +37,80 @@ CONTACT_FIELDS = (
     "first_name", "last_name", "email", "phone", "account_id", "title", "owner_id", "timezone", "source",
     "email_consent", "sms_consent", "call_consent", "dnd", "dnd_channels", "custom_fields",
 )  # fmt: skip
+
+
+# --- consent (SPEC §11) -----------------------------------------------------------------------------------------
+# Opting out is always allowed, to anyone, on any channel. Granting consent (SMS or call `opted_in`, email
+# `subscribed`) or moving away from an opt-out is a person's act: someone in the web UI (`ui`), an integration over
+# REST (`api`) or the owner at the server (`cli`), with the source of the consent. Never the agent over MCP, never
+# a workflow. After the contact texted STOP, only their own START re-opens SMS (carriers block the number until
+# then anyway). Every change is appended to `consent_events`; nothing rewrites that history.
+OPT_OUTS = {"email": ("unsubscribed", "bounced"), "sms": ("opted_out",), "call": ("opted_out",)}
+GRANTED = {"email": "subscribed", "sms": "opted_in", "call": "opted_in"}
+PEOPLE_CHANNELS = ("ui", "api", "cli")
+
+
+def change_consent(
+    uow: UnitOfWork,
+    contact: Contact,
+    channel: str,
+    value: str,
+    *,
+    source: str | None,
+    given_at: datetime | None = None,
+    inbound: bool = False,
+) -> str | None:
+    """Move `contact`'s consent on `channel` to `value` if the rules allow, recording the change. `inbound`: the
+    contact's own message or their provider's report (a STOP, a START, a bounce). Returns the value before, or None
+    when nothing changed."""
+    if value not in CONSENT_VALUES[channel]:
+        raise InvalidArguments(f"{channel}_consent must be one of {', '.join(CONSENT_VALUES[channel])}")
+    current = getattr(contact, f"{channel}_consent")
+    if value == current:
+        return None
+    raises = value == GRANTED[channel] or current in OPT_OUTS[channel]
+    if raises and value not in OPT_OUTS[channel] and not inbound:
+        if uow.actor.channel not in PEOPLE_CHANNELS:
+            raise Forbidden(
+                f"{channel}_consent cannot be raised to {value} through {uow.actor.channel}: only a person records an "
+                "opt-in, in the web UI or over REST with its source and date (an opt-out is always accepted)"
+            )
+        if not (source or "").strip():
+            raise InvalidArguments(
+                f"say where this {channel} opt-in comes from: consent_source (e.g. 'signed application form'), "
+                "and consent_given_at if it was not today",
+                field="consent_source",
+            )
+        if channel == "sms" and current == "opted_out" and _last_was_inbound_stop(uow, contact.id):
+            raise Forbidden(
+                "this contact texted STOP; only their texting START (or UNSTOP) opens SMS again. Their STOP stays on "
+                "record"
+            )
+    now = uow.now()
+    setattr(contact, f"{channel}_consent", value)
+    source = (source or f"set via {uow.actor.channel}").strip()[:300]
+    uow.session.add(ConsentEvent(id=new_id("consent_event"), contact_id=contact.id, channel=channel,
+                                 from_value=current, to_value=value, source=source, given_at=given_at or now, at=now,
+                                 via=uow.actor.channel, user_id=uow.actor.user_id,
+                                 client=uow.actor.client))  # fmt: skip
+    log = dict(contact.consent_log or {})  # the latest per channel, for display; the history is consent_events
+    log[channel] = {"at": now.isoformat(), "how": source}
+    contact.consent_log = log
+    uow.emit("consent_changed", subject=("contact", contact.id), channel=channel, before=current, after=value)
+    return str(current)
+
+
+def _last_was_inbound_stop(uow: UnitOfWork, contact_id: str) -> bool:
+    last = uow.session.scalar(
+        select(ConsentEvent).where(ConsentEvent.contact_id == contact_id, ConsentEvent.channel == "sms")
+        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc()).limit(1)
+    )  # fmt: skip
+    return last is not None and last.to_value == "opted_out" and last.source.startswith("inbound")
+
+
+def consent_history(uow: UnitOfWork, contact_id: str) -> list[ConsentEvent]:
+    return list(uow.session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id)
+                                    .order_by(ConsentEvent.at, ConsentEvent.id)))  # fmt: skip
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -130,7 +205,11 @@ def create_contact(
 
 
 def update_contact(uow: UnitOfWork, contact: Contact, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply `changes` (only fields given); returns the before-values of what changed, for the audit."""
+    """Apply `changes` (only fields given); returns the before-values of what changed, for the audit. Consent
+    changes go through `change_consent` (`consent_source`, `consent_given_at` say where an opt-in came from)."""
+    source = changes.pop("consent_source", None)
+    given_at = changes.pop("consent_given_at", None)
+    consent = {ch: changes.pop(f"{ch}_consent") for ch in ("email", "sms", "call") if f"{ch}_consent" in changes}
     columns = Contact.__table__.c
     cannot_clear = sorted(k for k, v in changes.items() if v is None and k in columns and not columns[k].nullable)
     if cannot_clear:
@@ -148,11 +227,12 @@ def update_contact(uow: UnitOfWork, contact: Contact, changes: dict[str, Any]) -
         raise InvalidArguments(
             "a contact needs at least a name, an email or a phone; this change would remove the last"
         )
-    for channel in ("email", "sms", "call"):
-        if f"{channel}_consent" in before:
-            log = dict(contact.consent_log or {})
-            log[channel] = {"at": utcnow().isoformat(), "how": f"set via {uow.actor.channel}"}
-            contact.consent_log = log
+    for channel, value in consent.items():
+        if value is None:
+            raise InvalidArguments(f"{channel}_consent cannot be null; leave it out to keep its value")
+        previous = change_consent(uow, contact, channel, value, source=source, given_at=given_at)
+        if previous is not None:
+            before[f"{channel}_consent"] = previous
     return before
 
 

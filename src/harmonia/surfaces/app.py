@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.db = h.db
     app.state.settings = h.settings
     app.state.lifespans = []
+    app.state.providers = h.providers
     for surface in (mcp_http, webhooks, rest, web):  # MCP first: the most requested paths match first
         surface.install(app)
     return app

@@ -1,4 +1,12 @@
-"""The provider interface: `send(envelope, permit)` refuses without a permit minted by the gate for that message."""
+"""The provider interface: `send(envelope, permit)` refuses without a permit minted by the gate for that message.
+
+A provider reports one of four outcomes, and the difference between the last two is what keeps a message from
+going out twice:
+- `sent` / `delivered`: the provider took it;
+- `failed`: the provider refused it for good (a 5xx, an invalid number); nothing left;
+- `retry`: it provably never left (no connection, a 4xx before the data was accepted): safe to try again later;
+- `unknown`: it may have left (the connection dropped or timed out after the data went): never retried by itself.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ class Envelope:
     from_: str | None
     subject: str | None
     body: str
+    tenant_id: str = ""  # for the status-callback address the provider is given
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class Permit:
 
 @dataclass(frozen=True)
 class Delivery:
-    status: str  # sent / delivered / failed / unknown
+    status: str  # sent / delivered / failed / retry / unknown
     provider_id: str | None = None
     detail: str | None = None
 

@@ -1,4 +1,10 @@
-"""Email over a real SMTP conversation to `HARMONIA_SMTP_URL` (`smtp://host:port`)."""
+"""Email over a real SMTP conversation to `HARMONIA_SMTP_URL` (`smtp://host:port`).
+
+The conversation is driven step by step so each failure is classified by *when* it happened: before the server
+accepted the data nothing left (a 4xx or a lost connection there is `retry`, a 5xx is `failed`); once DATA is under
+way a dropped or silent connection is `unknown` — the server may have queued it, and a duplicate is worse than a
+person checking.
+"""
 
 from __future__ import annotations
 
@@ -28,12 +34,44 @@ class SmtpProvider(Provider):
         msg["Subject"] = envelope.subject or ""
         msg["Message-ID"] = f"<{envelope.message_id}@harmonia>"
         msg.set_content(envelope.body)
+        data = msg.as_bytes()
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                smtp.send_message(msg)
-        except (smtplib.SMTPServerDisconnected, TimeoutError):
-            # The server may or may not have taken it: never blindly retry (a duplicate email is worse).
-            return Delivery(status="unknown", detail="SMTP connection dropped mid-conversation; outcome unknown")
-        except (smtplib.SMTPException, OSError) as exc:
-            return Delivery(status="failed", detail=f"SMTP refused: {type(exc).__name__}")
-        return Delivery(status="sent", provider_id=msg["Message-ID"])
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            return Delivery(status="retry", detail=f"SMTP server unreachable ({type(exc).__name__}); nothing was sent")
+        try:
+            try:
+                smtp.ehlo_or_helo_if_needed()
+                code, reply = smtp.mail(str(msg["From"]))
+                if code != 250:
+                    return _refused("MAIL", code, reply)
+                code, reply = smtp.rcpt(envelope.to)
+                if code not in (250, 251):
+                    return _refused("RCPT", code, reply)
+            except smtplib.SMTPResponseException as exc:
+                return _refused("MAIL", exc.smtp_code, exc.smtp_error)
+            except (OSError, smtplib.SMTPException) as exc:
+                return Delivery(status="retry", detail=f"SMTP connection lost before the data ({type(exc).__name__})"
+                                "; nothing was sent")  # fmt: skip
+            try:
+                code, reply = smtp.data(data)
+            except smtplib.SMTPResponseException as exc:
+                return _refused("DATA", exc.smtp_code, exc.smtp_error)
+            except (OSError, smtplib.SMTPException) as exc:
+                return Delivery(status="unknown", detail=f"SMTP connection dropped during DATA ({type(exc).__name__})"
+                                "; the server may have taken it")  # fmt: skip
+            if code != 250:
+                return _refused("DATA", code, reply)
+            return Delivery(status="sent", provider_id=str(msg["Message-ID"]))
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+def _refused(step: str, code: int, reply: bytes | str) -> Delivery:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    detail = f"SMTP {step} refused: {code} {text[:120]}"
+    # 4xx: the server says "not now" and took nothing; 5xx: it will never take it
+    return Delivery(status="retry" if 400 <= code < 500 else "failed", detail=detail)

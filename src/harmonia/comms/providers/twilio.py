@@ -1,7 +1,8 @@
 """SMS and voice through a Twilio-compatible REST API (`HARMONIA_TWILIO_BASE_URL`, account sid and auth token).
 
 Twilio documents no idempotency key for Messages/Calls create, so a timeout after the request left is reported as
-`unknown` and never retried blindly: a duplicate text is user harm and a per-message compliance exposure.
+`unknown` and never retried blindly: a duplicate text is user harm and a per-message compliance exposure. Only
+failures that provably happened before Twilio took the request (no connection, 429) are `retry`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ class TwilioProvider(Provider):
     name = "twilio"
 
     def __init__(self, base_url: str, account_sid: str, auth_token: str, from_number: str,
-                 status_callback: str | None = None, timeout: float = 10) -> None:  # fmt: skip
+                 public_url: str | None = None, timeout: float = 10) -> None:  # fmt: skip
         self.base = base_url.rstrip("/")
         self.sid = account_sid
         self.auth = (account_sid, auth_token)
         self.from_number = from_number
-        self.status_callback = status_callback
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.timeout = timeout
 
     def _send(self, envelope: Envelope) -> Delivery:
@@ -35,22 +36,27 @@ class TwilioProvider(Provider):
             data["Body"] = envelope.body
         else:
             data["Twiml"] = f"<Response><Say>{_xml(envelope.body or 'Hello')}</Say></Response>"
-        if self.status_callback:
-            data["StatusCallback"] = self.status_callback
+        if self.public_url and envelope.tenant_id:
+            data["StatusCallback"] = f"{self.public_url}/webhooks/twilio/{envelope.tenant_id}/status"
         url = f"{self.base}/2010-04-01/Accounts/{self.sid}/{resource}.json"
         import httpx  # here, not at the top: every process imports the gate, few of them send (stdio start-up)
 
         try:
             response = httpx.post(url, data=data, auth=self.auth, timeout=self.timeout)
         except httpx.ConnectError:
-            return Delivery(status="failed", detail="voice/SMS provider unreachable (nothing was sent)")
+            return Delivery(status="retry", detail="voice/SMS provider unreachable; nothing was sent")
         except httpx.TransportError:
             return Delivery(status="unknown", detail="provider timed out after the request was sent; outcome unknown")
+        code = _json(response).get("code")
+        if response.status_code == 429:
+            return Delivery(status="retry", detail="provider rate limit (429); nothing was sent")
+        if response.status_code >= 500:
+            return Delivery(status="unknown", detail=f"provider error {response.status_code} after the request; "
+                            "outcome unknown")  # fmt: skip
         if response.status_code >= 400:
-            code = _json(response).get("code")
             return Delivery(status="failed", detail=f"provider refused ({response.status_code}, code {code})")
-        body = _json(response)
-        return Delivery(status="sent", provider_id=str(body.get("sid") or ""), detail=None)
+        sid = _json(response).get("sid")
+        return Delivery(status="sent", provider_id=str(sid) if sid else None, detail=None)
 
 
 def _json(response: httpx.Response) -> dict[str, object]:
