@@ -7,7 +7,7 @@ from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
 from .mca import CashflowMonth, Lender, Submission
-from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User
+from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User, WebSession
 
 __all__ = [
     "CHANNELS",
@@ -41,5 +41,6 @@ __all__ = [
     "TenantOwned",
     "TenantScoped",
     "User",
+    "WebSession",
     "utcnow",
 ]

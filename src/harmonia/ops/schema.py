@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticCustomError
 
 from ..ids import ID_PATTERN
 
@@ -21,6 +22,7 @@ __all__ = [
     "REST_ONLY",
     "InputModel",
     "OutputModel",
+    "input_bounds",
     "input_schema",
     "output_schema",
     "rest_only",
@@ -31,9 +33,49 @@ __all__ = [
 # imports the whole registry (about 100 models) but a conversation uses a few tools; building every validator at
 # import was a third of the registry's import time.
 class InputModel(BaseModel):
-    """Base for operation arguments: unknown fields are errors, strings are trimmed."""
+    """Base for operation arguments: unknown fields are errors, strings are trimmed, and no argument carries what
+    no column can store (a NUL character; PostgreSQL refuses it in text) or more than `input_bounds` allow."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            problem = input_bounds(data)
+            if problem:
+                raise PydanticCustomError("unstorable", problem)
+        return data
+
+
+MAX_TEXT = 100_000  # characters of any one string argument, whatever its own limit (those are tighter)
+MAX_NESTED_TEXT = 10_000  # a string inside an object or list argument (a custom field's value…)
+MAX_DEPTH = 8
+MAX_ITEMS = 1_000  # entries of any one object or list argument
+
+
+def input_bounds(data: dict[str, Any]) -> str | None:
+    """What makes these arguments unstorable, in words that say what to do, or None. Walks without recursion."""
+    stack: list[tuple[str, Any, int]] = [(str(k), v, 1) for k, v in data.items()]
+    while stack:
+        where, value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return f"'{where}' contains a NUL character (\\u0000), which cannot be stored; remove it and retry"
+            limit = MAX_TEXT if depth == 1 else MAX_NESTED_TEXT
+            if len(value) > limit:
+                return f"'{where}' is {len(value):,} characters long; at most {limit:,} are accepted here"
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return f"'{where}' is nested too deeply; at most {MAX_DEPTH} levels are accepted"
+            if len(value) > MAX_ITEMS:
+                return f"'{where}' has {len(value):,} entries; at most {MAX_ITEMS:,} are accepted in one call"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and ("\x00" in key or len(key) > 200):
+                    return f"'{where}' has a key that is too long or contains a NUL character; use a short name"
+                stack.append((f"{where}.{key}", item, depth + 1))
+    return None
 
 
 class OutputModel(BaseModel):

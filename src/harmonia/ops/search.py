@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from .. import fulltext
 from ..errors import InvalidArguments
 from ..models import Account, Contact, Message, Note, Opportunity
+from ..untrusted import Fence
 from .common import Limit
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel, rest_only
@@ -137,9 +138,10 @@ def search(ctx: OpContext, args: Search) -> SearchResult:
     for kind, ids in by_kind.items():
         model = TITLES[kind]
         records.update((row.id, row) for row in ctx.session.scalars(select(model).where(model.id.in_(ids))))
+    fence = Fence.for_channel(ctx.actor.channel)  # an inbound message's words are the sender's, not the workspace's
     items = [
-        Hit(type=kind, id=rid, title=_title(kind, records[rid]),
-            snippet=snippet(records[rid].body, terms) if kind in ("note", "message") else None)
+        Hit(type=kind, id=rid, title=_title(kind, records[rid], fence),
+            snippet=_snippet(kind, records[rid], terms, fence) if kind in ("note", "message") else None)
         for kind, rid, *_ in page if rid in records
     ]  # fmt: skip
     return SearchResult(items=items, next_cursor=str(offset + limit) if more else None)
@@ -167,14 +169,19 @@ def snippet(text_: str, terms: list[str], width: int = 8) -> str:
     return ("…" if lo > 0 else "") + "".join(out) + tail
 
 
-def _title(kind: str, row: Any) -> str:
+def _snippet(kind: str, row: Any, terms: list[str], fence: Fence) -> str | None:
+    text_ = snippet(row.body, terms)
+    return fence.mark_inbound(text_, row.direction, row.channel) if kind == "message" else text_
+
+
+def _title(kind: str, row: Any, fence: Fence) -> str:
     if kind == "contact":
         extra = ", ".join(x for x in (row.email, row.phone) if x)
         return f"{row.full_name} ({extra})" if extra else row.full_name
     if kind in ("account", "opportunity"):
         return str(row.name)
     if kind == "message":
-        return f"{row.channel} {row.direction}: {row.subject or row.body[:60]}"
+        return f"{row.channel} {row.direction}: {fence.mark_inbound(row.subject or row.body[:60], row.direction, row.channel)}"
     return str(row.body[:80])
 
 

@@ -12,6 +12,8 @@ as denied), so clients that can step up, do.
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -68,9 +70,15 @@ class BearerAuth:
                 {"www-authenticate": f'Bearer error="invalid_token", resource="{self.resource}"'},
             )
             return
+        request_id = uuid.uuid4().hex[:12]
+        actor = dataclasses.replace(actor, request_id=request_id)
         scope[ACTOR_SCOPE_KEY] = actor
         if scope["method"] != "POST":
-            await self.app(scope, receive, send)
+            # Stateless JSON mode has no stream to offer: a GET would hold an idle SSE stream (and a file descriptor)
+            # open for ever, and there is no session to DELETE. The spec lets a server answer 405; the SDK client
+            # opens a GET stream only when a server gave it a session id, which this one never does.
+            await _reply(send, 405, _rpc_error(None, -32600, f"{scope['method']} is not supported here: send each "
+                         "JSON-RPC message as a POST (Streamable HTTP, stateless)"), {"allow": "POST"})  # fmt: skip
             return
         body, more = b"", True
         while more:
@@ -78,8 +86,13 @@ class BearerAuth:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > MAX_BODY:
-                await _reply(send, 413, {"error": "request body too large"})
+                await _reply(send, 413, _rpc_error(None, -32600, f"the request body is over {MAX_BODY:,} bytes; "
+                                                   "send a smaller message"))  # fmt: skip
                 return
+        malformed = _envelope_problem(body)
+        if malformed is not None:
+            await _reply(send, 400, malformed)
+            return
         needed = _scope_needed(actor, body)
         if needed is not None:
             denied = await anyio.to_thread.run_sync(lambda: registry().deny(self.db, actor, needed.name))  # audited
@@ -99,6 +112,30 @@ class BearerAuth:
         await self.app(scope, replay, send)
 
 
+def _rpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def _envelope_problem(body: bytes) -> dict[str, Any] | None:
+    """A JSON-RPC error for an envelope the SDK would choke on (params that are not an object, a batch), or None.
+    Everything else — parse errors, unknown methods, bad arguments — the SDK answers itself."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(message, list):
+        return _rpc_error(None, -32600, "JSON-RPC batches are not supported (MCP removed them): send one message "
+                          "per POST")  # fmt: skip
+    if not isinstance(message, dict):
+        return _rpc_error(None, -32600, "a JSON-RPC message is a JSON object with jsonrpc, method and id")
+    rid = message.get("id")
+    rid = rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+    if "params" in message and not isinstance(message["params"], dict | None):
+        return _rpc_error(rid, -32602, "params must be a JSON object, e.g. {\"name\": \"search\", \"arguments\": "
+                          "{\"q\": \"acme\"}}")  # fmt: skip
+    return None
+
+
 def _scope_needed(actor: Any, body: bytes) -> Operation | None:
     """The tool a `tools/call` names when the token lacks its scope (parsed here, on the loop: cheap, no database)."""
     try:
@@ -107,7 +144,8 @@ def _scope_needed(actor: Any, body: bytes) -> Operation | None:
         return None
     if not isinstance(message, dict) or message.get("method") != "tools/call":
         return None
-    name = (message.get("params") or {}).get("name")
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
     op = registry().get(name) if isinstance(name, str) else None
     if op is None or not op.mcp or op.scope.value in actor.scopes:
         return None

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -28,18 +30,22 @@ from .. import __version__
 from ..db import Actor, Database
 from ..errors import HarmoniaError, NotFound
 from ..ops import registry
+from ..ops.calls import record_call, record_read
 from ..ops.prompts import PROMPTS, PromptSpec
 from ..ops.prompts import render as render_prompt
 from ..ops.registry import Operation
 from ..ops.schema import input_schema, output_schema
+from ..untrusted import DATA_NOT_INSTRUCTIONS
 
 __all__ = ["ACTOR_SCOPE_KEY", "build_server", "tool_definition"]
 
+log = logging.getLogger("harmonia.mcp")
 ACTOR_SCOPE_KEY = "harmonia.actor"
 INSTRUCTIONS = (
     "Harmonia is the team's CRM (merchant-cash-advance brokerage). Read with search/*_list/*_get; ids are "
     "opaque (ct_ contact, op_ deal, ac_ account…). Errors say what exists and what to do next. Sends obey the "
-    "workspace's outbound switch and consent rules; draft with email_draft when asked to prepare, never send unasked."
+    "workspace's outbound switch and consent rules; draft with email_draft when asked to prepare, never send unasked. "
+    + DATA_NOT_INSTRUCTIONS
 )
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="harmonia-db")
@@ -129,15 +135,24 @@ def build_server(
         a = who(ctx)
         name = params.name
         op = registry().get(name)
+        loop = asyncio.get_running_loop()
         if op is None or not op.mcp or (read_only and not op.read_only):
             known = ", ".join(o.name for o in visible(a))
-            return _error(NotFound(f"unknown tool {name!r}; tools available here: {known}"))
-        loop = asyncio.get_running_loop()
+            refusal = NotFound(f"unknown tool {name[:80]!r}; tools available here: {known}")
+            # Audited like any refused call: a write tool asked of a read-only endpoint is a denial worth seeing.
+            action, outcome = (op.name, "denied") if op is not None and op.mcp else ("tools/call", "error")
+            detail = "read-only endpoint" if outcome == "denied" else f"unknown tool {name[:60]!r}"
+            await loop.run_in_executor(_EXECUTOR, lambda: record_call(db, a, action, outcome, detail=detail))
+            return _error(refusal)
         try:
             result = await loop.run_in_executor(_EXECUTOR, registry().invoke, db, a, name, dict(params.arguments or {}))
+            data = result.model_dump(mode="json", exclude_none=True)
         except HarmoniaError as error:
             return _error(error)
-        data = result.model_dump(mode="json", exclude_none=True)
+        except Exception:  # invoke never raises anything else; this is the last line before a -32603
+            request_id = a.request_id or uuid.uuid4().hex[:12]
+            log.exception("tool %s failed outside the registry (request %s)", name, request_id)
+            return _error(HarmoniaError(f"'{name}' failed unexpectedly. Quote request id {request_id} to support."))
         return types.CallToolResult(content=[types.TextContent(type="text", text=_json(data))], structured_content=data)
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: Any) -> types.ListPromptsResult:
@@ -156,7 +171,8 @@ def build_server(
         except HarmoniaError as error:
             from mcp.shared.exceptions import MCPError
 
-            raise MCPError(code=types.INVALID_PARAMS, message=error.message) from None
+            code = types.INTERNAL_ERROR if error.http_status >= 500 else types.INVALID_PARAMS
+            raise MCPError(code=code, message=error.message) from None
         return types.GetPromptResult(
             description=description,
             messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],
@@ -181,13 +197,18 @@ def build_server(
         ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         a = who(ctx)
+        loop = asyncio.get_running_loop()
         if str(params.uri) != outbound.uri:
             from mcp.shared.exceptions import MCPError
 
+            detail = f"unknown resource {str(params.uri)[:80]!r}"
+            await loop.run_in_executor(_EXECUTOR, lambda: record_call(db, a, "resources/read", "error", detail=detail))
             raise MCPError(
-                code=types.INVALID_PARAMS, message=f"unknown resource {params.uri}; resources: {outbound.uri}"
+                code=types.INVALID_PARAMS,
+                message=f"unknown resource {str(params.uri)[:200]}; resources: {outbound.uri}",
             )
-        state = await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _outbound_state, db, a)
+        state = await loop.run_in_executor(_EXECUTOR, _outbound_state, db, a)
+        record_read(db, a, "resources/read", ("resource", "outbound"))
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
         )

@@ -31,6 +31,7 @@ from .wording import FILTERS, for_people
 __all__ = ["HERE", "Ui", "templates", "view"]
 
 HERE = Path(__file__).parent
+MAX_FORM_BYTES = 1024 * 1024  # the largest real form (an email of 20,000 characters) is under 100 KB
 templates = Jinja2Templates(directory=HERE / "templates")
 
 NAV = (
@@ -170,12 +171,20 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
             session: dict[str, Any] = request.session
             session.setdefault("csrf", secrets.token_urlsafe(24))
             form: FormData | None = None
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+                return _plain_error(request, 413, "This form is too large to send (over 1 MB). Shorten the text "
+                                    "and submit it again.")  # fmt: skip
             if request.method == "POST":
                 form = await request.form()
                 sent = str(form.get("csrf", ""))
                 if not secrets.compare_digest(sent, session["csrf"]):
                     return _plain_error(request, 403, "This form has expired or did not come from Harmonia. "
                                         "Go back, reload the page and submit it again.")  # fmt: skip
+            sent_values = [*(v for v in (form or {}).values() if isinstance(v, str)), *request.query_params.values()]
+            if any("\x00" in v for v in sent_values):  # no column can store it (PostgreSQL refuses it in text)
+                return _plain_error(request, 400, "This form or link contains a NUL character, which Harmonia cannot "
+                                    "store. Remove it (it is often pasted from a binary file) and try again.")  # fmt: skip
             ui = Ui(
                 request=request,
                 db=request.app.state.db,
@@ -235,7 +244,11 @@ def _restore_person(ui: Ui) -> None:
     stored = ui.session.get("person")
     if not isinstance(stored, dict):
         raise Unauthenticated("sign in first")
-    ui.actor, ui.person = person_actor(ui.db, stored["t"], stored["u"], request_id=ui.request_id)
+    session_id = stored.get("s")
+    if not isinstance(session_id, str):  # a cookie from before server-side sessions: it cannot be ended, so not kept
+        raise Unauthenticated("your session has ended; sign in again")
+    ui.actor, ui.person = person_actor(ui.db, stored["t"], stored["u"], request_id=ui.request_id,
+                                       session_id=session_id)  # fmt: skip
     ui.outbound_enabled = ui.person.outbound_enabled
 
 
