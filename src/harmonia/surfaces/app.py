@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from ..config import Settings, get_settings
@@ -24,6 +24,12 @@ __all__ = ["create_app"]
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
+
+
+async def _no_route(request: Request, exc: Exception) -> PlainTextResponse:
+    """What no surface claimed (a path no route pattern can match, e.g. with a line break in it): still a sentence."""
+    return PlainTextResponse("There is no page at this address. Check the link, or start from / (the pipeline); "
+                             "the API is described at /api/openapi.json.", status_code=404)  # fmt: skip
 
 
 @asynccontextmanager
@@ -38,7 +44,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
-    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=_lifespan)
+    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=_lifespan, exception_handlers={404: _no_route})
     app.state.owns_db = db is None
     app.state.db = db or Database(settings.database_url)
     app.state.settings = settings

@@ -16,6 +16,7 @@ from typing import Any, overload
 from urllib.parse import quote, urlencode
 
 import anyio
+from jinja2 import Undefined
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -49,8 +50,18 @@ SETTINGS_NAV = (
 )
 
 
+def _tolerant(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that reads a missing value as None: results leave out empty fields (a deal without an amount has no
+    `amount` key), and `{{ d.amount | money }}` must then show "—", not fail the whole page for everyone."""
+
+    def filtered(value: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(None if isinstance(value, Undefined) else value, *args, **kwargs)
+
+    return filtered
+
+
 for _name, _filter in FILTERS.items():
-    templates.env.filters[_name] = _filter
+    templates.env.filters[_name] = _tolerant(_filter)
 templates.env.globals["NAV"] = NAV
 templates.env.globals["SETTINGS_NAV"] = SETTINGS_NAV
 
