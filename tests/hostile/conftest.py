@@ -26,6 +26,8 @@ from harmonia.surfaces.app import create_app
 from ..conftest import Workspace
 
 PASSWORD = "correct horse battery staple"
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+               "MCP-Protocol-Version": "2025-11-25"}  # fmt: skip
 LEAKS = re.compile(r"Traceback|SQLSTATE|psycopg|sqlite3|sqlalchemy|IntegrityError|\.py\"?, line|"
                    r"duplicate key|violates|RecursionError|AttributeError|KeyError|TypeError", re.I)  # fmt: skip
 
@@ -144,6 +146,12 @@ def row_counts(db: Database, ws: Workspace) -> tuple[int, ...]:
     sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t} WHERE tenant_id = :t)" for t in COUNTED)
     with db.unit_of_work(ws.actor(), write=False) as uow:
         return tuple(uow.session.execute(text(sql), {"t": ws.id}).one())
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
 
 
 @dataclass

@@ -21,10 +21,8 @@ from harmonia.surfaces.rest import PREFIX
 from mcp import Client
 
 from ..mcp.conftest import serve_in_thread
-from .conftest import RAW_BODIES, TEXTS, Site, Tally, hostile_values, row_counts
+from .conftest import MCP_HEADERS, RAW_BODIES, TEXTS, Site, Tally, csrf_of, hostile_values, row_counts
 
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
-               "MCP-Protocol-Version": "2025-11-25"}  # fmt: skip
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -235,24 +233,18 @@ async def test_the_sdk_client_calling_every_tool_with_hostile_arguments_gets_ref
     tally.check()
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
 def test_the_web_ui_answers_hostile_links_and_forms_with_pages_never_an_error_500(
     site: Site, client: TestClient, report_figure: Any
 ) -> None:
     tally = Tally("web UI", _backend(site))
     page = client.get("/signin")
     signed = client.post("/signin", data={"workspace": site.ws.slug, "email": site.ws.owner.email,
-                                          "password": "correct horse battery staple", "csrf": _csrf(page.text)},
+                                          "password": "correct horse battery staple", "csrf": csrf_of(page.text)},
                          follow_redirects=False)  # fmt: skip
     assert signed.status_code == 303
     board = client.get("/board")
     assert board.status_code == 200 and "No amount yet" in board.text  # a deal without an amount shows on the board
-    csrf = _csrf(board.text)
+    csrf = csrf_of(board.text)
     contact_id = site.ws.call("contacts_list", limit=1)["items"][0]["id"]
     deal_id = site.ws.call("opportunities_list", limit=1)["items"][0]["id"]
     texts = [t for t in TEXTS if len(t) < 100_000] + ["x" * 300_000]

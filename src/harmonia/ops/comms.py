@@ -143,11 +143,12 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
         limit=args.limit,
         cursor=args.cursor,
     )
+    fence = Fence.for_channel(ctx.actor.channel)  # one nonce per response
     return ThreadOut(
         **conversation_out(conv, _contact_names(ctx, {conv.contact_id}).get(conv.contact_id)).model_dump(
             exclude_none=True
         ),
-        messages=[message_out(m, Fence.for_channel(ctx.actor.channel)) for m in rows],
+        messages=[message_out(m, fence) for m in rows],
         next_cursor=cursor,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
@@ -38,14 +38,16 @@ class InputModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
-    @model_validator(mode="before")
+    # After each field's own validation (an "after" validator leaves strict JSON parsing of dates and numbers as it
+    # is; a "before" model validator would turn the JSON input into Python input and refuse "2026-01-01" as a date).
+    @field_validator("*", mode="after")
     @classmethod
-    def _storable(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            problem = input_bounds(data)
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str | dict | list):
+            problem = input_bounds({info.field_name or "argument": value})
             if problem:
                 raise PydanticCustomError("unstorable", problem)
-        return data
+        return value
 
 
 MAX_TEXT = 100_000  # characters of any one string argument, whatever its own limit (those are tighter)

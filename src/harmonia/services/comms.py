@@ -165,10 +165,15 @@ def provider_status(db: Any, tenant_id: str, provider_id: str, status: str) -> b
         msg = uow.session.scalars(select(Message).where(Message.provider_id == provider_id).limit(1)).first()
         if msg is None:
             return False
+        before = msg.status
         if status in ("failed", "undelivered") and msg.status != "delivered":
             msg.status, msg.status_reason = "failed", f"provider reported {status}"
         elif STATUS_ORDER.get(status, -1) > STATUS_ORDER.get(msg.status, 99):
             msg.status = status
+        # One row per callback, moved or not: "what did the provider tell us, and when?" is an audit question.
+        audit.append(uow, action="message_status", outcome="ok", target_type="message", target_id=msg.id,
+                     detail=f"provider reported {status[:40]!r}", before={"status": before},
+                     after={"status": msg.status})  # fmt: skip
     return True
 
 

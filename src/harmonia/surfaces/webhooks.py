@@ -33,7 +33,9 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
 
 
 async def _form(request: Request) -> dict[str, str] | None:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    # A NUL cannot be stored (PostgreSQL refuses it in text) and a provider retries a refused callback for days:
+    # the sender's text is kept without it.
+    form = {k: str(v).replace("\x00", "") for k, v in (await request.form()).items()}
     token = request.app.state.settings.twilio_auth_token
     if token:
         url = request.app.state.settings.public_url + request.url.path
@@ -78,6 +80,8 @@ async def email_event(request: Request) -> Response:
     try:
         event = orjson.loads(raw)
         tenant_id, email, kind = event["tenant_id"], event["email"], event["type"]
+        if not all(isinstance(v, str) and "\x00" not in v and len(v) <= 320 for v in (tenant_id, email, kind)):
+            raise TypeError
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return JSONResponse({"error": "expected {tenant_id, email, type: bounce|unsubscribe}"}, status_code=422)
     if kind not in ("bounce", "unsubscribe"):
