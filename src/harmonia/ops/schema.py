@@ -22,6 +22,7 @@ __all__ = [
     "REST_ONLY",
     "InputModel",
     "OutputModel",
+    "exclude_nul",
     "input_bounds",
     "input_schema",
     "output_schema",
@@ -222,6 +223,30 @@ _WS = r"[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _NOT_WS = "[^" + _WS[1:]
 _ANY = r"[\s\S]"
 NOT_BLANK = _NOT_WS  # a pattern: at least one character that trimming keeps
+
+
+_NO_NUL = r"[^\x00]"
+_NOT_WS_NOR_NUL = r"[^\x00" + _WS[1:]
+
+
+def exclude_nul(node: Any) -> Any:
+    """A copy of a published input schema that says what `InputModel` enforces: no text holds a NUL character.
+    A text without a pattern gets one; the patterns written here (trimmed lengths, not blank) are rewritten with
+    character classes that leave NUL out. (For the OpenAPI document; a model's context is spared this.)"""
+    if isinstance(node, list):
+        return [exclude_nul(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: exclude_nul(v) for k, v in node.items()}
+    if out.get("type") == "string" and not {"format", "enum", "const"} & out.keys():
+        pattern = out.get("pattern")
+        if pattern is None:
+            out["pattern"] = rf"^{_NO_NUL}*$"
+        elif pattern == NOT_BLANK:
+            out["pattern"] = rf"^{_NO_NUL}*{_NOT_WS_NOR_NUL}{_NO_NUL}*$"
+        elif isinstance(pattern, str) and pattern.startswith("^") and pattern.endswith("$"):
+            out["pattern"] = pattern.replace(_ANY, _NO_NUL).replace(_NOT_WS, _NOT_WS_NOR_NUL)
+    return out
 
 
 def _trimmed_length(low: int, high: int | None) -> str:

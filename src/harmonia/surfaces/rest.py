@@ -26,7 +26,7 @@ from ..db import Actor
 from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
 from ..ops import registry
 from ..ops.registry import Operation
-from ..ops.schema import input_schema, output_schema
+from ..ops.schema import exclude_nul, input_schema, output_schema
 from ..services.tenancy import authenticate
 
 __all__ = ["install", "openapi"]
@@ -161,7 +161,7 @@ def openapi() -> dict[str, Any]:
     for op in _rest_ops():
         assert op.rest is not None
         method, path = op.rest
-        ins = _no_nul(_components_refs(input_schema(op.input, compact=False)))
+        ins = exclude_nul(_components_refs(input_schema(op.input, compact=False)))
         defs = ins.pop("$defs", {})
         schemas.update(defs)
         path_params = re.findall(r"{(\w+)}", path)
@@ -210,21 +210,6 @@ def openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }  # fmt: skip
-
-
-NO_NUL = "^[^\\x00]*$"  # what every text argument accepts: anything but a NUL character, which nothing can store
-
-
-def _no_nul(node: Any) -> Any:
-    """Input schemas as the server enforces them: a text without a pattern of its own excludes NUL (ops.schema)."""
-    if isinstance(node, dict):
-        out = {k: _no_nul(v) for k, v in node.items()}
-        if out.get("type") == "string" and not {"pattern", "format", "enum", "const"} & out.keys():
-            out["pattern"] = NO_NUL
-        return out
-    if isinstance(node, list):
-        return [_no_nul(v) for v in node]
-    return node
 
 
 def _integral_numbers(node: Any) -> Any:
