@@ -13,6 +13,7 @@ as denied), so clients that can step up, do.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -40,6 +41,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ENDPOINTS = {"/mcp": False, "/mcp/readonly": True}  # path → read-only
 MAX_BODY = 4 * 1024 * 1024
+log = logging.getLogger("harmonia.mcp")
 
 
 class BearerAuth:
@@ -62,7 +64,13 @@ class BearerAuth:
             actor = recently_authenticated(self.db, secret, channel="mcp")
             if actor is None:
                 actor = await anyio.to_thread.run_sync(lambda: authenticate(self.db, secret, channel="mcp"))
-        except HarmoniaError as error:
+        except Exception as error:
+            if not isinstance(error, HarmoniaError):  # the database is down, or a fault of ours: logged, not shown
+                request_id = uuid.uuid4().hex[:12]
+                log.exception("MCP authentication failed unexpectedly (request %s)", request_id)
+                await _reply(send, 503, _rpc_error(None, -32603, "the server could not check the token right now; "
+                                                   f"retry shortly (request id {request_id})"))  # fmt: skip
+                return
             await _reply(
                 send,
                 401,

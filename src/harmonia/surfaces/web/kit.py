@@ -7,6 +7,7 @@ keeping views synchronous keeps them short. The async wrapper reads the form, ch
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,7 @@ from .wording import FILTERS, for_people
 
 __all__ = ["HERE", "Ui", "templates", "view"]
 
+log = logging.getLogger("harmonia.web")
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 1024 * 1024  # the largest real form (an email of 20,000 characters) is under 100 KB
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -219,12 +221,18 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
                 session.pop("person", None)
                 return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
             except HarmoniaError as error:
+                if error.http_status >= 500:
+                    log.error("page %s failed (request %s): %s", request.url.path, ui.request_id, error.message)
                 if request.method == "GET" and (missing := _missing(error)):
                     noun, home = missing
                     message = (f"There is no {noun} at this address. It may have been deleted, or the link is "
                                "mistyped or from another workspace.")  # fmt: skip
                     return _plain_error(request, 404, message, ui=ui, home=home)
                 return _plain_error(request, error.http_status, error.message, ui=ui)
+            except Exception:  # a fault of ours: logged whole with its request id, shown as a sentence
+                log.exception("page %s failed (request %s)", request.url.path, ui.request_id)
+                return _plain_error(request, 500, "This page could not be shown. Nothing more was changed; try again, "
+                                    f"or quote request id {ui.request_id} to support.", ui=ui)  # fmt: skip
 
         endpoint.__name__ = func.__name__
         return endpoint
