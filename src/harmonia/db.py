@@ -107,7 +107,7 @@ class Database:
     def system_session(self, *, write: bool = True) -> Iterator[Session]:
         """An unscoped session for the few places that work above tenants: tenant creation, token parsing."""
         session = self._sessions(info={"system": True})
-        session.connection(execution_options={"harmonia_write": write})
+        session.connection(execution_options={"harmonia_write": write, "harmonia_system": True})
         try:
             yield session
             session.commit()
@@ -401,3 +401,5 @@ def _configure_postgres(engine: Engine) -> None:
         tenant_id = conn.get_execution_options().get("harmonia_tenant")
         # Transaction-scoped: a pooled connection can never carry a tenant into the next request.
         conn.exec_driver_sql("SELECT set_config('app.tenant_id', %(t)s, true)", {"t": tenant_id or ""})
+        if conn.get_execution_options().get("harmonia_system"):  # the tenants table's system policy (0011)
+            conn.exec_driver_sql("SELECT set_config('app.system', 'on', true)")

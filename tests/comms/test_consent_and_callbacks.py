@@ -187,7 +187,7 @@ def test_a_signed_status_callback_is_audited(acme: Workspace, reachable: dict[st
     assert _post(site, f"/webhooks/twilio/{acme.id}/status", {"MessageSid": "SMout",
                                                               "MessageStatus": "delivered"}).status_code == 204  # fmt: skip
     with acme.db.unit_of_work(acme.actor(), write=False) as uow:
-        row = uow.session.scalar(select(AuditEvent).where(AuditEvent.action == "sms_status"))
+        row = uow.session.scalar(select(AuditEvent).where(AuditEvent.action == "message_status"))
     assert row is not None and row.outcome == "ok" and row.target_id == "ms_TESTSTATUS0000000001"
 
 

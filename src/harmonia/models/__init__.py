@@ -9,7 +9,7 @@ from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
 from .installation import Installation
 from .mca import CashflowMonth, Lender, Submission
-from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User
+from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User, WebSession
 
 __all__ = [
     "CHANNELS",
@@ -46,5 +46,6 @@ __all__ = [
     "TenantOwned",
     "TenantScoped",
     "User",
+    "WebSession",
     "utcnow",
 ]

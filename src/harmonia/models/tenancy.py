@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, Json, TenantOwned, TenantScoped, UTCDateTime, tenant_fk, utcnow
 
-__all__ = ["ROLES", "SCOPES", "AccessToken", "AuditHead", "Scope", "Tenant", "User"]
+__all__ = ["ROLES", "SCOPES", "AccessToken", "AuditHead", "Scope", "Tenant", "User", "WebSession"]
 
 
 class Scope(StrEnum):
@@ -62,6 +62,19 @@ class User(TenantScoped, Base):
     # row lock the account for 15 minutes).
     failed_signins: Mapped[int] = mapped_column(server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(TenantOwned, Base):
+    """A signed-in browser session. The signed cookie names it; sign-out ends it here, so a copy of the cookie stops
+    working in every process (migration 0011). The id is random and useless without the cookie's signature."""
+
+    __tablename__ = "web_sessions"
+    __extra_args__ = (tenant_fk("user_id", "users", ondelete="CASCADE"),)
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AccessToken(TenantScoped, Base):

@@ -18,6 +18,7 @@ from ..services import comms as svc
 from ..services import tenancy
 from ..services.paging import Listing, at_least, eq, page
 from ..services.records import get_or_404
+from ..untrusted import Fence
 from .common import Page, PageArgs, RecordId, Since
 from .policies import outbound_on_needs_an_owner_at_the_server
 from .registry import OpContext, Operation, Scope
@@ -83,10 +84,14 @@ class MessageOut(OutputModel):
     created_at: datetime
 
 
-def message_out(m: Message) -> MessageOut:
+def message_out(m: Message, fence: Fence | None = None) -> MessageOut:
+    """`fence` marks an inbound message's body and subject as untrusted external content (harmonia.untrusted)."""
+    fence = fence or Fence.plain()
+    body, subject = (fence.mark_inbound(t, m.direction, m.channel) for t in (m.body, m.subject))
     return MessageOut(id=m.id, conversation_id=m.conversation_id, channel=m.channel, direction=m.direction,
-                      status=m.status, body=m.body, subject=m.subject, status_reason=m.status_reason,
-                      rule=m.rule, draft_id=m.draft_id, sent_by=m.sent_by, via=m.created_via, duration_seconds=m.duration_seconds, outcome=m.outcome,
+                      status=m.status, body=body or "", subject=subject, status_reason=m.status_reason,
+                      rule=m.rule, draft_id=m.draft_id, sent_by=m.sent_by, via=m.created_via,
+                      duration_seconds=m.duration_seconds, outcome=m.outcome,
                       created_at=m.created_at)  # fmt: skip
 
 
@@ -152,11 +157,12 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
         limit=args.limit,
         cursor=args.cursor,
     )
+    fence = Fence.for_channel(ctx.actor.channel)  # one nonce per response
     return ThreadOut(
         **conversation_out(conv, _contact_names(ctx, {conv.contact_id}).get(conv.contact_id)).model_dump(
             exclude_none=True
         ),
-        messages=[message_out(m) for m in rows],
+        messages=[message_out(m, fence) for m in rows],
         next_cursor=cursor,
     )
 

@@ -14,6 +14,7 @@ from ..queries import TENANT, Query
 from ..services import contacts as svc
 from ..services import tags as tag_service
 from ..services.records import get_or_404, not_found, snapshot
+from ..untrusted import Fence
 from .common import Instant, Page, PageArgs, RecordId, Since, TimeZoneName
 from .registry import OpContext, Operation, Scope
 from .schema import MCP_OMITS, NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
@@ -209,6 +210,7 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
     messages = [m for t in _THREADS.rows(uow, contact_id=contact_id)
                 for m in _THREAD_MESSAGES.rows(uow, conversation_id=t.id)]  # fmt: skip
     messages.sort(key=lambda m: m.created_at, reverse=True)
+    fence = Fence.for_channel(ctx.actor.channel)  # inbound bodies and subjects are the sender's words, not ours
     return ContactDetail(
         **base.model_dump(exclude_none=True),
         open_deals=[
@@ -231,8 +233,8 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "channel": m.channel,
                     "direction": m.direction,
                     "status": m.status,
-                    "subject": m.subject,
-                    "body": m.body[:200],
+                    "subject": fence.mark_inbound(m.subject, m.direction, m.channel),
+                    "body": fence.mark_inbound(m.body[:200], m.direction, m.channel),
                     "at": m.created_at.isoformat(),
                 }
             )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticCustomError
 
 from ..ids import ID_PATTERN
 
@@ -21,6 +22,8 @@ __all__ = [
     "REST_ONLY",
     "InputModel",
     "OutputModel",
+    "exclude_nul",
+    "input_bounds",
     "input_schema",
     "output_schema",
     "rest_only",
@@ -31,9 +34,51 @@ __all__ = [
 # imports the whole registry (about 100 models) but a conversation uses a few tools; building every validator at
 # import was a third of the registry's import time.
 class InputModel(BaseModel):
-    """Base for operation arguments: unknown fields are errors, strings are trimmed."""
+    """Base for operation arguments: unknown fields are errors, strings are trimmed, and no argument carries what
+    no column can store (a NUL character; PostgreSQL refuses it in text) or more than `input_bounds` allow."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+    # After each field's own validation (an "after" validator leaves strict JSON parsing of dates and numbers as it
+    # is; a "before" model validator would turn the JSON input into Python input and refuse "2026-01-01" as a date).
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str | dict | list):
+            problem = input_bounds({info.field_name or "argument": value})
+            if problem:
+                raise PydanticCustomError("unstorable", problem)
+        return value
+
+
+MAX_TEXT = 100_000  # characters of any one string argument, whatever its own limit (those are tighter)
+MAX_NESTED_TEXT = 10_000  # a string inside an object or list argument (a custom field's value…)
+MAX_DEPTH = 8
+MAX_ITEMS = 1_000  # entries of any one object or list argument
+
+
+def input_bounds(data: dict[str, Any]) -> str | None:
+    """What makes these arguments unstorable, in words that say what to do, or None. Walks without recursion."""
+    stack: list[tuple[str, Any, int]] = [(str(k), v, 1) for k, v in data.items()]
+    while stack:
+        where, value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return f"'{where}' contains a NUL character (\\u0000), which cannot be stored; remove it and retry"
+            limit = MAX_TEXT if depth == 1 else MAX_NESTED_TEXT
+            if len(value) > limit:
+                return f"'{where}' is {len(value):,} characters long; at most {limit:,} are accepted here"
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return f"'{where}' is nested too deeply; at most {MAX_DEPTH} levels are accepted"
+            if len(value) > MAX_ITEMS:
+                return f"'{where}' has {len(value):,} entries; at most {MAX_ITEMS:,} are accepted in one call"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and ("\x00" in key or len(key) > 200):
+                    return f"'{where}' has a key that is too long or contains a NUL character; use a short name"
+                stack.append((f"{where}.{key}", item, depth + 1))
+    return None
 
 
 class OutputModel(BaseModel):
@@ -178,6 +223,30 @@ _WS = r"[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _NOT_WS = "[^" + _WS[1:]
 _ANY = r"[\s\S]"
 NOT_BLANK = _NOT_WS  # a pattern: at least one character that trimming keeps
+
+
+_NO_NUL = r"[^\x00]"
+_NOT_WS_NOR_NUL = r"[^\x00" + _WS[1:]
+
+
+def exclude_nul(node: Any) -> Any:
+    """A copy of a published input schema that says what `InputModel` enforces: no text holds a NUL character.
+    A text without a pattern gets one; the patterns written here (trimmed lengths, not blank) are rewritten with
+    character classes that leave NUL out. (For the OpenAPI document; a model's context is spared this.)"""
+    if isinstance(node, list):
+        return [exclude_nul(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: exclude_nul(v) for k, v in node.items()}
+    if out.get("type") == "string" and not {"format", "enum", "const"} & out.keys():
+        pattern = out.get("pattern")
+        if pattern is None:
+            out["pattern"] = rf"^{_NO_NUL}*$"
+        elif pattern == NOT_BLANK:
+            out["pattern"] = rf"^{_NO_NUL}*{_NOT_WS_NOR_NUL}{_NO_NUL}*$"
+        elif isinstance(pattern, str) and pattern.startswith("^") and pattern.endswith("$"):
+            out["pattern"] = pattern.replace(_ANY, _NO_NUL).replace(_NOT_WS, _NOT_WS_NOR_NUL)
+    return out
 
 
 def _trimmed_length(low: int, high: int | None) -> str:

@@ -10,6 +10,7 @@ from pydantic import Field
 from .. import fulltext
 from ..record_types import Searchable
 from ..services import search as svc
+from ..untrusted import Fence
 from .common import Limit
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel, rest_only
@@ -42,9 +43,10 @@ class SearchResult(OutputModel):
 
 def search(ctx: OpContext, args: Search) -> SearchResult:
     found = svc.search(ctx.uow, args.q, args.types, limit=args.limit, cursor=args.cursor)
+    fence = Fence.for_channel(ctx.actor.channel)  # an inbound message's words are the sender's, not the workspace's
     items = [
-        Hit(type=kind, id=row.id, title=_title(kind, row),
-            snippet=snippet(row.body, found.terms) if kind in ("note", "message") else None)
+        Hit(type=kind, id=row.id, title=_title(kind, row, fence),
+            snippet=_snippet(kind, row, found.terms, fence) if kind in ("note", "message") else None)
         for kind, row in found.hits
     ]  # fmt: skip
     return SearchResult(items=items, next_cursor=found.next_cursor)
@@ -72,14 +74,19 @@ def snippet(text_: str, terms: list[str], width: int = 8) -> str:
     return ("…" if lo > 0 else "") + "".join(out) + tail
 
 
-def _title(kind: str, row: Any) -> str:
+def _snippet(kind: str, row: Any, terms: list[str], fence: Fence) -> str | None:
+    text_ = snippet(row.body, terms)
+    return fence.mark_inbound(text_, row.direction, row.channel) if kind == "message" else text_
+
+
+def _title(kind: str, row: Any, fence: Fence) -> str:
     if kind == "contact":
         extra = ", ".join(x for x in (row.email, row.phone) if x)
         return f"{row.full_name} ({extra})" if extra else row.full_name
     if kind in ("account", "opportunity"):
         return str(row.name)
     if kind == "message":
-        return f"{row.channel} {row.direction}: {row.subject or row.body[:60]}"
+        return f"{row.channel} {row.direction}: {fence.mark_inbound(row.subject or row.body[:60], row.direction, row.channel)}"
     return str(row.body[:80])
 
 

@@ -121,7 +121,6 @@ OPERATIONS = [
         output=Timeline,
         handler=records_timeline,
         rest=("GET", "/timeline"),
-        audit_reads=False,
     ),
     Operation(
         name="messages_list",

@@ -418,8 +418,10 @@ def provider_status(db: Database, tenant_id: str, provider_id: str, status: str)
             msg.status, msg.rule, msg.status_reason = "failed", "provider_refused", f"provider reported {status}"
         elif STATUS_ORDER.get(status, -1) > STATUS_ORDER.get(msg.status, 99):
             msg.status = status
-        audit.append(uow, action="sms_status", outcome="ok", target_type="message", target_id=msg.id,
-                     before={"status": before}, after={"status": msg.status}, detail=status[:40])  # fmt: skip
+        # One row per callback, moved or not: "what did the provider tell us, and when?" is an audit question.
+        audit.append(uow, action="message_status", outcome="ok", target_type="message", target_id=msg.id,
+                     detail=f"provider reported {status[:40]!r}", before={"status": before},
+                     after={"status": msg.status})  # fmt: skip
     return True
 
 

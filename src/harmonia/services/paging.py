@@ -8,15 +8,17 @@ did not write with the same message: a garbled cursor never silently restarts at
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, DateTime, Integer, Select, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, DateTime, Integer, Select, String, and_, bindparam, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.types import TypeEngine
 
 from ..db import UnitOfWork
 from ..errors import InvalidArguments
@@ -48,17 +50,57 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR = 1_000  # characters; a real cursor is under 120
+_BAD_CURSOR = (
+    "cursor is not valid for this list; pass back the `next_cursor` of the previous page unchanged, "
+    "or omit it to start from the first page"
+)
+
+
 def decode_cursor(cursor: str, n: int) -> list[Any]:
+    """The `n` values of a cursor, each a short string or a finite number — or the one clear refusal, whatever was
+    forged (not base64, not JSON, the wrong shape, nested values, NUL characters, huge)."""
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != n:
+        if not isinstance(values, list) or len(values) != n or not all(_plain(v) for v in values):
             raise ValueError
         return values
     except Exception:
-        raise InvalidArguments(
-            "cursor is not valid for this list; pass back the `next_cursor` of the previous page unchanged, "
-            "or omit it to start from the first page"
-        ) from None
+        raise InvalidArguments(_BAD_CURSOR) from None
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 300 and "\x00" not in value
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 2**62
+    )
+
+
+def _keyset(cursor: str, column_type: Any) -> tuple[Any, str]:
+    """(last sort value, last id) of a cursor, the sort value of the type its column compares with: a date-time for
+    a date-time column (aware, UTC when the cursor had no offset), text for text, a number otherwise."""
+    last, last_id = decode_cursor(cursor, 2)
+    impl = getattr(column_type, "impl", column_type)
+    impl = impl if isinstance(impl, TypeEngine) else impl()
+    try:
+        if not isinstance(last_id, str):
+            raise ValueError
+        if isinstance(impl, DateTime):
+            if not isinstance(last, str):
+                raise ValueError
+            last = datetime.fromisoformat(last)
+            last = last if last.tzinfo else last.replace(tzinfo=UTC)
+        elif isinstance(impl, String):
+            if not isinstance(last, str):
+                raise ValueError
+        elif not isinstance(last, int | float):
+            raise ValueError
+    except ValueError:
+        raise InvalidArguments(_BAD_CURSOR) from None
+    return last, last_id
 
 
 def decode_offset(cursor: str | None) -> int:
@@ -94,14 +136,9 @@ class Keyset:
         return self.sort.asc(), self.tiebreak.asc()
 
     def resume(self, cursor: str) -> tuple[Any, Any]:
-        """(sort value, id) of the row a cursor was written after; a garbled cursor is refused."""
-        last, last_id = decode_cursor(cursor, 2)
-        if isinstance(last, str) and _is_datetime(self.sort):
-            try:
-                last = datetime.fromisoformat(last)
-            except ValueError:
-                decode_cursor("", 2)  # the same refusal as any other garbled cursor
-        return last, last_id
+        """(sort value, id) of the row a cursor was written after, each of the type its column compares with; a
+        garbled or forged cursor is refused."""
+        return _keyset(cursor, self.sort.type)
 
 
 def cut(rows: list[T], limit: int, key: Callable[[T], Sequence[Any]]) -> tuple[list[T], str | None]:

@@ -7,6 +7,7 @@ same answer, after the same amount of hashing work, so the form cannot be used t
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from ..db import Actor, Database
 from ..errors import InvalidArguments, NotFound, Unauthenticated
-from ..models import Tenant, User, utcnow
+from ..models import Tenant, User, WebSession, utcnow
 from . import audit
 from .tenancy import ROLE_SCOPES, get_tenant, system_actor
 
@@ -30,6 +31,7 @@ __all__ = [
     "read_invitation",
     "set_password",
     "sign_in",
+    "sign_out",
 ]
 
 _hasher = PasswordHasher()
@@ -52,6 +54,7 @@ class Person:
     role: str
     timezone: str = "America/New_York"  # the person's, else the workspace's: how the pages show times
     outbound_enabled: bool = False
+    session_id: str = ""  # the server-side web session (web_sessions) this sign-in opened
 
 
 LOCK_AFTER = 10  # failed sign-ins in a row
@@ -113,7 +116,8 @@ def sign_in(db: Database, workspace: str, email: str, password: str) -> Person:
         db, tenant.id, user.id, "ok", seen=True, rehash=password if _hasher.check_needs_rehash(stored) else None
     )
     return Person(tenant_id=tenant.id, tenant_slug=tenant.slug, tenant_name=tenant.name, user_id=user.id,
-                  name=user.name, email=user.email, role=user.role)  # fmt: skip
+                  name=user.name, email=user.email, role=user.role,
+                  session_id=_open_session(db, tenant.id, user.id))  # fmt: skip
 
 
 def _audit_sign_in(
@@ -155,13 +159,20 @@ def person_at_server(db: Database, tenant_slug: str, email: str, *, channel: str
                  scopes=ROLE_SCOPES.get(user.role, frozenset()), client="harmonia cli")  # fmt: skip
 
 
-def person_actor(db: Database, tenant_id: str, user_id: str, request_id: str | None = None) -> tuple[Actor, Person]:
+def person_actor(
+    db: Database, tenant_id: str, user_id: str, request_id: str | None = None, *, session_id: str | None = None
+) -> tuple[Actor, Person]:
     """A web session's actor, re-read from the database on each request so a role change or deactivation bites at
-    once. `Unauthenticated` when the person is gone or deactivated."""
+    once. `Unauthenticated` when the person is gone or deactivated, or `session_id` was signed out."""
     with db.unit_of_work(Actor(tenant_id=tenant_id, channel="ui"), write=False) as uow:
         user = uow.session.scalar(select(User).where(User.id == user_id))
         tenant = uow.session.get(Tenant, tenant_id)
-    if user is None or tenant is None or user.status != "active":
+        live = session_id is None or uow.session.scalar(
+            select(WebSession.id).where(
+                WebSession.id == session_id, WebSession.user_id == user_id, WebSession.ended_at.is_(None)
+            )
+        )
+    if user is None or tenant is None or user.status != "active" or not live:
         raise Unauthenticated("your session has ended; sign in again")
     actor = Actor(tenant_id=tenant_id, channel="ui", user_id=user.id, role=user.role,
                   scopes=ROLE_SCOPES.get(user.role, frozenset()), request_id=request_id)  # fmt: skip
@@ -169,6 +180,24 @@ def person_actor(db: Database, tenant_id: str, user_id: str, request_id: str | N
                     name=user.name, email=user.email, role=user.role, timezone=user.timezone or tenant.timezone,
                     outbound_enabled=tenant.outbound_enabled)  # fmt: skip
     return actor, person
+
+
+def _open_session(db: Database, tenant_id: str, user_id: str) -> str:
+    session_id = secrets.token_urlsafe(24)
+    with db.unit_of_work(Actor(tenant_id=tenant_id, channel="ui", user_id=user_id)) as uow:
+        uow.session.add(WebSession(id=session_id, user_id=user_id))
+    return session_id
+
+
+def sign_out(db: Database, tenant_id: str, user_id: str, session_id: str) -> None:
+    """End this web session on the server: `person_actor` refuses it from now on in every process, so a copy of the
+    cookie made before sign-out stops working too. An unknown or already ended session does nothing."""
+    with db.unit_of_work(Actor(tenant_id=tenant_id, channel="ui", user_id=user_id)) as uow:
+        row = uow.session.scalar(select(WebSession).where(WebSession.id == session_id, WebSession.user_id == user_id))
+        if row is None or row.ended_at is not None:
+            return
+        row.ended_at = uow.now()
+        audit.append(uow, action="sign_out", outcome="ok", target_type="user", target_id=user_id)
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -211,4 +240,5 @@ def accept_invitation(db: Database, secret_key: str, token: str, name: str, pass
         audit.append(uow, action="users_accept_invitation", outcome="ok", target_type="user", target_id=row.id,
                      after={"status": "active"})  # fmt: skip
     return Person(tenant_id=tenant.id, tenant_slug=tenant.slug, tenant_name=tenant.name, user_id=user.id,
-                  name=name.strip(), email=user.email, role=user.role)  # fmt: skip
+                  name=name.strip(), email=user.email, role=user.role,
+                  session_id=_open_session(db, tenant.id, user.id))  # fmt: skip

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from ..bootstrap import Harmonia, bootstrap
@@ -25,6 +25,12 @@ __all__ = ["create_app"]
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
+
+
+async def _no_route(request: Request, exc: Exception) -> PlainTextResponse:
+    """What no surface claimed (a path no route pattern can match, e.g. with a line break in it): still a sentence."""
+    return PlainTextResponse("There is no page at this address. Check the link, or start from / (the pipeline); "
+                             "the API is described at /api/openapi.json.", status_code=404)  # fmt: skip
 
 
 @asynccontextmanager
@@ -42,7 +48,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     `bootstrap(settings, db=db)` and closed at shutdown. `uvicorn --factory harmonia.surfaces.app:create_app`."""
     owns_root = h is None
     h = h or bootstrap(settings, db=db)
-    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=_lifespan)
+    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=_lifespan, exception_handlers={404: _no_route})
     app.state.owns_root = owns_root
     app.state.h = h
     app.state.db = h.db

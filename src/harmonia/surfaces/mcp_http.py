@@ -15,6 +15,9 @@ Toolsets (SPEC §8): `/mcp?toolsets=core,automation` (or `all`) chooses the cata
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -40,6 +43,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ENDPOINTS = {"/mcp": False, "/mcp/readonly": True}  # path → read-only
 MAX_BODY = 4 * 1024 * 1024
+log = logging.getLogger("harmonia.mcp")
 
 
 class BearerAuth:
@@ -59,7 +63,13 @@ class BearerAuth:
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
             actor = await anyio.to_thread.run_sync(lambda: authenticate(self.h.db, secret, channel="mcp"))
-        except HarmoniaError as error:
+        except Exception as error:
+            if not isinstance(error, HarmoniaError):  # the database is down, or a fault of ours: logged, not shown
+                request_id = uuid.uuid4().hex[:12]
+                log.exception("MCP authentication failed unexpectedly (request %s)", request_id)
+                await _reply(send, 503, _rpc_error(None, -32603, "the server could not check the token right now; "
+                                                   f"retry shortly (request id {request_id})"))  # fmt: skip
+                return
             await _reply(
                 send,
                 401,
@@ -67,6 +77,8 @@ class BearerAuth:
                 {"www-authenticate": f'Bearer error="invalid_token", resource="{self.resource}"'},
             )
             return
+        request_id = uuid.uuid4().hex[:12]
+        actor = dataclasses.replace(actor, request_id=request_id)
         scope[ACTOR_SCOPE_KEY] = actor
         try:
             scope[TOOLSETS_SCOPE_KEY] = self.h.registry.choose_toolsets(_query_value(scope, "toolsets"))
@@ -74,7 +86,11 @@ class BearerAuth:
             await _reply(send, 400, {"error": "invalid_request", "error_description": error.message})
             return
         if scope["method"] != "POST":
-            await self.app(scope, receive, send)
+            # Stateless JSON mode has no stream to offer: a GET would hold an idle SSE stream (and a file descriptor)
+            # open for ever, and there is no session to DELETE. The spec lets a server answer 405; the SDK client
+            # opens a GET stream only when a server gave it a session id, which this one never does.
+            await _reply(send, 405, _rpc_error(None, -32600, f"{scope['method']} is not supported here: send each "
+                         "JSON-RPC message as a POST (Streamable HTTP, stateless)"), {"allow": "POST"})  # fmt: skip
             return
         body, more = b"", True
         while more:
@@ -82,8 +98,13 @@ class BearerAuth:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > MAX_BODY:
-                await _reply(send, 413, {"error": "request body too large"})
+                await _reply(send, 413, _rpc_error(None, -32600, f"the request body is over {MAX_BODY:,} bytes; "
+                                                   "send a smaller message"))  # fmt: skip
                 return
+        malformed = _envelope_problem(body)
+        if malformed is not None:
+            await _reply(send, 400, malformed)
+            return
         needed = _scope_needed(self.h, actor, body)
         if needed is not None:
             denied = await anyio.to_thread.run_sync(lambda: self.h.registry.deny(self.h.db, actor, needed.name))
@@ -111,6 +132,30 @@ def _query_value(scope: Scope, name: str) -> str | None:
     return ",".join(values) if values else None
 
 
+def _rpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def _envelope_problem(body: bytes) -> dict[str, Any] | None:
+    """A JSON-RPC error for an envelope the SDK would choke on (params that are not an object, a batch), or None.
+    Everything else — parse errors, unknown methods, bad arguments — the SDK answers itself."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(message, list):
+        return _rpc_error(None, -32600, "JSON-RPC batches are not supported (MCP removed them): send one message "
+                          "per POST")  # fmt: skip
+    if not isinstance(message, dict):
+        return _rpc_error(None, -32600, "a JSON-RPC message is a JSON object with jsonrpc, method and id")
+    rid = message.get("id")
+    rid = rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+    if "params" in message and not isinstance(message["params"], dict | None):
+        return _rpc_error(rid, -32602, "params must be a JSON object, e.g. {\"name\": \"search\", \"arguments\": "
+                          "{\"q\": \"acme\"}}")  # fmt: skip
+    return None
+
+
 def _scope_needed(h: Harmonia, actor: Any, body: bytes) -> Operation | None:
     """The tool a `tools/call` names when the token lacks its scope (parsed here, on the loop: cheap, no database)."""
     try:
@@ -119,7 +164,8 @@ def _scope_needed(h: Harmonia, actor: Any, body: bytes) -> Operation | None:
         return None
     if not isinstance(message, dict) or message.get("method") != "tools/call":
         return None
-    name = (message.get("params") or {}).get("name")
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
     op = h.registry.get(name) if isinstance(name, str) else None
     if op is None or not op.mcp or op.scope.value in actor.scopes:
         return None

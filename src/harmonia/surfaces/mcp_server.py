@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import uuid
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -28,19 +30,23 @@ from .. import __version__
 from ..bootstrap import Harmonia
 from ..db import Actor
 from ..errors import HarmoniaError, NotFound
+from ..ops.calls import record_call, record_read
 from ..ops.prompts import PROMPTS, PromptSpec
 from ..ops.prompts import render as render_prompt
 from ..ops.registry import Operation
 from ..ops.schema import input_schema, output_schema
+from ..untrusted import DATA_NOT_INSTRUCTIONS
 
 __all__ = ["ACTOR_SCOPE_KEY", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
 
+log = logging.getLogger("harmonia.mcp")
 ACTOR_SCOPE_KEY = "harmonia.actor"
 TOOLSETS_SCOPE_KEY = "harmonia.toolsets"
 INSTRUCTIONS = (
     "Harmonia is the team's CRM (merchant-cash-advance brokerage). Read with search/*_list/*_get; ids are "
     "opaque (ct_ contact, op_ deal, ac_ account…). Errors say what exists and what to do next. Sends obey the "
-    "workspace's outbound switch and consent rules; draft with email_draft when asked to prepare, never send unasked."
+    "workspace's outbound switch and consent rules; draft with email_draft when asked to prepare, never send unasked. "
+    + DATA_NOT_INSTRUCTIONS
 )
 
 
@@ -134,15 +140,25 @@ def build_server(
             return _error(error)
         name = params.name
         op = registry.get(name)
+        loop = asyncio.get_running_loop()
         if op is None or not op.mcp or (read_only and not op.read_only) or op.toolset not in chosen(ctx):
             known = ", ".join(o.name for o in visible(ctx, a))
-            return _error(NotFound(f"unknown tool {name!r}; tools available here: {known}"))
-        loop = asyncio.get_running_loop()
+            refusal = NotFound(f"unknown tool {name[:80]!r}; tools available here: {known}")
+            # Audited like any refused call: a write tool asked of a read-only endpoint is a denial worth seeing.
+            in_catalogue = op is not None and op.mcp and op.toolset in chosen(ctx)
+            action, outcome = (name, "denied") if in_catalogue else ("tools/call", "error")
+            detail = "read-only endpoint" if outcome == "denied" else f"unknown tool {name[:60]!r}"
+            await loop.run_in_executor(loop_executor, lambda: record_call(h.db, a, action, outcome, detail=detail))
+            return _error(refusal)
         try:
             result = await loop.run_in_executor(loop_executor, h.invoke, a, name, dict(params.arguments or {}))
+            data = result.model_dump(mode="json", exclude_none=True)
         except HarmoniaError as error:
             return _error(error)
-        data = result.model_dump(mode="json", exclude_none=True)
+        except Exception:  # invoke never raises anything else; this is the last line before a -32603
+            request_id = a.request_id or uuid.uuid4().hex[:12]
+            log.exception("tool %s failed outside the registry (request %s)", name, request_id)
+            return _error(HarmoniaError(f"'{name}' failed unexpectedly. Quote request id {request_id} to support."))
         return types.CallToolResult(content=[types.TextContent(type="text", text=_json(data))], structured_content=data)
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: Any) -> types.ListPromptsResult:
@@ -161,7 +177,8 @@ def build_server(
         except HarmoniaError as error:
             from mcp.shared.exceptions import MCPError
 
-            raise MCPError(code=types.INVALID_PARAMS, message=error.message) from None
+            code = types.INTERNAL_ERROR if error.http_status >= 500 else types.INVALID_PARAMS
+            raise MCPError(code=code, message=error.message) from None
         return types.GetPromptResult(
             description=description,
             messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],
@@ -186,13 +203,20 @@ def build_server(
         ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         a = await who(ctx)
+        loop = asyncio.get_running_loop()
         if str(params.uri) != outbound.uri:
             from mcp.shared.exceptions import MCPError
 
-            raise MCPError(
-                code=types.INVALID_PARAMS, message=f"unknown resource {params.uri}; resources: {outbound.uri}"
+            detail = f"unknown resource {str(params.uri)[:80]!r}"
+            await loop.run_in_executor(
+                loop_executor, lambda: record_call(h.db, a, "resources/read", "error", detail=detail)
             )
-        state = await asyncio.get_running_loop().run_in_executor(loop_executor, _outbound_state, h, a)
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"unknown resource {str(params.uri)[:200]}; resources: {outbound.uri}",
+            )
+        state = await loop.run_in_executor(loop_executor, _outbound_state, h, a)
+        record_read(h.reads, a, "resources/read", ("resource", "outbound"))
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
         )

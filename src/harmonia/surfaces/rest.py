@@ -8,11 +8,14 @@ Arguments: path parameters, then the query string (GET/DELETE) or the JSON body 
 
 from __future__ import annotations
 
+import logging
 import re
 import typing
+import uuid
 from typing import Any
 
 import anyio
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,19 +25,64 @@ from .. import __version__
 from ..db import Actor
 from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
 from ..ops.registry import Operation, Registry
-from ..ops.schema import input_schema, output_schema
+from ..ops.schema import exclude_nul, input_schema, output_schema
 from ..services.tenancy import authenticate
 
 __all__ = ["install", "openapi"]
 
+log = logging.getLogger("harmonia.rest")
+
 PREFIX = "/api/v1"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_BODY = 1024 * 1024  # bytes of a JSON body; the largest real one (an email body of 20,000 characters) is ~80 KB
+MAX_DEPTH = 32  # nesting of a JSON body; the deepest argument is 3 levels down
 
 
-def _problem(error: HarmoniaError) -> JSONResponse:
+class BodyTooLarge(InvalidArguments):
+    code = "payload_too_large"
+    http_status = 413
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    """The JSON object of a body, or None when there is none; refuses (never crashes on) what it cannot take."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge(f"the request body is {int(declared):,} bytes; at most {MAX_BODY:,} are accepted")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise BodyTooLarge(f"the request body is over {MAX_BODY:,} bytes; at most {MAX_BODY:,} are accepted")
+    if not raw:
+        return None
+    try:
+        body = orjson.loads(bytes(raw))  # refuses invalid UTF-8, NaN and nesting past 1,024 levels; never recurses
+    except orjson.JSONDecodeError:
+        raise InvalidArguments("the request body is not valid JSON (UTF-8, no NaN or Infinity)") from None
+    if not isinstance(body, dict):
+        raise InvalidArguments("the request body must be a JSON object")
+    if _depth(body) > MAX_DEPTH:
+        raise InvalidArguments(f"the request body is nested more than {MAX_DEPTH} levels deep; flatten it")
+    return body
+
+
+def _depth(node: Any) -> int:
+    """How deep `node` nests, without recursion (a hostile body may nest thousands of levels)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def _problem(error: HarmoniaError, request_id: str | None = None) -> JSONResponse:
     body = {"type": f"https://harmonia.dev/problems/{error.code}", "title": error.code.replace("_", " "),
             "status": error.http_status, "detail": error.message, **error.details}  # fmt: skip
-    headers = {}
+    headers = {"X-Request-Id": request_id} if request_id else {}
     if isinstance(error, ScopeDenied):
         headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{error.required}"'
     elif error.http_status == 401:
@@ -56,18 +104,15 @@ def _endpoint(op: Operation) -> Any:
         h = request.app.state.h
         auth = request.headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        request_id = uuid.uuid4().hex[:12]
         try:
-            actor: Actor = await anyio.to_thread.run_sync(lambda: authenticate(h.db, secret, channel="api"))
+            actor: Actor = await anyio.to_thread.run_sync(
+                lambda: authenticate(h.db, secret, channel="api", request_id=request_id)
+            )
             args: dict[str, Any] = {}
             if request.method in _BODY_METHODS:
-                raw = await request.body()
-                if raw:
-                    try:
-                        body = await request.json()
-                    except ValueError:
-                        raise InvalidArguments("the request body is not valid JSON") from None
-                    if not isinstance(body, dict):
-                        raise InvalidArguments("the request body must be a JSON object")
+                body = await _json_body(request)
+                if body is not None:
                     if "idempotency_key" in body:
                         raise InvalidArguments("send the idempotency key in the Idempotency-Key header, not the body")
                     args.update(_integral_numbers(body))
@@ -82,9 +127,14 @@ def _endpoint(op: Operation) -> Any:
             strict = request.method in _BODY_METHODS
             result = await anyio.to_thread.run_sync(lambda: h.invoke(actor, op.name, args, strict=strict))
         except HarmoniaError as error:
-            return _problem(error)
+            return _problem(error, request_id)
+        except Exception:  # a fault of ours outside the registry's gate: logged whole, answered without internals
+            log.exception("REST %s %s failed (request %s)", request.method, request.url.path, request_id)
+            return _problem(HarmoniaError(f"the request failed unexpectedly; nothing more was changed. Quote request "
+                                          f"id {request_id} to support."), request_id)  # fmt: skip
         status = 201 if request.method == "POST" and op.name.endswith("_create") else 200
-        return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=status)
+        return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=status,
+                            headers={"X-Request-Id": request_id})  # fmt: skip
 
     return endpoint
 
@@ -110,7 +160,7 @@ def openapi(registry: Registry) -> dict[str, Any]:
     for op in _rest_ops(registry):
         assert op.rest is not None
         method, path = op.rest
-        ins = _components_refs(input_schema(op.input, compact=False))
+        ins = exclude_nul(_components_refs(input_schema(op.input, compact=False)))
         defs = ins.pop("$defs", {})
         schemas.update(defs)
         path_params = re.findall(r"{(\w+)}", path)

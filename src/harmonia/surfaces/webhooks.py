@@ -54,7 +54,9 @@ async def _form(request: Request) -> dict[str, str] | Response:
     if not hmac.compare_digest(expected, request.headers.get("x-twilio-signature", "")):
         log.warning("Twilio callback to %s refused: bad signature", request.url.path)
         return Response("bad signature", status_code=403)
-    return form
+    # A NUL cannot be stored (PostgreSQL refuses it in text) and a provider retries a refused callback for days:
+    # the sender's text is kept without it (after the signature, which covers what was sent).
+    return {k: v.replace("\x00", "") for k, v in form.items()}
 
 
 async def inbound_sms(request: Request) -> Response:
@@ -93,7 +95,9 @@ async def email_event(request: Request) -> Response:
         return JSONResponse({"error": "bad signature"}, status_code=403)
     try:
         event = orjson.loads(raw)
-        tenant_id, email, kind = str(event["tenant_id"]), str(event["email"]), str(event["type"])
+        tenant_id, email, kind = event["tenant_id"], event["email"], event["type"]
+        if not all(isinstance(v, str) and "\x00" not in v and len(v) <= 320 for v in (tenant_id, email, kind)):
+            raise TypeError
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return JSONResponse({"error": "expected {tenant_id, email, type: bounce|unsubscribe}"}, status_code=422)
     if kind not in ("bounce", "unsubscribe"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -45,6 +46,40 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
+# Every page: never framed (clickjacking), never sniffed into another type, the full URL never sent to another site
+# (invitation links carry a secret), and never kept by a browser or proxy cache — pages show tokens, phone numbers
+# and message bodies; only the static files may be cached.
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'self'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+NO_STORE = ((b"cache-control", b"no-store"), (b"pragma", b"no-cache"))
+
+
+class SecurityHeaders:
+    """Adds `SECURITY_HEADERS` to every web response, and `no-store` to every one outside /static."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if cacheable or k.lower() != b"cache-control"]
+                headers += SECURITY_HEADERS if cacheable else SECURITY_HEADERS + NO_STORE
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install(app: Starlette) -> None:
     """Add the web UI under everything else, sharing the app's database and settings."""
     settings: Settings = app.state.settings
@@ -60,6 +95,7 @@ def install(app: Starlette) -> None:
     web = Starlette(
         routes=routes,
         middleware=[
+            Middleware(SecurityHeaders),
             Middleware(
                 SessionMiddleware,
                 secret_key=key,
@@ -67,7 +103,7 @@ def install(app: Starlette) -> None:
                 max_age=SESSION_DAYS * 86400,
                 same_site="lax",
                 https_only=settings.public_url.startswith("https://"),
-            )
+            ),
         ],
         exception_handlers={404: _not_found, 405: _not_found},
     )

@@ -9,7 +9,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import HarmoniaError
-from ...services.people import MIN_PASSWORD, Person, accept_invitation, read_invitation, sign_in
+from ...services.people import (
+    MIN_PASSWORD,
+    Person,
+    accept_invitation,
+    read_invitation,
+    sign_in,
+    sign_out,
+)
 from .kit import Ui, view
 from .wording import for_people
 
@@ -18,7 +25,7 @@ __all__ = ["ROUTES"]
 
 def _start_session(ui: Ui, person: Person) -> None:
     ui.session.clear()  # a fresh session id for a fresh sign-in: no fixation
-    ui.session["person"] = {"t": person.tenant_id, "u": person.user_id}
+    ui.session["person"] = {"t": person.tenant_id, "u": person.user_id, "s": person.session_id}
     ui.session["csrf"] = secrets.token_urlsafe(24)
 
 
@@ -42,6 +49,9 @@ def signin(ui: Ui) -> Response:
 @view(public=True)
 def signout(ui: Ui) -> Response:
     workspace = ui.session.get("last_workspace", "")
+    stored = ui.session.get("person")
+    if isinstance(stored, dict) and isinstance(stored.get("s"), str):
+        sign_out(ui.db, str(stored["t"]), str(stored["u"]), stored["s"])  # a copied cookie stops working too
     ui.session.clear()
     ui.session["last_workspace"] = workspace
     return ui.redirect("/signin", flash="Signed out.")

@@ -7,6 +7,7 @@ keeping views synchronous keeps them short. The async wrapper reads the form, ch
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,6 +17,7 @@ from typing import Any, overload
 from urllib.parse import quote, urlencode
 
 import anyio
+from jinja2 import Undefined
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -30,7 +32,9 @@ from .wording import FILTERS, for_people
 
 __all__ = ["HERE", "Ui", "templates", "view"]
 
+log = logging.getLogger("harmonia.web")
 HERE = Path(__file__).parent
+MAX_FORM_BYTES = 1024 * 1024  # the largest real form (an email of 20,000 characters) is under 100 KB
 templates = Jinja2Templates(directory=HERE / "templates")
 
 NAV = (
@@ -48,8 +52,18 @@ SETTINGS_NAV = (
 )
 
 
+def _tolerant(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that reads a missing value as None: results leave out empty fields (a deal without an amount has no
+    `amount` key), and `{{ d.amount | money }}` must then show "—", not fail the whole page for everyone."""
+
+    def filtered(value: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(None if isinstance(value, Undefined) else value, *args, **kwargs)
+
+    return filtered
+
+
 for _name, _filter in FILTERS.items():
-    templates.env.filters[_name] = _filter
+    templates.env.filters[_name] = _tolerant(_filter)
 templates.env.globals["NAV"] = NAV
 templates.env.globals["SETTINGS_NAV"] = SETTINGS_NAV
 
@@ -172,12 +186,20 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
             session: dict[str, Any] = request.session
             session.setdefault("csrf", secrets.token_urlsafe(24))
             form: FormData | None = None
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+                return _plain_error(request, 413, "This form is too large to send (over 1 MB). Shorten the text "
+                                    "and submit it again.")  # fmt: skip
             if request.method == "POST":
                 form = await request.form()
                 sent = str(form.get("csrf", ""))
                 if not secrets.compare_digest(sent, session["csrf"]):
                     return _plain_error(request, 403, "This form has expired or did not come from Harmonia. "
                                         "Go back, reload the page and submit it again.")  # fmt: skip
+            sent_values = [*(v for v in (form or {}).values() if isinstance(v, str)), *request.query_params.values()]
+            if any("\x00" in v for v in sent_values):  # no column can store it (PostgreSQL refuses it in text)
+                return _plain_error(request, 400, "This form or link contains a NUL character, which Harmonia cannot "
+                                    "store. Remove it (it is often pasted from a binary file) and try again.")  # fmt: skip
             ui = Ui(
                 request=request,
                 h=request.app.state.h,
@@ -202,12 +224,18 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
                 session.pop("person", None)
                 return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
             except HarmoniaError as error:
+                if error.http_status >= 500:
+                    log.error("page %s failed (request %s): %s", request.url.path, ui.request_id, error.message)
                 if request.method == "GET" and (missing := _missing(error)):
                     noun, home = missing
                     message = (f"There is no {noun} at this address. It may have been deleted, or the link is "
                                "mistyped or from another workspace.")  # fmt: skip
                     return _plain_error(request, 404, message, ui=ui, home=home)
                 return _plain_error(request, error.http_status, error.message, ui=ui)
+            except Exception:  # a fault of ours: logged whole with its request id, shown as a sentence
+                log.exception("page %s failed (request %s)", request.url.path, ui.request_id)
+                return _plain_error(request, 500, "This page could not be shown. Nothing more was changed; try again, "
+                                    f"or quote request id {ui.request_id} to support.", ui=ui)  # fmt: skip
 
         endpoint.__name__ = func.__name__
         return endpoint
@@ -238,7 +266,11 @@ def _restore_person(ui: Ui) -> None:
     stored = ui.session.get("person")
     if not isinstance(stored, dict):
         raise Unauthenticated("sign in first")
-    ui.actor, ui.person = person_actor(ui.db, stored["t"], stored["u"], request_id=ui.request_id)
+    session_id = stored.get("s")
+    if not isinstance(session_id, str):  # a cookie from before server-side sessions: it cannot be ended, so not kept
+        raise Unauthenticated("your session has ended; sign in again")
+    ui.actor, ui.person = person_actor(ui.db, stored["t"], stored["u"], request_id=ui.request_id,
+                                       session_id=session_id)  # fmt: skip
     ui.outbound_enabled = ui.person.outbound_enabled
 
 

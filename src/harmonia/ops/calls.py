@@ -1,0 +1,38 @@
+"""One audit row for a call that never reached an operation's own audit: a prompt, a resource read, a tool refused
+by a narrowed endpoint, an unknown tool. `Registry.invoke` audits the operations; this covers what lies around
+them, so every call on every surface leaves exactly one row, whatever its outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from ..db import Actor, Database
+from ..services import audit
+
+__all__ = ["record_call", "record_read"]
+
+log = logging.getLogger("harmonia.ops")
+
+
+def record_call(
+    db: Database,
+    actor: Actor,
+    action: str,
+    outcome: str,
+    *,
+    detail: str | None = None,
+    target: tuple[str, str] | None = None,
+) -> None:
+    """Append one row now, in its own transaction (refusals and errors are never buffered)."""
+    kind, record_id = target if target else (None, None)
+    try:
+        with db.unit_of_work(actor, write=True) as uow:
+            audit.append(uow, action=action[:60], outcome=outcome, detail=detail, target_type=kind,
+                         target_id=record_id)  # fmt: skip
+    except Exception:  # the audit must never turn a clean answer into a crash
+        log.exception("could not audit %s/%s", action, outcome)
+
+
+def record_read(reads: audit.ReadAudits, actor: Actor, action: str, target: tuple[str, str] | None = None) -> None:
+    """A successful read: queued and written in a batch, like the read operations' own rows."""
+    reads.add(actor, action, "", target)
