@@ -57,7 +57,7 @@ def test_the_paths_above_tenants_still_work_through_the_system_session(db: Datab
         assert tenant is not None
         tenant.settings = {**tenant.settings, "sender": {"sms_from": "+15555550199"}}
     assert comms.tenant_for_number(db, "+15555550199") == acme.id
-    assert comms.dispatch_due(db) == 0  # lists every tenant's id
+    assert comms.dispatch_due(db, acme.h.providers) == 0  # lists every tenant's id
 
 
 def test_the_audit_heads_cannot_be_deleted_or_moved_backwards_by_the_application(db: Database, acme: Workspace) -> None:
