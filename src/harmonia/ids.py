@@ -42,6 +42,7 @@ PREFIXES: dict[str, str] = {
     "idempotency": "ik",
     "session": "ss",
     "domain_event": "de",
+    "job": "jb",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

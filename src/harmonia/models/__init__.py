@@ -6,11 +6,13 @@ from .base import Base, TenantOwned, TenantScoped, utcnow
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
+from .jobs import JOB_STATUSES, Job, JobItem
 from .mca import CashflowMonth, Lender, Submission
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User
 
 __all__ = [
     "CHANNELS",
+    "JOB_STATUSES",
     "MESSAGE_STATUSES",
     "ROLES",
     "SCOPES",
@@ -26,6 +28,8 @@ __all__ = [
     "Conversation",
     "DomainEventRow",
     "Event",
+    "Job",
+    "JobItem",
     "Lender",
     "Message",
     "Note",

@@ -15,6 +15,7 @@ from . import (
     contacts,
     deals,
     deletes,
+    imports,
     mca,
     records,
     reports,
@@ -40,6 +41,7 @@ _MODULES = (
     tokens,
     timeline,
     deletes,
+    imports,
 )
 
 
