@@ -18,4 +18,6 @@ def inline_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     yield
 
 
-SALESFORCE_HEADER = "First Name,Last Name,Title,Account Name,Email,Phone,Mobile,HasOptedOutOfEmail,DoNotCall,Lead Source"
+SALESFORCE_HEADER = (
+    "First Name,Last Name,Title,Account Name,Email,Phone,Mobile,HasOptedOutOfEmail,DoNotCall,Lead Source"
+)

@@ -37,7 +37,9 @@ def test_imported_contacts_have_source_import_and_unknown_consent_on_every_chann
     assert (dan.email_consent, dan.call_consent, dan.sms_consent) == ("unsubscribed", "opted_out", "unknown")
 
 
-@pytest.mark.parametrize("tool, args", [("email_send", {"subject": "Hi", "body": "Offer"}), ("sms_send", {"body": "Hi"})])
+@pytest.mark.parametrize(
+    "tool, args", [("email_send", {"subject": "Hi", "body": "Offer"}), ("sms_send", {"body": "Hi"})]
+)
 def test_a_send_to_an_imported_contact_is_refused_naming_the_consent_rule_with_outbound_on(
     acme: Workspace, tool: str, args: dict[str, str]
 ) -> None:

@@ -50,17 +50,17 @@ def build_mapping(header: list[str], preset: str = "auto", overrides: dict[str, 
             columns[i] = target
     by_name = {name.strip().lower(): i for i, name in reversed(list(enumerate(header)))}
     for column, target in (overrides or {}).items():
-        i = by_name.get(column.strip().lower())
-        if i is None:
+        found = by_name.get(column.strip().lower())
+        if found is None:
             raise InvalidArguments(
                 f"the mapping names the column {column!r}, which the file does not have; its columns are: "
                 + ", ".join(repr(h) for h in header[:60]),
                 field="mapping",
             )
         if check_target(target) == "ignore":
-            columns.pop(i, None)
+            columns.pop(found, None)
         else:
-            columns[i] = target
+            columns[found] = target
     if not any(t in IDENTITY_TARGETS for t in columns.values()):
         raise InvalidArguments(
             "no column of this file was recognised as a name, an email or a phone (its columns are: "

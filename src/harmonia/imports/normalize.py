@@ -152,7 +152,7 @@ class Normalizer:
         from email_validator import EmailNotValidError, validate_email
 
         try:
-            return validate_email(value, check_deliverability=False).normalized.lower()
+            return str(validate_email(value, check_deliverability=False).normalized).lower()
         except EmailNotValidError as exc:
             raise _Bad(column, f"{value!r} is not an email address ({exc})") from None
 
@@ -186,6 +186,6 @@ class Normalizer:
         from dateutil import parser
 
         try:
-            return parser.parse(value).date().isoformat()
+            return str(parser.parse(value).date().isoformat())
         except (ValueError, OverflowError):
             raise _Bad(column, f"{value!r} is not a date") from None

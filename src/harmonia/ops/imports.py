@@ -4,6 +4,7 @@ undo it. Never part of `core`: a client opts in with the `imports` toolset."""
 from __future__ import annotations
 
 import contextlib
+import typing
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ __all__ = ["OPERATIONS", "JobOut", "job_out"]
 
 MAX_CONTENT = 10 * 1024 * 1024  # CSV text sent inline; larger files are uploaded (REST or the web UI)
 Preset = Literal["auto", "generic", "salesforce", "hubspot", "gohighlevel", "close"]
-assert set(PRESET_NAMES) == set(Preset.__args__)
+assert set(PRESET_NAMES) == set(typing.get_args(Preset))
 
 
 class ImportsStart(InputModel):
@@ -60,13 +61,15 @@ class ImportOut(OutputModel):
 def imports_start(ctx: OpContext, args: ImportsStart) -> ImportOut:
     if (args.upload_id is None) == (args.content is None):
         raise InvalidArguments("give the file as upload_id (POST /api/v1/imports/uploads) or as content (CSV text)")
-    options = Options(preset=args.preset, mapping=args.mapping, dedupe=args.dedupe, region=import_runs.region_of(ctx.uow))
+    options = Options(
+        preset=args.preset, mapping=args.mapping, dedupe=args.dedupe, region=import_runs.region_of(ctx.uow)
+    )
     filename = args.filename or "import.csv"
     with _source(ctx, args, filename) as path:
         mapping, counts = import_runs.dry_run(ctx.uow, path, options)
         job = None
         if not args.dry_run:
-            stored = path if args.upload_id else import_runs.store_upload(ctx.tenant_id, path.read_bytes(), filename)
+            stored = path if args.upload_id else import_runs.store_upload(ctx.tenant_id, path, filename)
             job = import_runs.queue_import(ctx.uow, stored, options, counts, filename)
             ctx.audit_target("job", job.id, after={"rows": counts.rows, "file": filename, "dedupe": args.dedupe})
             tenant_id, job_id, db = ctx.tenant_id, job.id, ctx.db

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import shutil
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -37,18 +38,34 @@ def region_of(uow: UnitOfWork) -> str:
     return str(region).upper()
 
 
-def store_upload(tenant_id: str, data: bytes, filename: str) -> Path:
-    """Keep an uploaded file where every runner of this installation can read it; the name is unguessable."""
-    if not data.strip():
+def store_upload(tenant_id: str, data: bytes | Path, filename: str) -> Path:
+    """Keep an uploaded file (its bytes, or a copy of a file at the server) where every runner of this
+    installation can read it, under an unguessable name. Returns its path; `path.name` is the upload id."""
+    size = data.stat().st_size if isinstance(data, Path) else len(data)
+    head = _head(data)
+    if size == 0 or not head.strip():
         raise UnreadableFile("the file is empty; export the contact list again and upload the CSV or XLSX file")
-    if len(data) > MAX_UPLOAD:
+    if size > MAX_UPLOAD:
         raise UnreadableFile(f"the file is larger than {MAX_UPLOAD // 1024 // 1024} MB; split it and import each part")
-    suffix = ".xlsx" if filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04" else ".csv"
+    suffix = ".xlsx" if filename.lower().endswith((".xlsx", ".xlsm")) or head[:4] == b"PK\x03\x04" else ".csv"
     folder = Path(get_settings().upload_dir) / tenant_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{secrets.token_hex(16)}{suffix}"
-    path.write_bytes(data)
+    if isinstance(data, Path):
+        shutil.copyfile(data, path)
+    else:
+        path.write_bytes(data)
     return path.resolve()
+
+
+def _head(data: bytes | Path) -> bytes:
+    if isinstance(data, bytes):
+        return data[:4096]
+    try:
+        with data.open("rb") as handle:
+            return handle.read(4096)
+    except OSError:
+        raise UnreadableFile(f"{data} could not be read; check the path and its permissions") from None
 
 
 def upload_path(tenant_id: str, upload_id: str) -> Path:

@@ -9,6 +9,7 @@ import time
 from ..config import get_settings
 from ..db import Database
 from ..services.comms import dispatch_due
+from ..services.jobs import run_due
 
 
 def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
@@ -23,7 +24,7 @@ def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
     signal.signal(signal.SIGINT, _stop)
     try:
         while not stop:
-            n = dispatch_due(db)
+            n = dispatch_due(db) + run_due(db)  # run_due: queued imports, and jobs whose runner died
             if once:
                 sys.stdout.write(f"delivered or settled {n} message(s)\n")
                 return
