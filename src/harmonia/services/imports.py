@@ -328,7 +328,7 @@ class ImportWriter:
 
     def _owner(self, uow: UnitOfWork, email: str) -> str | None:
         if self._owners is None:
-            self._owners = {e.lower(): i for i, e in uow.session.execute(select(User.id, User.email)).tuples()}
+            self._owners = {e.lower(): i for i, e in uow.session.execute(select(User.id, User.email))}
         return self._owners.get(email)
 
     def _tag_ids(self, uow: UnitOfWork, names: list[str]) -> list[str]:
