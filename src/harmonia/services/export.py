@@ -39,7 +39,8 @@ def record_types() -> list[tuple[str, Any, list[str]]]:
 
 def _rows(db: Database, actor: Actor, model: Any, names: list[str]) -> Iterator[tuple[Any, ...]]:
     with db.unit_of_work(actor, write=False) as uow:
-        stmt = select(*(getattr(model, n) for n in names)).execution_options(yield_per=1000)
+        keys = [getattr(model, c.key) for c in model.__mapper__.primary_key if c.key != "tenant_id"]
+        stmt = select(*(getattr(model, n) for n in names)).order_by(*keys).execution_options(yield_per=1000)
         yield from uow.session.execute(stmt)
 
 
