@@ -54,7 +54,7 @@ def test_uploading_needs_the_write_scope_and_an_unknown_upload_is_a_clear_error(
     refused = client.post("/api/v1/imports/uploads", content=CSV, headers=h["read"])
     assert refused.status_code == 403 and "mcp:write" in refused.json()["detail"]
     missing = client.post("/api/v1/imports", json={"upload_id": "../../etc/passwd"}, headers=h["write"])
-    assert missing.status_code == 422 and "upload the file again" in missing.json()["detail"]
+    assert missing.status_code == 404 and "upload the file again" in missing.json()["detail"]
 
 
 def test_an_admin_exports_the_workspace_as_a_zip_of_csv_files(api: Any, acme: Workspace) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -27,6 +28,11 @@ _PHONE_CONSENT = {"optedin": "opted_in", "subscribed": "opted_in", "yes": "opted
 _LIMITS = {"first_name": 100, "last_name": 100, "title": 120, "company": 200}
 MAX_CUSTOM = 1000
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+# The everyday address, checked in microseconds; anything else goes to email-validator. Every address this accepts
+# email-validator accepts too (no leading, trailing or doubled dots; letter-only top-level domain).
+_PLAIN_EMAIL = re.compile(r"^[a-z0-9_+-]+(\.[a-z0-9_+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}$")
+_NANP_WRITTEN = re.compile(r"^(\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass
@@ -63,6 +69,7 @@ class Normalizer:
         self.region = region
         self.width = len(mapping.header)
         self._zones: set[str] | None = None
+        self._columns = [(i, target, mapping.header[i]) for i, target in sorted(mapping.columns.items())]
 
     def __call__(self, row: int, cells: list[str], unreadable: str | None = None) -> Draft | Failure:
         if unreadable:
@@ -78,10 +85,11 @@ class Normalizer:
     def _draft(self, row: int, cells: list[str]) -> Draft:
         draft = Draft(row=row, values={})
         given: dict[str, tuple[str, str]] = {}  # target → (column, value): the first non-empty column wins
-        for i, target in self.mapping.columns.items():
-            value = cells[i].strip() if i < len(cells) else ""
+        width = len(cells)
+        for i, target, column in self._columns:
+            value = cells[i].strip() if i < width else ""
             if value and target not in given:
-                given[target] = (self.mapping.header[i], value)
+                given[target] = (column, value)
             elif value and target == "tags":
                 given[target] = (given[target][0], f"{given[target][1]},{value}")
         for target, (column, value) in given.items():
@@ -149,6 +157,9 @@ class Normalizer:
         draft.values[target] = value
 
     def _email(self, column: str, value: str) -> str:
+        lowered = value.lower()
+        if len(lowered) <= 254 and _PLAIN_EMAIL.match(lowered) and len(lowered.partition("@")[0]) <= 64:
+            return lowered
         from email_validator import EmailNotValidError, validate_email
 
         try:
@@ -157,6 +168,12 @@ class Normalizer:
             raise _Bad(column, f"{value!r} is not an email address ({exc})") from None
 
     def _phone(self, column: str, value: str) -> str:
+        if self.region in ("US", "CA") and _NANP_WRITTEN.match(value):
+            # The North American number as most lists write it; E.164 without the parser's 0.3 ms (same result).
+            digits = re.sub(r"\D", "", value)
+            digits = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+            if len(digits) == 10 and digits[0] in "23456789" and digits[3] in "23456789":
+                return f"+1{digits}"
         import phonenumbers
 
         try:
@@ -183,6 +200,11 @@ class Normalizer:
         return host
 
     def _date(self, column: str, value: str) -> str:
+        if _ISO_DATE.match(value):
+            try:
+                return date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise _Bad(column, f"{value!r} is not a date") from None
         from dateutil import parser
 
         try:

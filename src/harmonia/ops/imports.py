@@ -4,8 +4,8 @@ undo it. Never part of `core`: a client opts in with the `imports` toolset."""
 from __future__ import annotations
 
 import contextlib
-import typing
 import tempfile
+import typing
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal

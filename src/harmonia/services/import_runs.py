@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 
 from ..config import get_settings
 from ..db import UnitOfWork
-from ..errors import Conflict, Forbidden, InvalidArguments
+from ..errors import Conflict, Forbidden, InvalidArguments, NotFound
 from ..imports.mapping import Mapping, build_mapping
 from ..imports.normalize import Normalizer
 from ..imports.presets import CONSENT_TARGETS
@@ -73,7 +73,7 @@ def upload_path(tenant_id: str, upload_id: str) -> Path:
     name = Path(upload_id).name
     path = Path(get_settings().upload_dir) / tenant_id / name
     if name != upload_id or not path.is_file():
-        raise InvalidArguments(f"upload {upload_id!r} not found; upload the file again", field="upload_id")
+        raise NotFound(f"upload {upload_id!r} not found; upload the file again (POST /api/v1/imports/uploads)")
     return path.resolve()
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, or_, select
 
 from ..db import UnitOfWork
 from ..errors import HarmoniaError
@@ -27,6 +27,8 @@ __all__ = ["POLICIES", "Counts", "ImportWriter", "Options"]
 
 POLICIES = ("skip", "fill_empty", "overwrite")
 _BLOCKED = {"email": ("unsubscribed", "bounced"), "sms": ("opted_out",), "call": ("opted_out",)}
+_CONTACT_BLANK: dict[str, Any] = {"first_name": "", "last_name": "", "email": None, "phone": None, "title": None,
+                                  "timezone": None, "account_id": None, "owner_id": None}  # fmt: skip
 _OPTED_OUT = {"email": "unsubscribed", "sms": "opted_out", "call": "opted_out"}
 MAX_ERRORS_SHOWN = 20
 SAMPLE_ROWS = 5
@@ -81,6 +83,14 @@ class ImportWriter:
         self._owners: dict[str, str] | None = None
         self._tags: dict[str, str | HarmoniaError] = {}  # lower name → tag id, or why it cannot be applied
         self._items: list[dict[str, Any]] = []  # the batch's ledger rows, written in one statement
+        self._dry_ids = 0
+
+    def _new_id(self, kind: str) -> str:
+        """A real id for a row that will be written; a dry run only needs ids to tell its rows apart."""
+        if self.dry_run:
+            self._dry_ids += 1
+            return f"dry_{self._dry_ids}"
+        return new_id(kind)
 
     def remember_created(self, uow: UnitOfWork) -> None:
         """On resume: the contacts this job already created are the file's earlier rows (in-file duplicates)."""
@@ -99,7 +109,7 @@ class ImportWriter:
         self._items = []
         self._batch(uow, items)
         if self._items and not self.dry_run:
-            uow.session.execute(insert(JobItem), self._items)
+            _insert(uow, JobItem, self._items)
         self._items = []
 
     def _batch(self, uow: UnitOfWork, items: list[Draft | Failure]) -> None:
@@ -117,13 +127,17 @@ class ImportWriter:
             return
         by_email, by_phone = self._existing(uow, drafts)
         new: list[Draft] = []
+        matched: list[tuple[Contact, Draft]] = []
         for draft in drafts:
             email, phone = draft.values.get("email"), draft.values.get("phone")
             match = (by_email.get(email) if email else None) or (by_phone.get(phone) if phone else None)
             if match is None:
                 new.append(draft)
             else:
-                self._update(uow, match, draft, by_email, by_phone)
+                matched.append((match, draft))
+        self.prefetch_accounts(uow, new + ([d for _, d in matched] if self.options.dedupe != "skip" else []))
+        for contact, draft in matched:
+            self._update(uow, contact, draft, by_email, by_phone)
         if new:
             self._create(uow, new)
 
@@ -184,9 +198,10 @@ class ImportWriter:
                                  "reason": error.message, "values": draft.values})  # fmt: skip
                 continue
             consent, log = self._consent(draft, now)
-            values = {"first_name": "", "last_name": "", **draft.values, **refs}
+            # Every row has the same keys: the ORM's bulk insert groups rows by their key set, one statement a group.
+            values = {**_CONTACT_BLANK, **draft.values, **refs}
             row = {
-                "id": new_id("contact"), **values, "source": "import", **consent, "consent_log": log,
+                "id": self._new_id("contact"), **values, "source": "import", **consent, "consent_log": log,
                 "dnd": draft.dnd, "dnd_channels": sorted(set(draft.dnd_channels)), "custom_fields": draft.custom,
                 "created_at": now, "updated_at": now, "last_activity_at": None, "created_by": actor.user_id,
                 "created_via": actor.channel, "created_client": actor.client,
@@ -195,16 +210,16 @@ class ImportWriter:
                 self.counts.sample.append(_shown(draft.row, row, draft))
             self.counts.created += 1
             rows.append(row)
-            taggings += [{"id": new_id("tag"), "tag_id": t, "record_type": "contact", "record_id": row["id"]}
+            taggings += [{"id": self._new_id("tag"), "tag_id": t, "record_type": "contact", "record_id": row["id"]}
                          for t in tag_ids]  # fmt: skip
             if not self.dry_run:
                 self._ledger(uow, draft.row, "contact", "created", row["id"], stamp=now,
                              after={k: values.get(k) for k in ("first_name", "last_name", "email", "phone")})  # fmt: skip
         if self.dry_run or not rows:
             return
-        uow.session.execute(insert(Contact), rows)
+        _insert(uow, Contact, rows)
         if taggings:
-            uow.session.execute(insert(Tagging), taggings)
+            _insert(uow, Tagging, taggings)
 
     def _consent(self, draft: Draft, now: Any) -> tuple[dict[str, str], dict[str, Any]]:
         how = f"import {self.job_id}" if self.job_id else "import"
@@ -289,42 +304,55 @@ class ImportWriter:
     def _refs(self, uow: UnitOfWork, draft: Draft) -> dict[str, Any]:
         refs: dict[str, Any] = {}
         if draft.company or draft.domain:
-            refs["account_id"] = self._account(uow, draft)
+            refs["account_id"] = self._account(draft)
         if draft.owner_email:
             owner = self._owner(uow, draft.owner_email)
             if owner:
                 refs["owner_id"] = owner
         return refs
 
-    def _account(self, uow: UnitOfWork, draft: Draft) -> str | None:
-        keys = ([f"d:{draft.domain}"] if draft.domain else []) + (
-            [f"n:{draft.company.lower()}"] if draft.company else []
+    def prefetch_accounts(self, uow: UnitOfWork, drafts: list[Draft]) -> None:
+        """Resolve the accounts a batch's rows name — by domain, then by name — with one query, and create the
+        missing ones with one statement, before any contact of the batch points at them."""
+        domains = {d.domain for d in drafts if d.domain and f"d:{d.domain}" not in self._accounts}
+        names = {d.company.lower() for d in drafts if d.company and f"n:{d.company.lower()}" not in self._accounts}
+        conds = ([Account.domain.in_(domains)] if domains else []) + (
+            [func.lower(Account.name).in_(names)] if names else []
         )
-        for key in keys:
-            if key in self._accounts:
-                return self._accounts[key]
-        conds = []
-        if draft.domain:
-            conds.append(Account.domain == draft.domain)
-        if draft.company:
-            conds.append(func.lower(Account.name) == draft.company.lower())
-        found = list(uow.session.scalars(select(Account).where(or_(*conds))))
-        # by domain, then by name
-        account = next((a for a in found if draft.domain and a.domain == draft.domain), None) or next(iter(found), None)
-        if account is None:
-            account_id = new_id("account")
-            if not self.dry_run:
-                now = uow.now()
-                uow.session.add(Account(id=account_id, name=draft.company or draft.domain or "", domain=draft.domain,
-                                        created_at=now, updated_at=now))  # fmt: skip
-                uow.session.flush()
-                self._ledger(uow, draft.row, "account", "created", account_id, stamp=now)
-            self.counts.accounts_created += 1
-        else:
-            account_id = account.id
-        for key in keys:
-            self._accounts[key] = account_id
-        return account_id
+        if not conds:
+            return
+        for account_id, domain, name in uow.session.execute(select(Account.id, Account.domain, Account.name)
+                                                            .where(or_(*conds)).order_by(Account.created_at)):  # fmt: skip
+            if domain:
+                self._accounts.setdefault(f"d:{domain}", account_id)
+            self._accounts.setdefault(f"n:{name.lower()}", account_id)
+        now = uow.now()
+        created: list[dict[str, Any]] = []
+        for draft in drafts:
+            keys = _account_keys(draft)
+            if not keys:
+                continue
+            account_id = self._account(draft)
+            if account_id is None:
+                account_id = self._new_id("account")
+                created.append({"id": account_id, "name": draft.company or draft.domain or "", "domain": draft.domain,
+                                "custom_fields": {}, "risk_tags": [], "open_bankruptcy": False, "created_at": now,
+                                "updated_at": now, "created_by": uow.actor.user_id, "created_via": uow.actor.channel,
+                                "created_client": uow.actor.client})  # fmt: skip
+                if not self.dry_run:
+                    self._ledger(uow, draft.row, "account", "created", account_id, stamp=now)
+            for key in keys:
+                self._accounts.setdefault(key, account_id)
+        self.counts.accounts_created += len(created)
+        if created and not self.dry_run:
+            _insert(uow, Account, created)
+
+    def _account(self, draft: Draft) -> str | None:
+        for key in _account_keys(draft):
+            found = self._accounts.get(key)
+            if found:
+                return found
+        return None
 
     def _owner(self, uow: UnitOfWork, email: str) -> str | None:
         if self._owners is None:
@@ -356,6 +384,19 @@ class ImportWriter:
                 raise found
             ids.append(found)
         return ids
+
+
+def _insert(uow: UnitOfWork, model: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany for a batch's rows. The ORM's bulk insert split 5,000 contacts into ~1,000 statements (measured:
+    half the import's time), so this is a Core insert — which the tenant wall does not stamp: every row is given its
+    tenant here (the `seed` does the same), and PostgreSQL's row-level security checks it again."""
+    for row in rows:
+        row["tenant_id"] = uow.tenant_id
+    uow.session.execute(model.__table__.insert(), rows)
+
+
+def _account_keys(draft: Draft) -> list[str]:
+    return ([f"d:{draft.domain}"] if draft.domain else []) + ([f"n:{draft.company.lower()}"] if draft.company else [])
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

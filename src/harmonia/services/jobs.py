@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from .. import bulk, fulltext
 from ..db import Actor, Database, UnitOfWork
 from ..errors import Conflict, HarmoniaError
 from ..ids import new_id
@@ -133,9 +134,11 @@ def run_import(db: Database, tenant_id: str, job_id: str, *, progress: Callable[
                     current = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
                     assert current is not None
                     if current.cancel_requested:
+                        _catch_up(uow)
                         _finish(uow, current, "cancelled", writer.counts)
                         return
-                    writer.batch(uow, [normalize(*row) for row in chunk])
+                    with bulk.deferred():  # the search index catches up once, at the end (see _catch_up)
+                        writer.batch(uow, [normalize(*row) for row in chunk])
                     current.done += len(chunk)
                     current.result = {"counts": writer.counts.to_dict()}
                     current.lease_until = uow.now() + LEASE
@@ -145,6 +148,7 @@ def run_import(db: Database, tenant_id: str, job_id: str, *, progress: Callable[
         with db.unit_of_work(actor) as uow:
             current = uow.session.scalar(select(Job).where(Job.id == job_id))
             assert current is not None
+            _catch_up(uow)
             _finish(uow, current, "cancelled" if current.cancel_requested else "done", writer.counts)
         db.analyze()
     except HarmoniaError as error:  # the file went away or changed under the job
@@ -152,6 +156,14 @@ def run_import(db: Database, tenant_id: str, job_id: str, *, progress: Callable[
     except Exception:
         _fail(db, actor, job_id, "the job stopped on an unexpected error; what was committed stays and can be undone")
         raise
+
+
+def _catch_up(uow: UnitOfWork) -> None:
+    """Index what the job's batches inserted with the per-row triggers deferred (SQLite; bulk.py): two set statements
+    at the end instead of a trigger per row, a third of the import's time. Until then the new contacts are in the
+    workspace but not yet found by `search` — and a job resumed after a crash catches up the same way."""
+    if uow.db.is_sqlite:
+        fulltext.index_missing(uow.session.connection(), uow.tenant_id)
 
 
 def _finish(uow: UnitOfWork, job: Job, status: str, counts: Counts) -> None:
