@@ -332,9 +332,9 @@ class ImportWriter:
             keys = _account_keys(draft)
             if not keys:
                 continue
-            account_id = self._account(draft)
-            if account_id is None:
-                account_id = self._new_id("account")
+            found = self._account(draft)
+            account_id = found or self._new_id("account")
+            if found is None:
                 created.append({"id": account_id, "name": draft.company or draft.domain or "", "domain": draft.domain,
                                 "custom_fields": {}, "risk_tags": [], "open_bankruptcy": False, "created_at": now,
                                 "updated_at": now, "created_by": uow.actor.user_id, "created_via": uow.actor.channel,

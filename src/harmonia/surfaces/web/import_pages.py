@@ -61,9 +61,9 @@ def import_review(ui: Ui) -> Response:
     try:
         result = ui.call("imports_start", **args)
     except HarmoniaError as error:
-        context = {"step": "review", "upload_id": upload_id, "preset": preset, "dedupe": dedupe, "name": name,
+        context: dict[str, Any] = {"step": "review", "upload_id": upload_id, "preset": preset, "dedupe": dedupe, "name": name,
                    "presets": PRESET_NAMES, "policies": POLICIES, "targets": STANDARD_TARGETS, "result": None}  # fmt: skip
-        return ui.failed("import.html", error, **context)
+        return ui.failed("import.html", error, None, **context)
     if run:
         return ui.redirect(f"/jobs/{result['job_id']}", flash="Import started.")
     custom = {column: f"custom:{squeeze(column)[:40] or 'field'}" for column in result["mapping"]}
