@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from .. import bulk, fulltext
+from ..config import get_settings
 from ..db import Actor, Database, UnitOfWork
 from ..errors import Conflict, HarmoniaError
 from ..ids import new_id
@@ -36,8 +37,8 @@ log = logging.getLogger("harmonia.jobs")
 BATCH = 1000  # rows per transaction: small enough that a cancel or a crash loses little, large enough to be fast
 LEASE = timedelta(minutes=2)
 ACTIVE = ("queued", "running")
-# How `launch` runs a job it is handed after commit: "thread" (the server), "inline" (tests, deterministic) or
-# "off" (a separate `harmonia worker` picks it up).
+# How `launch` runs a job it is handed after commit: "thread" (the server, unless HARMONIA_INPROCESS_DISPATCH is
+# false), "inline" (tests, deterministic) or "off" (a separate `harmonia worker` picks it up).
 MODE = {"value": "thread"}
 
 
@@ -70,7 +71,7 @@ def launch(db: Database, tenant_id: str, job_id: str) -> None:
     """Run a job just committed, as `MODE` says. Called after commit, never inside the starting transaction."""
     if MODE["value"] == "inline":
         run_job(db, tenant_id, job_id)
-    elif MODE["value"] == "thread":
+    elif MODE["value"] == "thread" and get_settings().inprocess_dispatch:  # else `harmonia worker` runs it
         threading.Thread(target=run_job, args=(db, tenant_id, job_id), daemon=True, name=f"job {job_id}").start()
 
 
