@@ -212,3 +212,17 @@ def test_undo_deletes_what_the_import_created_and_reverts_what_it_updated_but_ke
     assert _count(acme, Contact) == 2 and _count(acme, Account) == 0
     with pytest.raises(Exception, match="already undone"):
         acme.call("imports_undo", job_id=job_id)
+
+
+def test_the_server_runs_a_started_import_in_a_thread_of_its_own(
+    acme: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    monkeypatch.setitem(jobs.MODE, "value", "thread")
+    started = acme.call("imports_start", content=_rows(3))
+    for runner in [t for t in threading.enumerate() if t.name == f"job {started['job_id']}"]:  # unless already done
+        runner.join(timeout=60)
+        assert not runner.is_alive()
+    assert acme.call("jobs_get", job_id=started["job_id"])["status"] == "done"
+    assert _count(acme, Contact) == 3
