@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .clock import Clock
-from .config import Settings
+from .config import Settings, get_settings
 from .db import Actor, Database
 from .ops import build_registry
 from .ops.registry import Registry
@@ -71,7 +71,7 @@ def bootstrap(
 
     With `HARMONIA_INPROCESS_DISPATCH` (the default) this process delivers what it queues, right after the commit
     (`message_queued`); with it off, `harmonia worker` delivers."""
-    settings = settings or Settings()
+    settings = settings or get_settings()  # the one place HARMONIA_* is read (cached per process)
     owns_db = db is None
     database = db or Database(settings.database_url, clock=clock)
     if clock is not None:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     secret_key: str = "dev-only-change-me"
     # Deliver the outbox inside `harmonia serve` (set false when `harmonia worker` runs separately).
     inprocess_dispatch: bool = True
+    # Where uploaded import files wait for their job (every runner of the installation must read it).
+    upload_dir: str = "var/uploads"
     token: str | None = None  # for `harmonia mcp` (stdio)
     toolsets: str | None = None  # for `harmonia mcp`: comma separated (SPEC §8); default core
     twilio_base_url: str | None = None

@@ -43,6 +43,7 @@ PREFIXES: dict[str, str] = {
     "session": "ss",
     "domain_event": "de",
     "consent_event": "ce",
+    "job": "jb",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

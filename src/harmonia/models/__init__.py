@@ -8,11 +8,13 @@ from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
 from .installation import Installation
+from .jobs import JOB_STATUSES, Job, JobItem
 from .mca import CashflowMonth, Lender, Submission
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User, WebSession
 
 __all__ = [
     "CHANNELS",
+    "JOB_STATUSES",
     "MESSAGE_STATUSES",
     "ROLES",
     "SCOPES",
@@ -30,6 +32,8 @@ __all__ = [
     "DomainEventRow",
     "Event",
     "Installation",
+    "Job",
+    "JobItem",
     "Lender",
     "Message",
     "Note",

@@ -13,6 +13,7 @@ from . import (
     contacts,
     deals,
     deletes,
+    imports,
     mca,
     records,
     reports,
@@ -38,6 +39,7 @@ _MODULES = (
     tokens,
     timeline,
     deletes,
+    imports,
 )
 
 

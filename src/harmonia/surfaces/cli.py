@@ -11,6 +11,7 @@ import typer
 
 from ..config import get_settings
 from ..errors import HarmoniaError
+from .cli_imports import export_command, import_app
 from .launch import configure_logging
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(seed_app, name="seed")
 app.add_typer(users_app, name="users")
 app.add_typer(ops_app, name="ops")
+app.add_typer(import_app, name="import")
+app.command("export")(export_command)
 
 __all__ = ["app", "main"]
 

@@ -13,15 +13,16 @@ import sys
 import time
 
 from ..bootstrap import bootstrap
-from ..config import Settings
+from ..config import get_settings
 from ..services.comms import dispatch_due, dispatcher_id
+from ..services.jobs import run_due
 
 log = logging.getLogger("harmonia.worker")
 
 
 def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
     # The worker delivers from the outbox; it never dispatches in-process on its own writes.
-    h = bootstrap(Settings().model_copy(update={"inprocess_dispatch": False}))
+    h = bootstrap(get_settings().model_copy(update={"inprocess_dispatch": False}))
     db, providers = h.db, h.providers
     owner = dispatcher_id()
     stop = False
@@ -36,6 +37,7 @@ def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
         while not stop:
             try:
                 n = dispatch_due(db, providers, owner=owner)
+                n += run_due(db)  # queued imports, and jobs whose runner died
             except Exception:  # e.g. the database is restarting: try again shortly, never exit
                 log.exception("dispatch pass failed; retrying")
                 n = 0

@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ...config import Settings
-from . import auth, pages, settings_pages
+from . import auth, import_pages, pages, settings_pages
 from .kit import HERE, templates
 
 __all__ = ["install"]
@@ -86,6 +86,7 @@ def install(app: Starlette) -> None:
     routes = [
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         *auth.ROUTES,
+        *import_pages.ROUTES,  # before pages: /contacts/import is not a contact id
         *pages.ROUTES,
         *settings_pages.ROUTES,
     ]
