@@ -117,3 +117,20 @@ def test_export_as_json_lines_gives_one_typed_record_per_line(cli: CliRunner, ac
     [ann] = [r for r in records if r["type"] == "contacts"]
     assert ann["email"] == "ann@x.example" and "tenant_id" not in ann
     assert {r["type"] for r in records} >= {"contacts", "users", "pipelines", "stages"}
+
+
+def test_an_xlsx_workbook_imports_like_its_csv(cli: CliRunner, acme: Workspace, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(SALESFORCE_HEADER.split(","))
+    for row in ROWS:
+        sheet.append(row.split(","))
+    path = tmp_path / "leads.xlsx"
+    book.save(path)
+    done = cli.invoke(app, ["import", "contacts", str(path), "--tenant", acme.slug, "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["preset"], summary["created"], summary["failed"]) == ("salesforce", 2, 1)
