@@ -52,6 +52,7 @@ def test_import_json_prints_the_summary_as_its_last_line(cli: CliRunner, acme: W
     assert summary["job_id"].startswith("jb_") and summary["status"] == "done"
     errors = (tmp_path / "errors.csv").read_text().splitlines()
     assert errors[0].endswith("row,column,reason") and "not-an-email" in errors[1]
+    assert [p for p in Path(get_settings().upload_dir).rglob("*") if p.is_file()] == []  # the copy is gone
     with acme.db.unit_of_work(acme.actor(), write=False) as uow:
         maria = uow.session.scalar(select(Contact).where(Contact.first_name == "Maria"))
     assert maria is not None and (maria.source, maria.email_consent, maria.created_via) == ("import", "unknown", "cli")
