@@ -52,6 +52,7 @@ def test_import_json_prints_the_summary_as_its_last_line(cli: CliRunner, acme: W
     assert summary["job_id"].startswith("jb_") and summary["status"] == "done"
     errors = (tmp_path / "errors.csv").read_text().splitlines()
     assert errors[0].endswith("row,column,reason") and "not-an-email" in errors[1]
+    assert [p for p in Path(get_settings().upload_dir).rglob("*") if p.is_file()] == []  # the copy is gone
     with acme.db.unit_of_work(acme.actor(), write=False) as uow:
         maria = uow.session.scalar(select(Contact).where(Contact.first_name == "Maria"))
     assert maria is not None and (maria.source, maria.email_consent, maria.created_via) == ("import", "unknown", "cli")
@@ -117,3 +118,20 @@ def test_export_as_json_lines_gives_one_typed_record_per_line(cli: CliRunner, ac
     [ann] = [r for r in records if r["type"] == "contacts"]
     assert ann["email"] == "ann@x.example" and "tenant_id" not in ann
     assert {r["type"] for r in records} >= {"contacts", "users", "pipelines", "stages"}
+
+
+def test_an_xlsx_workbook_imports_like_its_csv(cli: CliRunner, acme: Workspace, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(SALESFORCE_HEADER.split(","))
+    for row in ROWS:
+        sheet.append(row.split(","))
+    path = tmp_path / "leads.xlsx"
+    book.save(path)
+    done = cli.invoke(app, ["import", "contacts", str(path), "--tenant", acme.slug, "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["preset"], summary["created"], summary["failed"]) == ("salesforce", 2, 1)

@@ -67,3 +67,10 @@ def test_an_upload_that_is_not_a_contact_list_is_explained_on_the_page(browser: 
     got = browser.post("/contacts/import", data={"csrf": _csrf(form.text)},
                        files={"file": ("photo.csv", bytes(range(256)) * 4, "text/csv")})  # fmt: skip
     assert "binary file" in got.text or "binary" in got.text
+
+
+def test_an_owner_exports_the_whole_workspace_from_the_contacts_page(browser: TestClient) -> None:
+    page = browser.get("/contacts")
+    assert 'href="/export?format=csv"' in page.text
+    got = browser.get("/export?format=jsonl")
+    assert got.status_code == 200 and b'"type":"users"' in got.content

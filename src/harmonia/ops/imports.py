@@ -72,7 +72,7 @@ def imports_start(ctx: OpContext, args: ImportsStart) -> ImportOut:
         job = None
         if not args.dry_run:
             stored = path if args.upload_id else import_runs.store_upload(ctx.tenant_id, path, filename)
-            job = import_runs.queue_import(ctx.uow, stored, options, counts, filename)
+            job = import_runs.queue_import(ctx.uow, stored, mapping, options, counts, filename)
             ctx.audit_target("job", job.id, after={"rows": counts.rows, "file": filename, "dedupe": args.dedupe})
             tenant_id, job_id, db = ctx.tenant_id, job.id, ctx.db
             ctx.uow.after_commit(lambda: jobs.launch(db, tenant_id, job_id))

@@ -103,8 +103,9 @@ def dry_run(uow: UnitOfWork, path: Path, options: Options) -> tuple[Mapping, Cou
     return mapping, writer.counts
 
 
-def queue_import(uow: UnitOfWork, path: Path, options: Options, counts: Counts, filename: str) -> Job:
-    params = {"path": str(path), "filename": filename, "options": options.to_dict()}
+def queue_import(uow: UnitOfWork, path: Path, mapping: Mapping, options: Options, counts: Counts, filename: str) -> Job:
+    # The header is kept with the job: the error file is written from it after the uploaded file is deleted.
+    params = {"path": str(path), "filename": filename, "options": options.to_dict(), "header": mapping.header}
     job = create_job(uow, KIND, params, total=counts.rows)
     job.result = {"dry_run": {k: v for k, v in counts.to_dict().items() if k != "sample"}}
     return job
@@ -113,12 +114,7 @@ def queue_import(uow: UnitOfWork, path: Path, options: Options, counts: Counts, 
 def error_file(uow: UnitOfWork, job: Job) -> Iterator[str]:
     """The rows the job could not import, as CSV: the file's own columns, then `row` and `reason`. Cells are
     escaped so a spreadsheet never runs them as formulas."""
-    header: list[str] = []
-    try:
-        with open_table(Path(job.params["path"])) as table:
-            header = table.header
-    except UnreadableFile:
-        pass
+    header: list[str] = list(job.params.get("header") or [])
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([safe_cell(h) for h in [*header, "row", "column", "reason"]])

@@ -169,6 +169,7 @@ def _catch_up(uow: UnitOfWork) -> None:
 
 def _finish(uow: UnitOfWork, job: Job, status: str, counts: Counts) -> None:
     job.status, job.finished_at, job.lease_until = status, uow.now(), None
+    uow.after_commit(lambda: _forget_upload(job.params.get("path")))
     job.result = {"counts": counts.to_dict()}
     if counts.failed:
         job.error_file = f"/api/v1/jobs/{job.id}/errors.csv"
@@ -176,11 +177,25 @@ def _finish(uow: UnitOfWork, job: Job, status: str, counts: Counts) -> None:
              **{k: v for k, v in counts.to_dict().items() if isinstance(v, int)})  # fmt: skip
 
 
+def _forget_upload(path: str | None) -> None:
+    """A finished job's upload is deleted: a customer list is not kept on disk longer than its import needs (the
+    error file is rebuilt from the job's ledger and the header kept in its parameters). Only files in the upload
+    folder — never a file the job was pointed at elsewhere."""
+    if not path:
+        return
+    folder = Path(get_settings().upload_dir).resolve()
+    target = Path(path).resolve()
+    if folder in target.parents:
+        target.unlink(missing_ok=True)
+
+
 def _fail(db: Database, actor: Actor, job_id: str, message: str) -> None:
     with db.unit_of_work(actor) as uow:
         job = uow.session.scalar(select(Job).where(Job.id == job_id))
         if job is not None:
             job.status, job.error, job.finished_at, job.lease_until = "failed", message[:500], uow.now(), None
+            path = job.params.get("path")
+            uow.after_commit(lambda: _forget_upload(path))
 
 
 def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:

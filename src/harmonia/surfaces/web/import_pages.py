@@ -5,16 +5,19 @@ upload itself — bytes, not an operation — is stored here."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ...errors import HarmoniaError, InvalidArguments
+from ...errors import Forbidden, HarmoniaError, InvalidArguments
 from ...imports.mapping import PRESET_NAMES
 from ...imports.presets import STANDARD_TARGETS, squeeze
 from ...models import Job
-from ...services import import_runs
+from ...services import audit, export, import_runs
 from ...services.records import get_or_404
 from .kit import Ui, view
 
@@ -102,7 +105,27 @@ def job_errors(ui: Ui) -> Response:
                              headers={"Content-Disposition": f'attachment; filename="{job_id}-errors.csv"'})  # fmt: skip
 
 
+@view
+def export_workspace(ui: Ui) -> Response:
+    """Every record of the workspace, for an owner or admin: a user can always leave with their data."""
+    assert ui.actor is not None
+    if "mcp:admin" not in ui.actor.scopes:
+        raise Forbidden("only an owner or an admin can export the whole workspace")
+    fmt = ui.query("format", "csv")
+    if fmt not in export.FORMATS:
+        raise InvalidArguments("format is csv (a zip of one CSV per record type) or jsonl")
+    handle = tempfile.NamedTemporaryFile(prefix="harmonia-export-", delete=False)  # noqa: SIM115
+    with handle:
+        counts = export.write(ui.db, ui.actor, fmt, handle)
+    with ui.db.unit_of_work(ui.actor) as uow:
+        audit.append(uow, action="workspace_export", outcome="ok", detail=fmt, after=counts)
+    name = f"harmonia-export.{'zip' if fmt == 'csv' else 'jsonl'}"
+    return FileResponse(handle.name, filename=name, background=BackgroundTask(os.unlink, handle.name),
+                        media_type="application/zip" if fmt == "csv" else "application/x-ndjson")  # fmt: skip
+
+
 ROUTES = [
+    Route("/export", export_workspace),
     Route("/contacts/import", import_start, methods=["GET", "POST"]),
     Route("/contacts/import/{upload_id}", import_review, methods=["GET", "POST"]),
     Route("/jobs/{job_id}", job_page),
