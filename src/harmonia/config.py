@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Deliver the outbox inside `harmonia serve` (set false when `harmonia worker` runs separately).
     inprocess_dispatch: bool = True
     token: str | None = None  # for `harmonia mcp` (stdio)
+    # Calls out (Client ID Metadata Documents): an extra CA bundle to trust; HARMONIA_EGRESS_ALLOW widens addresses.
+    egress_ca_file: str | None = None
     twilio_base_url: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

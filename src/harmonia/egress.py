@@ -30,7 +30,15 @@ import httpx
 
 from .errors import HarmoniaError
 
-__all__ = ["EgressRefused", "EgressResponse", "GuardedTransport", "address_refusal", "allowed_networks", "fetch"]
+__all__ = [
+    "EgressRefused",
+    "EgressResponse",
+    "GuardedTransport",
+    "address_refusal",
+    "allowed_networks",
+    "fetch",
+    "trust",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -86,6 +94,16 @@ def address_refusal(address: str, allow: Iterable[Network] = ()) -> str | None:
     if ip.is_unspecified or not ip.is_global:
         return f"{ip} is not a public address"
     return None
+
+
+def trust(extra_ca_file: str | None = None) -> ssl.SSLContext:
+    """The certificates the guard trusts: the public roots, plus an operator's own CA (`HARMONIA_EGRESS_CA_FILE`)."""
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca_file:
+        context.load_verify_locations(extra_ca_file)
+    return context
 
 
 def _system_resolver(host: str, port: int) -> list[str]:

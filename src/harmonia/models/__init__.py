@@ -7,6 +7,7 @@ from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
 from .mca import CashflowMonth, Lender, Submission
+from .oauth import OAuthClient, OAuthCode
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "Lender",
     "Message",
     "Note",
+    "OAuthClient",
+    "OAuthCode",
     "Opportunity",
     "Pipeline",
     "Stage",

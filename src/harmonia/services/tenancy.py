@@ -30,6 +30,7 @@ __all__ = [
     "IssuedToken",
     "apply_outbound",
     "authenticate",
+    "bearer_fits",
     "create_tenant",
     "create_token",
     "forget_tokens",
@@ -301,8 +302,21 @@ def recently_authenticated(
     return replace(known, channel=channel, request_id=request_id)
 
 
-def authenticate(db: Database, secret: str | None, *, channel: str, request_id: str | None = None) -> Actor:
-    """Turn a bearer secret into an Actor, or raise Unauthenticated. Unknown, malformed, revoked: same answer."""
+def bearer_fits(token: AccessToken, resource: str | None) -> bool:
+    """OAuth (SPEC §9): a refresh token is never a bearer, and an access token serves only the resource it was issued
+    for (or a path under it: /mcp's token also opens /mcp/readonly). Static hm_ tokens serve everything."""
+    if token.kind == "refresh":
+        return False
+    if token.resource is None:
+        return True
+    return resource is not None and (resource == token.resource or resource.startswith(token.resource + "/"))
+
+
+def authenticate(
+    db: Database, secret: str | None, *, channel: str, request_id: str | None = None, resource: str | None = None
+) -> Actor:
+    """Turn a bearer secret into an Actor, or raise Unauthenticated. Unknown, malformed, revoked: same answer.
+    `resource` is the URL being called, which an OAuth access token must be bound to."""
     refusal = Unauthenticated("missing, unknown, expired or revoked token; create one with `harmonia tokens create`")
     if not secret:
         raise refusal
@@ -321,8 +335,10 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
         if token is None:
             raise refusal
         user = uow.session.scalar(select(User).where(User.id == token.user_id))
-    now = utcnow()
+    now = db.clock.now()
     if token.revoked_at or (token.expires_at and token.expires_at <= now) or user is None:
+        raise refusal
+    if not bearer_fits(token, resource):
         raise refusal
     if user.status != "active":
         raise refusal
@@ -341,7 +357,8 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
         scopes=frozenset(token.scopes),
         request_id=request_id,
     )
-    cache.put(secret_hash, actor, token.expires_at)
+    if token.kind == "static":  # OAuth tokens are read every time: a revoked connected app stops at once
+        cache.put(secret_hash, actor, token.expires_at)
     return actor
 
 

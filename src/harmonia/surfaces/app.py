@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ..config import Settings, get_settings
 from ..db import Database
-from . import mcp_http, rest, web, webhooks
+from . import mcp_http, oauth_http, rest, web, webhooks
 
 __all__ = ["create_app"]
 
@@ -43,6 +43,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.database_url)
     app.state.settings = settings
     app.state.lifespans = []
-    for surface in (mcp_http, webhooks, rest, web):  # MCP first: the most requested paths match first
+    for surface in (mcp_http, oauth_http, webhooks, rest, web):  # MCP first: the most requested paths match first
         surface.install(app)
     return app

@@ -5,9 +5,11 @@ Stateless with JSON responses: no session lives in a process, so any number of a
 balancer (legacy clients lose only server-initiated requests, which Harmonia does not use). DNS-rebinding
 protection (Host/Origin allow-lists) stays on, configured by `HARMONIA_ALLOWED_HOSTS` / `_ORIGINS`.
 
-Auth: `Authorization: Bearer hm_…` → `Actor`, put on the ASGI scope for the tool handlers. A `tools/call` outside the
-token's scopes is answered `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (and audited
-as denied), so clients that can step up, do.
+Auth: `Authorization: Bearer hm_…` (static, or an OAuth access token bound to this endpoint) → `Actor`, put on the
+ASGI scope for the tool handlers. Without a valid token: `401` with `WWW-Authenticate: Bearer resource_metadata="…",
+scope="…"` (RFC 9728 discovery). A `tools/call` outside the token's scopes is answered `403` with
+`WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (and audited as denied), so clients that can step
+up, do; its body is a JSON-RPC error naming the scope, so a model behind any other client learns what is missing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..ops import registry
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate, recently_authenticated
 from .mcp_server import ACTOR_SCOPE_KEY, build_server
+from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
 
@@ -38,15 +41,18 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ENDPOINTS = {"/mcp": False, "/mcp/readonly": True}  # path → read-only
 MAX_BODY = 4 * 1024 * 1024
+INSUFFICIENT_SCOPE = -32003  # a JSON-RPC server error code (the -32000…-32099 range is the server's)
 
 
 class BearerAuth:
     """Authenticates every request; refuses a tools/call outside the token's scopes with a 403 step-up challenge."""
 
-    def __init__(self, app: StreamableHTTPASGIApp, db: Database, resource: str) -> None:
+    def __init__(self, app: StreamableHTTPASGIApp, db: Database, resource: str, metadata_url: str, scope: str) -> None:
         self.app = app
         self.db = db
         self.resource = resource
+        self.metadata_url = metadata_url  # RFC 9728: where a client discovers how to get a token for this resource
+        self.scope = scope  # what the 401 asks for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,14 +65,15 @@ class BearerAuth:
             # A token checked in the last seconds is answered here; only a first sight reads the database (off-loop).
             actor = recently_authenticated(self.db, secret, channel="mcp")
             if actor is None:
-                actor = await anyio.to_thread.run_sync(lambda: authenticate(self.db, secret, channel="mcp"))
+                actor = await anyio.to_thread.run_sync(
+                    lambda: authenticate(self.db, secret, channel="mcp", resource=self.resource)
+                )
         except HarmoniaError as error:
-            await _reply(
-                send,
-                401,
-                {"error": "invalid_token", "error_description": error.message},
-                {"www-authenticate": f'Bearer error="invalid_token", resource="{self.resource}"'},
-            )
+            challenge = f'Bearer resource_metadata="{self.metadata_url}", scope="{self.scope}"'
+            if secret:
+                challenge += ', error="invalid_token"'
+            await _reply(send, 401, {"error": "invalid_token", "error_description": error.message},
+                         {"www-authenticate": challenge})  # fmt: skip
             return
         scope[ACTOR_SCOPE_KEY] = actor
         if scope["method"] != "POST":
@@ -80,12 +87,20 @@ class BearerAuth:
             if len(body) > MAX_BODY:
                 await _reply(send, 413, {"error": "request body too large"})
                 return
-        needed = _scope_needed(actor, body)
+        needed, request_id = _scope_needed(actor, body)
         if needed is not None:
             denied = await anyio.to_thread.run_sync(lambda: registry().deny(self.db, actor, needed.name))  # audited
-            await _reply(send, 403, {"error": "insufficient_scope", "error_description": denied.message},
-                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{denied.required}", '
-                          f'resource="{self.resource}", error_description="{denied.message}"'})  # fmt: skip
+            # The body is a JSON-RPC error, so a client that does not step up still hands the model the words
+            # naming the scope (the SDK surfaces a non-2xx JSON-RPC error body as is); the header is the step-up.
+            wanted = " ".join(sorted(actor.scopes | {denied.required}))
+            error = {
+                "code": INSUFFICIENT_SCOPE,
+                "message": denied.message,
+                "data": {"error": "insufficient_scope", "required_scope": denied.required},
+            }
+            await _reply(send, 403, {"jsonrpc": "2.0", "id": request_id, "error": error},
+                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{wanted}", '
+                          f'resource_metadata="{self.metadata_url}", error_description="{denied.message}"'})  # fmt: skip
             return
         replayed = False
 
@@ -99,19 +114,20 @@ class BearerAuth:
         await self.app(scope, replay, send)
 
 
-def _scope_needed(actor: Any, body: bytes) -> Operation | None:
-    """The tool a `tools/call` names when the token lacks its scope (parsed here, on the loop: cheap, no database)."""
+def _scope_needed(actor: Any, body: bytes) -> tuple[Operation | None, Any]:
+    """The tool a `tools/call` names when the token lacks its scope, and the request's id (parsed here, on the loop:
+    cheap, no database)."""
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None
+        return None, None
     if not isinstance(message, dict) or message.get("method") != "tools/call":
-        return None
+        return None, None
     name = (message.get("params") or {}).get("name")
     op = registry().get(name) if isinstance(name, str) else None
     if op is None or not op.mcp or op.scope.value in actor.scopes:
-        return None
-    return op
+        return None, None
+    return op, message.get("id")
 
 
 class TrimHeaderWhitespace:
@@ -147,9 +163,10 @@ def install(app: Starlette) -> None:
         server.streamable_http_app(
             streamable_http_path=path, json_response=True, stateless_http=True, transport_security=security
         )
-        endpoint = TrimHeaderWhitespace(
-            BearerAuth(StreamableHTTPASGIApp(server.session_manager), db, settings.public_url + path)
-        )
+        public_url = settings.public_url.rstrip("/")
+        auth = BearerAuth(StreamableHTTPASGIApp(server.session_manager), db, public_url + path,
+                          resource_metadata_url(public_url, path), " ".join(ENDPOINT_SCOPES[path]))  # fmt: skip
+        endpoint = TrimHeaderWhitespace(auth)
         app.router.routes.append(Route(path, endpoint=endpoint))
         servers.append(server)
 
