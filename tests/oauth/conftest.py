@@ -97,6 +97,14 @@ def tls(tmp_path: Path) -> tuple[str, str]:
     return str(cert_file), str(key_file)
 
 
+@pytest.fixture(autouse=True)
+def fresh_registration_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-address registration limit is per process: each test starts with its own."""
+    from harmonia.services import oauth
+
+    monkeypatch.setattr(oauth, "registrations", type(oauth.registrations)(limit=20, window=600.0))
+
+
 @pytest.fixture
 def server(acme: Workspace, tls: tuple[str, str]) -> Iterator[Server]:
     clock = ManualClock(dt.datetime.now(dt.UTC))
@@ -177,7 +185,7 @@ class Browser:
         return str(r.headers["location"])
 
     async def csrf(self, path: str) -> str:
-        return dict(_HIDDEN.findall((await self.http.get(path)).text))["csrf"]
+        return str(dict(_HIDDEN.findall((await self.http.get(path)).text))["csrf"])
 
 
 def metadata(name: str = "Test Agent") -> OAuthClientMetadata:

@@ -66,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/redirect-elsewhere":
             self.send_response(302)
-            self.send_header("Location", f"http://other.example:{self.server.server_address[1]}/")
+            self.send_header("Location", f"http://other.example:{self.server.server_port}/")  # type: ignore[attr-defined]
             self.end_headers()
             return
         if self.path == "/big":

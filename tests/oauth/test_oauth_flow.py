@@ -257,6 +257,12 @@ async def test_a_static_token_keeps_working_and_a_write_with_a_read_token_names_
     assert kinds == {"static"}
 
 
+async def test_registration_is_rate_limited_per_address(server: Server) -> None:
+    answers = [httpx.post(server.url + "/oauth/register", json={"redirect_uris": [REDIRECT]}).status_code
+               for _ in range(21)]  # fmt: skip
+    assert answers[:20] == [201] * 20 and answers[20] == 429
+
+
 def test_scopes_split_on_any_whitespace_and_unknown_ones_are_ignored() -> None:
     from harmonia.services.oauth import redirect_allowed, split_scopes
 
