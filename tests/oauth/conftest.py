@@ -174,6 +174,8 @@ class Browser:
                                                       "password": PASSWORD, "next": nxt})  # fmt: skip
             assert r.status_code == 303, r.text
             r = await self.http.get(r.headers["location"])
+        if r.status_code == 303 and not r.headers["location"].startswith("/"):
+            return str(r.headers["location"])  # consent remembered: straight back to the client
         assert r.status_code == 200, r.text
         self.pages.append(r.text)
         form: dict[str, Any] = {k: html.unescape(v) for k, v in _HIDDEN.findall(r.text)}

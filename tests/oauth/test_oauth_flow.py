@@ -96,6 +96,19 @@ async def test_an_expired_access_token_is_refused_and_the_client_refreshes_then_
     assert again.json()["error"] == "invalid_grant"
 
 
+async def test_a_client_that_reconnects_gets_in_without_a_second_consent(server: Server, cimd_url: str) -> None:
+    conn = connect(server, client_metadata_url=cimd_url)
+    async with conn.http, conn.client() as c:
+        await c.list_tools()
+    again = connect(server, client_metadata_url=cimd_url, browser=conn.browser)  # same person, same browser
+    async with again.http, again.client() as c:
+        assert (await c.list_tools()).tools
+    await conn.browser.http.aclose()
+    assert len(conn.browser.pages) == 1
+    assert again.storage.tokens is not None and conn.storage.tokens is not None
+    assert again.storage.tokens.access_token != conn.storage.tokens.access_token
+
+
 def _register(srv: Server, redirect: str = REDIRECT) -> str:
     r = httpx.post(srv.url + "/oauth/register", json={"client_name": "Manual", "redirect_uris": [redirect]})
     assert r.status_code == 201, r.text
@@ -208,6 +221,7 @@ async def test_an_unregistered_redirect_is_shown_to_the_person_never_followed(se
              "code_challenge": "x" * 43, "code_challenge_method": "S256"}  # fmt: skip
     r = httpx.get(f"{server.url}/oauth/authorize?{urlencode(query)}")
     assert r.status_code == 400 and "evil.example" in r.text and "location" not in r.headers
+    assert r.headers["x-frame-options"] == "DENY"
 
 
 async def test_the_401_challenge_and_the_metadata_lead_a_client_to_the_authorization_server(server: Server) -> None:

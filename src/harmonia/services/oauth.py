@@ -44,6 +44,7 @@ __all__ = [
     "ConnectedApp",
     "OAuthError",
     "TokenGrant",
+    "already_allowed",
     "connected_apps",
     "create_code",
     "document_fetcher",
@@ -424,6 +425,22 @@ def revoke_secret(db: Database, secret: str) -> None:
         family = row.family_id if row is not None else None
     if family:
         revoke_family(db, system, family, reason="revoked by the client")
+
+
+def already_allowed(uow: UnitOfWork, *, user_id: str, client_id: str, resource: str, scopes: list[str]) -> bool:
+    """Whether this person has a live consent for this client and resource covering `scopes`: a reconnecting client
+    (new session, lost tokens) then gets its code without asking again."""
+    rows = uow.session.scalars(
+        select(AccessToken).where(
+            AccessToken.user_id == user_id,
+            AccessToken.client_id == client_id,
+            AccessToken.resource == resource,
+            AccessToken.kind == "refresh",
+            AccessToken.revoked_at.is_(None),
+        )
+    ).all()
+    now = uow.now()
+    return any(r.expires_at is not None and r.expires_at > now and set(scopes) <= set(r.scopes) for r in rows)
 
 
 # --- connected apps -----------------------------------------------------------------------------------------------

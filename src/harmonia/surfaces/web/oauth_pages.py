@@ -28,7 +28,7 @@ from .kit import Ui, view
 __all__ = ["ROUTES"]
 
 _PARAMS = ("response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method",
-           "resource", "scope")  # fmt: skip
+           "resource", "scope", "prompt")  # fmt: skip
 
 
 @dataclass
@@ -99,6 +99,14 @@ def _signed_in(ui: Ui) -> bool:
 
 @view(public=True)
 def authorize(ui: Ui) -> Response:
+    response = _authorize(ui)
+    # A consent page inside another site's frame could be clicked through without the person knowing.
+    response.headers["x-frame-options"] = "DENY"
+    response.headers["content-security-policy"] = "frame-ancestors 'none'"
+    return response
+
+
+def _authorize(ui: Ui) -> Response:
     source = dict(ui.form) if ui.request.method == "POST" else dict(ui.request.query_params)
     try:
         req = _read(ui, source)
@@ -118,6 +126,10 @@ def authorize(ui: Ui) -> Response:
     if req.resource.endswith("/readonly"):
         requested = [s for s in requested if s == "mcp:read"] or ["mcp:read"]
     offered = [s for s in requested if s in allowed]
+    if ui.request.method == "GET" and offered and _remembered(ui, req, offered):
+        code = oauth.create_code(ui.db, ui.actor, client=req.client, scopes=offered, redirect_uri=req.redirect_uri,
+                                 code_challenge=req.params["code_challenge"], resource=req.resource)  # fmt: skip
+        return _back_to_client(ui, req, code=code)
     if ui.request.method == "GET":
         return ui.render("oauth_consent.html", client=req.client, redirect_host=_host(req.redirect_uri),
                          params=req.params, offered=offered, beyond=[s for s in requested if s not in allowed],
@@ -137,6 +149,17 @@ def authorize(ui: Ui) -> Response:
     code = oauth.create_code(ui.db, ui.actor, client=req.client, scopes=chosen, redirect_uri=req.redirect_uri,
                              code_challenge=req.params["code_challenge"], resource=req.resource)  # fmt: skip
     return _back_to_client(ui, req, code=code)
+
+
+def _remembered(ui: Ui, req: _Request, scopes: list[str]) -> bool:
+    """A reconnect needs no second consent — unless the client asks for one (`prompt=consent`) or its redirect is
+    not exactly one it registered (a loopback port chosen now could belong to another program)."""
+    if "consent" in req.params["prompt"].split() or req.redirect_uri not in req.client.redirect_uris:
+        return False
+    assert ui.actor is not None and ui.actor.user_id is not None
+    with ui.db.unit_of_work(ui.actor, write=False) as uow:
+        return oauth.already_allowed(uow, user_id=ui.actor.user_id, client_id=req.client.client_id,
+                                     resource=req.resource, scopes=scopes)  # fmt: skip
 
 
 def _host(uri: str) -> str:
