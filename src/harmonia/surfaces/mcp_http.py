@@ -92,14 +92,13 @@ class BearerAuth:
             denied = await anyio.to_thread.run_sync(lambda: registry().deny(self.db, actor, needed.name))  # audited
             # The body is a JSON-RPC error, so a client that does not step up still hands the model the words
             # naming the scope (the SDK surfaces a non-2xx JSON-RPC error body as is); the header is the step-up.
-            wanted = " ".join(sorted(actor.scopes | {denied.required}))
             rpc_error = {
                 "code": INSUFFICIENT_SCOPE,
                 "message": denied.message,
                 "data": {"error": "insufficient_scope", "required_scope": denied.required},
             }
             await _reply(send, 403, {"jsonrpc": "2.0", "id": request_id, "error": rpc_error},
-                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{wanted}", '
+                         {"www-authenticate": f'Bearer error="insufficient_scope", scope="{denied.required}", '
                           f'resource_metadata="{self.metadata_url}", error_description="{denied.message}"'})  # fmt: skip
             return
         replayed = False
