@@ -18,8 +18,8 @@ from .conftest import Browser, Server
 pytestmark = pytest.mark.slow
 
 
-def _run(node_tools: Path, srv: Server, *args: str) -> subprocess.Popen[str]:
-    cmd = [str(node_tools / "conformance"), "authorization", "--url", srv.url, *args]
+def _run(tools: Path, srv: Server, *args: str) -> subprocess.Popen[str]:
+    cmd = [str(tools / "conformance"), "authorization", "--url", srv.url, *args]
     return subprocess.Popen(cmd, env=_node_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
