@@ -1,15 +1,19 @@
 """The MCP conformance suite's `authorization` scenarios against Harmonia's authorization server: the metadata
-endpoint, and the authorization code grant — its browser step (sign in, consent) driven through the real pages."""
+endpoint, and the authorization code grant — its browser step (sign in, consent) driven through the real pages. And
+the MCP Inspector CLI: without a token it recognises the challenge as "sign in", with one it connects."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
+
+from harmonia.services.tenancy import create_token
 
 from ..mcp.conftest import free_port
 from ..mcp.test_conformance import _node_env, node_tools  # noqa: F401 - the fixture is used by name
@@ -77,3 +81,21 @@ def test_every_authorization_scenario_passes_with_sign_in_and_consent_through_th
     out = "".join(lines)
     assert suite.returncode == 0 and "authorization-code-grant: 1 passed, 0 failed" in out, out[-1500:]
     assert "Total: 3 passed, 0 failed" in out, out[-1500:]
+
+
+def test_the_inspector_cli_understands_the_challenge_and_connects_with_a_token(
+    node_tools: Path,  # noqa: F811
+    server: Server,
+) -> None:
+    inspector = [str(node_tools / "mcp-inspector"), "--cli", "--format", "json", "-q", server.url + "/mcp",
+                 "--method", "tools/list"]  # fmt: skip
+    bare = subprocess.run(
+        inspector, env=_node_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+    answer = json.loads(bare.stdout or bare.stderr)
+    assert answer["error"]["code"] == "auth_required", answer  # it found the OAuth flow from the 401
+    token = create_token(server.db, server.ws.slug, server.ws.owner.email, ["mcp:read"], "inspector").secret
+    done = subprocess.run([*inspector, "--header", f"Authorization: Bearer {token}"], env=_node_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-1000:]
+    assert json.loads(done.stdout)["result"]["tools"][0]["name"] == "search"
