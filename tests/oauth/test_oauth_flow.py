@@ -22,6 +22,7 @@ from harmonia.models import AccessToken, AuditEvent
 from harmonia.services.tenancy import create_token
 from mcp import Client
 
+from ..conftest import Workspace
 from .conftest import REDIRECT, Browser, Server, connect
 
 pytestmark = pytest.mark.slow
@@ -286,3 +287,28 @@ def test_scopes_split_on_any_whitespace_and_unknown_ones_are_ignored() -> None:
     assert redirect_allowed(["http://[::1]:80/cb"], "http://[::1]:9/cb")
     assert not redirect_allowed(["http://127.0.0.1/cb"], "http://127.0.0.1:4711/other")
     assert not redirect_allowed(["https://app.example/cb"], "https://app.example:444/cb")
+
+
+def test_spent_and_expired_codes_are_removed_a_day_after_they_expire(acme: Workspace) -> None:
+    from harmonia.clock import ManualClock
+    from harmonia.models import OAuthCode
+    from harmonia.services import oauth
+
+    clock = ManualClock()
+    acme.db.clock = clock
+    client = oauth.register_client(acme.db, {"redirect_uris": [REDIRECT]}, remote="test")
+    person = acme.actor(channel="ui")
+
+    def issue() -> None:
+        oauth.create_code(acme.db, person, client=client, scopes=["mcp:read"], redirect_uri=REDIRECT,
+                          code_challenge="c" * 43, resource="http://127.0.0.1/mcp")  # fmt: skip
+
+    issue()
+    clock.advance(hours=23)
+    issue()
+    with acme.db.system_session(write=False) as s:
+        assert len(s.scalars(select(OAuthCode)).all()) == 2
+    clock.advance(hours=2)
+    issue()
+    with acme.db.system_session(write=False) as s:
+        assert len(s.scalars(select(OAuthCode)).all()) == 2  # the first, expired over a day ago, is gone

@@ -277,11 +277,14 @@ def create_code(
     """A code for the consent the signed-in person (`actor`) just gave; audited in their workspace."""
     code = secrets.token_urlsafe(32)
     assert actor.user_id is not None
+    now = db.clock.now()
     with db.system_session() as s:
+        # Spent and expired codes are kept a day (a replay inside it still revokes what the code issued), then go.
+        s.execute(delete(OAuthCode).where(OAuthCode.expires_at < now - timedelta(days=1)))
         s.add(OAuthCode(code_hash=_hash(code), client_id=client.client_id, tenant_id=actor.tenant_id,
                         user_id=actor.user_id, scopes=scopes, redirect_uri=redirect_uri,
                         code_challenge=code_challenge, resource=resource,
-                        expires_at=db.clock.now() + CODE_TTL))  # fmt: skip
+                        expires_at=now + CODE_TTL))  # fmt: skip
     with db.unit_of_work(actor) as uow:
         audit.append(uow, action="oauth_consent", outcome="ok", target_type="oauth_client",
                      detail=f"{client.name} ({client.kind}, {urlsplit(redirect_uri).netloc or redirect_uri})",
