@@ -312,3 +312,14 @@ def test_spent_and_expired_codes_are_removed_a_day_after_they_expire(acme: Works
     issue()
     with acme.db.system_session(write=False) as s:
         assert len(s.scalars(select(OAuthCode)).all()) == 2  # the first, expired over a day ago, is gone
+
+
+async def test_a_call_beyond_the_granted_scopes_steps_up_through_a_second_consent(server: Server) -> None:
+    conn = connect(server)
+    async with conn.http, conn.client() as c:
+        await c.list_tools()
+        users = await c.call_tool("users_list", {})  # needs mcp:admin: 403 insufficient_scope, the client steps up
+    await conn.browser.http.aclose()
+    assert not users.is_error
+    assert len(conn.browser.pages) == 2 and "mcp:admin" in conn.browser.pages[1]
+    assert conn.storage.tokens is not None and "mcp:admin" in str(conn.storage.tokens.scope)
