@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     upload_dir: str = "var/uploads"
     token: str | None = None  # for `harmonia mcp` (stdio)
     toolsets: str | None = None  # for `harmonia mcp`: comma separated (SPEC §8); default core
+    # Calls out (Client ID Metadata Documents): an extra CA bundle to trust; HARMONIA_EGRESS_ALLOW widens addresses.
+    egress_ca_file: str | None = None
     twilio_base_url: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

@@ -171,9 +171,10 @@ def test_a_session_without_a_tenant_refuses_tenant_queries(db: Database) -> None
         session.close()
 
 
-# Tables above tenants, each with its reason written in its model: the root itself, and the installation's own
-# values such as the email-event webhook key (models/installation.py).
-ABOVE_TENANTS = {"tenants", "installation"}
+# Tables above tenants, each with its reason written in its model: the root itself, the installation's own values
+# such as the email-event webhook key (models/installation.py), and OAuth client registrations and codes, which exist
+# before a workspace is chosen (models/oauth.py).
+ABOVE_TENANTS = {"tenants", "installation", "oauth_clients", "oauth_codes"}
 
 
 def test_isolation_contract_covers_every_table_but_the_tenants_root() -> None:

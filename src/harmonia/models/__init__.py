@@ -10,6 +10,7 @@ from .events import DomainEventRow
 from .installation import Installation
 from .jobs import JOB_STATUSES, Job, JobItem
 from .mca import CashflowMonth, Lender, Submission
+from .oauth import OAuthClient, OAuthCode
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User, WebSession
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "Lender",
     "Message",
     "Note",
+    "OAuthClient",
+    "OAuthCode",
     "Opportunity",
     "Pipeline",
     "Scope",

@@ -84,6 +84,7 @@ class AccessToken(TenantScoped, Base):
     __extra_args__ = (
         tenant_fk("user_id", "users"),
         UniqueConstraint("tenant_id", "secret_hash"),
+        Index("ix_access_tokens_tenant_id_family_id", "tenant_id", "family_id"),
     )
 
     user_id: Mapped[str] = mapped_column(String(24))
@@ -94,6 +95,12 @@ class AccessToken(TenantScoped, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # OAuth (SPEC §9): `static` (hm_ tokens made by a person), or an `access`/`refresh` token issued to `client_id`
+    # for `resource`; the tokens of one consent share `family_id` (a "connected app"), revoked together.
+    kind: Mapped[str] = mapped_column(String(8), default="static", server_default="static")
+    client_id: Mapped[str | None] = mapped_column(String(512))
+    resource: Mapped[str | None] = mapped_column(String(512))
+    family_id: Mapped[str | None] = mapped_column(String(24))
 
 
 class AuditHead(TenantOwned, Base):

@@ -28,6 +28,7 @@ __all__ = [
     "IssuedToken",
     "apply_outbound",
     "authenticate",
+    "bearer_fits",
     "create_tenant",
     "create_token",
     "effective_scopes",
@@ -242,12 +243,25 @@ def effective_scopes(token_scopes: list[str] | frozenset[str], role: str | None)
     return frozenset(token_scopes) & ROLE_SCOPES.get(role or "", frozenset())
 
 
-def authenticate(db: Database, secret: str | None, *, channel: str, request_id: str | None = None) -> Actor:
+def bearer_fits(token: AccessToken, resource: str | None) -> bool:
+    """OAuth (SPEC §9): a refresh token is never a bearer, and an access token serves only the resource it was issued
+    for (or a path under it: /mcp's token also opens /mcp/readonly). Static hm_ tokens serve everything."""
+    if token.kind == "refresh":
+        return False
+    if token.resource is None:
+        return True
+    return resource is not None and (resource == token.resource or resource.startswith(token.resource + "/"))
+
+
+def authenticate(
+    db: Database, secret: str | None, *, channel: str, request_id: str | None = None, resource: str | None = None
+) -> Actor:
     """Turn a bearer secret into an Actor, or raise Unauthenticated. Unknown, malformed, revoked: same answer.
+    `resource` is the URL being called, which an OAuth access token must be bound to.
 
     Checked against the database on every call (one indexed read of the token and its person), in every process:
-    a revoked token, a deactivated person or a demotion takes effect on the very next call, whichever process
-    serves it. No cache to go stale."""
+    a revoked token or connected app, a deactivated person or a demotion takes effect on the very next call,
+    whichever process serves it. No cache to go stale."""
     refusal = Unauthenticated("missing, unknown, expired or revoked token; create one with `harmonia tokens create`")
     if not secret:
         raise refusal
@@ -266,7 +280,9 @@ def authenticate(db: Database, secret: str | None, *, channel: str, request_id: 
     if found is None:
         raise refusal
     token, user = found
-    if token.revoked_at or (token.expires_at and token.expires_at <= now) or user.status != "active":
+    if token.revoked_at or (token.expires_at and token.expires_at <= now) or not bearer_fits(token, resource):
+        raise refusal
+    if user.status != "active":
         raise refusal
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
         with db.unit_of_work(reader) as uow:

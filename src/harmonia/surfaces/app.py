@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ..bootstrap import Harmonia, bootstrap
 from ..config import Settings
 from ..db import Database
-from . import imports_http, mcp_http, rest, web, webhooks
+from . import imports_http, mcp_http, oauth_http, rest, web, webhooks
 
 __all__ = ["create_app"]
 
@@ -55,6 +55,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.settings = h.settings
     app.state.lifespans = []
     app.state.providers = h.providers
-    for surface in (mcp_http, webhooks, imports_http, rest, web):  # MCP first: the most requested paths match first
+    for surface in (mcp_http, oauth_http, webhooks, imports_http, rest, web):  # MCP first: the busiest paths
         surface.install(app)
     return app

@@ -5,10 +5,13 @@ Stateless with JSON responses: no session lives in a process, so any number of a
 balancer (legacy clients lose only server-initiated requests, which Harmonia does not use). DNS-rebinding
 protection (Host/Origin allow-lists) stays on, configured by `HARMONIA_ALLOWED_HOSTS` / `_ORIGINS`.
 
-Auth: `Authorization: Bearer hm_…` → `Actor`, checked against the database on every request (a revoked token or a
-demotion bites on the next call, in every process), put on the ASGI scope for the tool handlers. A `tools/call`
-outside the token's effective scopes is answered `403` with `WWW-Authenticate: Bearer error="insufficient_scope",
-scope="…"` (and audited as denied), so clients that can step up, do.
+Auth: `Authorization: Bearer hm_…` (static, or an OAuth access token bound to this endpoint) → `Actor`, checked
+against the database on every request (a revoked token or connected app, or a demotion, bites on the next call, in
+every process), put on the ASGI scope for the tool handlers. Without a valid token: `401` with
+`WWW-Authenticate: Bearer resource_metadata="…", scope="…"` (RFC 9728 discovery). A `tools/call` outside the token's
+effective scopes is answered `403` with `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` (and audited
+as denied), so clients that can step up, do; its body is a JSON-RPC error naming the scope, so a model behind any
+other client learns what is missing.
 
 Toolsets (SPEC §8): `/mcp?toolsets=core,automation` (or `all`) chooses the catalogue; default `core`.
 """
@@ -35,6 +38,7 @@ from ..errors import HarmoniaError
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate
 from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server
+from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
 
@@ -44,15 +48,18 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ENDPOINTS = {"/mcp": False, "/mcp/readonly": True}  # path → read-only
 MAX_BODY = 4 * 1024 * 1024
 log = logging.getLogger("harmonia.mcp")
+INSUFFICIENT_SCOPE = -32003  # a JSON-RPC server error code (the -32000…-32099 range is the server's)
 
 
 class BearerAuth:
     """Authenticates every request; refuses a tools/call outside the token's scopes with a 403 step-up challenge."""
 
-    def __init__(self, app: StreamableHTTPASGIApp, h: Harmonia, resource: str) -> None:
+    def __init__(self, app: StreamableHTTPASGIApp, h: Harmonia, resource: str, metadata_url: str, scope: str) -> None:
         self.app = app
         self.h = h
         self.resource = resource
+        self.metadata_url = metadata_url  # RFC 9728: where a client discovers how to get a token for this resource
+        self.scope = scope  # what the 401 asks for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +69,9 @@ class BearerAuth:
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
-            actor = await anyio.to_thread.run_sync(lambda: authenticate(self.h.db, secret, channel="mcp"))
+            actor = await anyio.to_thread.run_sync(
+                lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+            )
         except Exception as error:
             if not isinstance(error, HarmoniaError):  # the database is down, or a fault of ours: logged, not shown
                 request_id = uuid.uuid4().hex[:12]
@@ -70,12 +79,11 @@ class BearerAuth:
                 await _reply(send, 503, _rpc_error(None, -32603, "the server could not check the token right now; "
                                                    f"retry shortly (request id {request_id})"))  # fmt: skip
                 return
-            await _reply(
-                send,
-                401,
-                {"error": "invalid_token", "error_description": error.message},
-                {"www-authenticate": f'Bearer error="invalid_token", resource="{self.resource}"'},
-            )
+            challenge = f'Bearer resource_metadata="{self.metadata_url}", scope="{self.scope}"'
+            if secret:
+                challenge += ', error="invalid_token"'
+            await _reply(send, 401, {"error": "invalid_token", "error_description": error.message},
+                         {"www-authenticate": challenge})  # fmt: skip
             return
         request_id = uuid.uuid4().hex[:12]
         actor = dataclasses.replace(actor, request_id=request_id)
@@ -105,13 +113,20 @@ class BearerAuth:
         if malformed is not None:
             await _reply(send, 400, malformed)
             return
-        needed = _scope_needed(self.h, actor, body)
+        needed, rpc_id = _scope_needed(self.h, actor, body)
         if needed is not None:
             denied = await anyio.to_thread.run_sync(lambda: self.h.registry.deny(self.h.db, actor, needed.name))
             required = denied.details.get("required_scope", needed.scope.value)
-            await _reply(send, 403, {"error": "insufficient_scope", "error_description": denied.message},
+            # The body is a JSON-RPC error, so a client that does not step up still hands the model the words
+            # naming the scope (the SDK surfaces a non-2xx JSON-RPC error body as is); the header is the step-up.
+            rpc_error = {
+                "code": INSUFFICIENT_SCOPE,
+                "message": denied.message,
+                "data": {"error": "insufficient_scope", "required_scope": required},
+            }
+            await _reply(send, 403, {"jsonrpc": "2.0", "id": rpc_id, "error": rpc_error},
                          {"www-authenticate": f'Bearer error="insufficient_scope", scope="{required}", '
-                          f'resource="{self.resource}", error_description="{denied.message}"'})  # fmt: skip
+                          f'resource_metadata="{self.metadata_url}", error_description="{denied.message}"'})  # fmt: skip
             return
         replayed = False
 
@@ -156,20 +171,21 @@ def _envelope_problem(body: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _scope_needed(h: Harmonia, actor: Any, body: bytes) -> Operation | None:
-    """The tool a `tools/call` names when the token lacks its scope (parsed here, on the loop: cheap, no database)."""
+def _scope_needed(h: Harmonia, actor: Any, body: bytes) -> tuple[Operation | None, Any]:
+    """The tool a `tools/call` names when the token lacks its scope, and the request's id (parsed here, on the loop:
+    cheap, no database)."""
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None
+        return None, None
     if not isinstance(message, dict) or message.get("method") != "tools/call":
-        return None
+        return None, None
     params = message.get("params")
     name = params.get("name") if isinstance(params, dict) else None
     op = h.registry.get(name) if isinstance(name, str) else None
     if op is None or not op.mcp or op.scope.value in actor.scopes:
-        return None
-    return op
+        return None, None
+    return op, message.get("id")
 
 
 class TrimHeaderWhitespace:
@@ -205,9 +221,10 @@ def install(app: Starlette) -> None:
         server.streamable_http_app(
             streamable_http_path=path, json_response=True, stateless_http=True, transport_security=security
         )
-        endpoint = TrimHeaderWhitespace(
-            BearerAuth(StreamableHTTPASGIApp(server.session_manager), h, settings.public_url + path)
-        )
+        public_url = settings.public_url.rstrip("/")
+        auth = BearerAuth(StreamableHTTPASGIApp(server.session_manager), h, public_url + path,
+                          resource_metadata_url(public_url, path), " ".join(ENDPOINT_SCOPES[path]))  # fmt: skip
+        endpoint = TrimHeaderWhitespace(auth)
         app.router.routes.append(Route(path, endpoint=endpoint))
         servers.append(server)
 

@@ -47,6 +47,7 @@ SETTINGS_NAV = (
     ("comms", "Comms", "/settings/comms"),
     ("users", "Users", "/settings/users"),
     ("tokens", "Access tokens", "/settings/tokens"),
+    ("apps", "Connected apps", "/settings/apps"),
     ("connect", "Connect an AI client", "/settings/connect"),
     ("audit", "Audit log", "/audit"),
 )
