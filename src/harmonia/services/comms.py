@@ -55,7 +55,7 @@ __all__ = [
     "email_webhook_key",
     "find_idempotent",
     "install_inprocess_dispatch",
-    "lock_draft",
+    "lock_message",
     "queue",
     "record",
     "sweep",
@@ -163,12 +163,13 @@ def queue(
     return msg, decision
 
 
-def lock_draft(uow: UnitOfWork, draft_id: str) -> Message:
-    """The message `draft_id`, locked for this transaction (two sends of one draft queue it once)."""
-    msg = uow.session.scalar(select(Message).where(Message.id == draft_id).with_for_update()
+def lock_message(uow: UnitOfWork, message_id: str, field: str = "message_id") -> Message:
+    """The message, locked for this transaction: two sends of one draft queue it once, and a release never
+    overwrites an outcome a dispatcher is recording at that moment."""
+    msg = uow.session.scalar(select(Message).where(Message.id == message_id).with_for_update()
                              .execution_options(populate_existing=True))  # fmt: skip
     if msg is None:
-        raise NotFound(f"no message {draft_id!r}", field="draft_id")
+        raise NotFound(f"no message {message_id!r}", field=field)
     return msg
 
 
