@@ -27,7 +27,7 @@ from harmonia.comms import gate
 from harmonia.config import get_settings
 from harmonia.db import Database
 from harmonia.ids import new_id
-from harmonia.models import Contact, Conversation, Message
+from harmonia.models import Conversation, Message
 from harmonia.services import comms, tenancy
 
 from ..conftest import Workspace

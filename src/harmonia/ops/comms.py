@@ -186,7 +186,9 @@ def _send(ctx: OpContext, args: Any, *, contact_id: str | None = None, channel: 
           subject: str | None = None, draft_id: str | None = None) -> MessageOut:  # fmt: skip
     digest = _digest(args)
     key = args.idempotency_key
-    draft = svc.lock_message(ctx.uow, draft_id, "draft_id") if draft_id else None  # two sends of one draft: one waits here
+    draft = (
+        svc.lock_message(ctx.uow, draft_id, "draft_id") if draft_id else None
+    )  # two sends of one draft: one waits here
     previous = svc.find_idempotent(ctx.uow, key, digest)
     if previous is None and draft is not None:
         svc.check_draft(draft)

@@ -112,7 +112,7 @@ class ContactsUpdate(_ContactFields):
     )
     consent_given_at: Instant | None = Field(
         None, json_schema_extra={**rest_only(description="when the contact gave it (default: now)"),
-                                 MCP_OMITS: ("format",)},
+                                 MCP_OMITS: ["format"]},
     )  # fmt: skip
 
 
