@@ -331,7 +331,8 @@ def install_inprocess_dispatch(db: Database, providers: Providers) -> Any:
 STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT")
 STOP_ANYWHERE = ("STOP", "STOPALL", "UNSUBSCRIBE", "REVOKE", "OPTOUT", "OPT OUT")
 START_WORDS = ("START", "UNSTOP", "YES")  # only alone: an opt-in must be unambiguous
-STATUS_ORDER = {"queued": 0, "sending": 0, "sent": 1, "delivered": 2}
+# an `unknown` outcome is settled by the provider's own report: its callback says sent, delivered or failed
+STATUS_ORDER = {"queued": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 2}
 STOP_CONFIRMATION = "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
 
 
@@ -415,7 +416,7 @@ def provider_status(db: Database, tenant_id: str, provider_id: str, status: str)
             audit.append(uow, action="sms_status", outcome="ignored", detail=f"unknown {provider_id}"[:200])
             return False
         before = msg.status
-        if status in ("failed", "undelivered") and msg.status != "delivered":
+        if status in ("failed", "undelivered") and msg.status not in ("delivered", "draft", "held", "blocked"):
             msg.status, msg.rule, msg.status_reason = "failed", "provider_refused", f"provider reported {status}"
         elif STATUS_ORDER.get(status, -1) > STATUS_ORDER.get(msg.status, 99):
             msg.status = status
