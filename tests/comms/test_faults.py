@@ -7,6 +7,7 @@ and a person resends, none begun after the off was answered."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -301,3 +302,79 @@ def test_turning_outbound_off_answers_at_once_while_a_worker_delivers_and_nothin
     assert worst < 500 and begun_after == 0 and in_flight <= 1
     assert (f["duplicated"], f["lost"]) == (0, 0)
     assert f["delivered"] + f["held"] == 40
+
+
+# --- SMS through the Twilio-compatible fake --------------------------------------------------------------------------
+
+
+class FakeTwilio:
+    """Twilio's Messages API on a local port; `answers` is the list of what the next requests get ("ok", "429",
+    "500", "21610", "slow"), then "ok" for the rest. Records the body of every request that reached it."""
+
+    def __init__(self) -> None:
+        self.answers: list[str] = []
+        self.bodies: list[str] = []
+
+    def app(self) -> Any:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def create(request: Request) -> JSONResponse:
+            form = dict(await request.form())
+            answer = self.answers.pop(0) if self.answers else "ok"
+            if answer == "429":
+                return JSONResponse({"code": 20429, "message": "Too Many Requests"}, status_code=429)
+            if answer == "21610":
+                return JSONResponse({"code": 21610, "message": "Attempt to send to unsubscribed recipient"},
+                                    status_code=400)  # fmt: skip
+            self.bodies.append(str(form.get("Body")))  # from here on the provider has it
+            if answer == "slow":
+                await asyncio.sleep(3)  # past the client's timeout (0.5 s): it may or may not have been sent
+            if answer == "500":
+                return JSONResponse({"code": 20500, "message": "Internal Server Error"}, status_code=500)
+            return JSONResponse({"sid": f"SM{len(self.bodies):032d}", "status": "queued"}, status_code=201)
+
+        return Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/{kind}.json", create, methods=["POST"])])
+
+
+@pytest.mark.parametrize(
+    ("answers", "expect"),
+    [
+        (["429", "429"], {"delivered": 3, "failed": 0, "unknown": 0}),  # rate-limited: nothing taken, retried
+        (["500"], {"delivered": 2, "failed": 0, "unknown": 1}),  # an error after it took the request
+        (["21610"], {"delivered": 2, "failed": 1, "unknown": 0}),  # the carrier's STOP block: refused for good
+        (["slow"], {"delivered": 2, "failed": 0, "unknown": 1}),  # no answer within the timeout
+    ],
+)
+def test_twilio_faults_end_every_sms_in_a_truthful_status_with_none_lost_or_sent_twice(
+    acme: Workspace, reachable: dict[str, str], clock: ManualClock, queued_only: None, report_figure: Any,
+    monkeypatch: pytest.MonkeyPatch, answers: list[str], expect: dict[str, int],
+) -> None:  # fmt: skip
+    from ..mcp.conftest import serve_in_thread
+
+    fake = FakeTwilio()
+    fake.answers = list(answers)
+    with serve_in_thread(fake.app()) as url:
+        monkeypatch.setenv("HARMONIA_TWILIO_BASE_URL", url)
+        monkeypatch.setenv("HARMONIA_TWILIO_ACCOUNT_SID", "AC123")
+        monkeypatch.setenv("HARMONIA_TWILIO_AUTH_TOKEN", "secret-token")
+        monkeypatch.setenv("HARMONIA_TWILIO_TIMEOUT_SECONDS", "0.5")
+        get_settings.cache_clear()
+        providers = comms.Providers.from_settings(get_settings())
+        get_settings.cache_clear()
+        turn_on(acme)
+        ids = [acme.call("sms_send", contact_id=reachable["contact_id"], body=f"sms {i}")["id"] for i in range(3)]
+        passes = [comms.dispatch_due(acme.db, providers)]
+        for _ in range(3):
+            clock.advance(minutes=20)
+            passes.append(comms.dispatch_due(acme.db, providers))
+    by_body = {f"sms {i}": message_id for i, message_id in enumerate(ids)}
+    f = figures(acme, [by_body[b] for b in fake.bodies if b in by_body])
+    rows = outbound(acme)
+    f["delivered"] = sum(1 for m in rows.values() if m.status == "sent")  # arrived-and-accepted, as Twilio said
+    report_figure(line(acme.db.dialect, f"Twilio {'+'.join(answers)}", f, f"attempts per pass {passes}"))
+    assert {k: f[k] for k in expect} == expect
+    assert f["duplicated"] == 0 and f["queued"] == 3
+    assert all(m.status in ("sent", "failed", "unknown") for m in rows.values())

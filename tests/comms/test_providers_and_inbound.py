@@ -146,6 +146,16 @@ def test_status_callbacks_only_move_a_message_forward(acme: Workspace, reachable
         assert uow.session.scalar(select(Message.status).where(Message.provider_id == "SM1")) == "delivered"
 
 
+def test_the_providers_report_settles_an_unknown_outcome(acme: Workspace, reachable: dict[str, str]) -> None:
+    with acme.db.unit_of_work(acme.actor()) as uow:
+        uow.session.add(Message(id="ms_TESTSTATUS0000000002", conversation_id=reachable["conversation_id"],
+                                direction="outbound", channel="sms", body="x", status="unknown",
+                                rule="outcome_unknown", provider_id="SM2"))  # fmt: skip
+    assert comms.provider_status(acme.db, acme.id, "SM2", "delivered")
+    with acme.db.unit_of_work(acme.actor(), write=False) as uow:
+        assert uow.session.scalar(select(Message.status).where(Message.provider_id == "SM2")) == "delivered"
+
+
 def test_a_signed_email_bounce_marks_the_contact_and_an_unsigned_one_is_refused(
     acme: Workspace, reachable: dict[str, str], webhook_url: str
 ) -> None:

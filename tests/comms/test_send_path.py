@@ -124,6 +124,9 @@ def test_a_message_whose_worker_died_mid_send_becomes_unknown_and_is_never_sent_
     assert (row.status, row.rule) == ("unknown", "outcome_unknown") and "resend" in (row.status_reason or "")
     clock.advance(timedelta(days=2))
     assert comms.dispatch_due(db, providers) == 0 and sandbox == []  # never resent by itself
+    acme.call("messages_release", acme.actor(channel="ui"), message_id=mid, action="release")  # a person resends
+    assert comms.dispatch_due(db, providers) == 1
+    assert [e.message_id for e in sandbox] == [mid] and outbound(acme)[mid].status == "delivered"
 
 
 def test_a_refused_send_of_a_draft_leaves_the_draft_a_draft_and_says_what_to_do(

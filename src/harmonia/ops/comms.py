@@ -193,7 +193,9 @@ def _send(ctx: OpContext, args: Any, *, contact_id: str | None = None, channel: 
           subject: str | None = None, draft_id: str | None = None) -> MessageOut:  # fmt: skip
     digest = _digest(args)
     key = args.idempotency_key
-    draft = svc.lock_draft(ctx.uow, draft_id) if draft_id else None  # two sends of one draft: one waits here
+    draft = (
+        svc.lock_message(ctx.uow, draft_id, "draft_id") if draft_id else None
+    )  # two sends of one draft: one waits here
     previous = svc.find_idempotent(ctx.uow, key, digest)
     if previous is None and draft is not None:
         svc.check_draft(draft)
@@ -330,9 +332,10 @@ class MessagesRelease(InputModel):
 
 
 def messages_release(ctx: OpContext, args: MessagesRelease) -> MessageOut:
-    msg = get_or_404(ctx.uow, Message, args.message_id, "message")
-    if msg.status != "held":
-        raise InvalidArguments(f"message {msg.id} is {msg.status}, not held; only held messages are released")
+    msg = svc.lock_message(ctx.uow, args.message_id)
+    if msg.status not in ("held", "unknown"):
+        raise InvalidArguments(f"message {msg.id} is {msg.status}: only held messages, or ones whose outcome is "
+                               "unknown, are released or discarded")  # fmt: skip
     if args.action == "discard":
         msg.status, msg.rule = "failed", "discarded"
         msg.status_reason = f"discarded by {ctx.actor.user_id or ctx.actor.channel}"
@@ -457,7 +460,8 @@ OPERATIONS = [
         scope=Scope.ADMIN,
         read_only=False,
         mcp=False,
-        description="A held message (queued before outbound went off) is sent only when a person releases it "
+        description="A held message (queued before outbound went off), or one whose outcome is unknown (it may have "
+        "left: check first), is sent only when a person releases it "
         "(the gate runs again in full) or discards it.",
         input=MessagesRelease,
         output=MessageOut,

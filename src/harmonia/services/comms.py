@@ -55,7 +55,7 @@ __all__ = [
     "email_webhook_key",
     "find_idempotent",
     "install_inprocess_dispatch",
-    "lock_draft",
+    "lock_message",
     "queue",
     "record",
     "sweep",
@@ -163,12 +163,13 @@ def queue(
     return msg, decision
 
 
-def lock_draft(uow: UnitOfWork, draft_id: str) -> Message:
-    """The message `draft_id`, locked for this transaction (two sends of one draft queue it once)."""
-    msg = uow.session.scalar(select(Message).where(Message.id == draft_id).with_for_update()
+def lock_message(uow: UnitOfWork, message_id: str, field: str = "message_id") -> Message:
+    """The message, locked for this transaction: two sends of one draft queue it once, and a release never
+    overwrites an outcome a dispatcher is recording at that moment."""
+    msg = uow.session.scalar(select(Message).where(Message.id == message_id).with_for_update()
                              .execution_options(populate_existing=True))  # fmt: skip
     if msg is None:
-        raise NotFound(f"no message {draft_id!r}", field="draft_id")
+        raise NotFound(f"no message {message_id!r}", field=field)
     return msg
 
 
@@ -330,7 +331,8 @@ def install_inprocess_dispatch(db: Database, providers: Providers) -> Any:
 STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT")
 STOP_ANYWHERE = ("STOP", "STOPALL", "UNSUBSCRIBE", "REVOKE", "OPTOUT", "OPT OUT")
 START_WORDS = ("START", "UNSTOP", "YES")  # only alone: an opt-in must be unambiguous
-STATUS_ORDER = {"queued": 0, "sending": 0, "sent": 1, "delivered": 2}
+# an `unknown` outcome is settled by the provider's own report: its callback says sent, delivered or failed
+STATUS_ORDER = {"queued": 0, "sending": 0, "unknown": 0, "sent": 1, "delivered": 2}
 STOP_CONFIRMATION = "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
 
 
@@ -414,7 +416,7 @@ def provider_status(db: Database, tenant_id: str, provider_id: str, status: str)
             audit.append(uow, action="sms_status", outcome="ignored", detail=f"unknown {provider_id}"[:200])
             return False
         before = msg.status
-        if status in ("failed", "undelivered") and msg.status != "delivered":
+        if status in ("failed", "undelivered") and msg.status not in ("delivered", "draft", "held", "blocked"):
             msg.status, msg.rule, msg.status_reason = "failed", "provider_refused", f"provider reported {status}"
         elif STATUS_ORDER.get(status, -1) > STATUS_ORDER.get(msg.status, 99):
             msg.status = status

@@ -3,8 +3,8 @@ idempotency key (a unique index), one stored inbound callback per provider id, t
 the installation's own values (the email-event webhook key).
 
 `installation` sits above tenants (one row per value of this install); the application role may read it and add
-to it, never change or remove a value. `consent_events` is append-only: the application role may only SELECT and
-INSERT it on PostgreSQL.
+to it, never change or remove a value. `consent_events` is append-only: a trigger refuses every UPDATE and DELETE of
+a row, on both databases (as `audit_events` on PostgreSQL).
 
 Revision ID: 0010
 Revises: 0009
@@ -72,7 +72,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_consent_events"),
     )
     op.create_index("ix_consent_events_tenant_contact", "consent_events", ["tenant_id", "contact_id", "channel", "at"])
-    secure_tenant_table("consent_events", "SELECT, INSERT")
+    secure_tenant_table("consent_events")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("""CREATE FUNCTION consent_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the consent history is append-only'; END $$""")
+        op.execute("CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events "
+                   "FOR EACH ROW EXECUTE FUNCTION consent_events_append_only()")  # fmt: skip
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(f"CREATE TRIGGER consent_events_no_{event.lower()} BEFORE {event} ON consent_events "
+                       "BEGIN SELECT RAISE(ABORT, 'the consent history is append-only'); END")  # fmt: skip
 
     op.create_table(
         "installation",
@@ -86,7 +95,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("installation")
-    op.drop_table("consent_events")
+    op.drop_table("consent_events")  # its triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS consent_events_append_only()")
     op.drop_index("ix_messages_tenant_due", "messages")
     op.drop_index("uq_messages_tenant_inbound_provider", "messages")
     op.drop_index("uq_messages_tenant_idempotency", "messages")
