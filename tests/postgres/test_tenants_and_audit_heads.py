@@ -60,9 +60,7 @@ def test_the_paths_above_tenants_still_work_through_the_system_session(db: Datab
     assert comms.dispatch_due(db) == 0  # lists every tenant's id
 
 
-def test_the_audit_heads_cannot_be_deleted_or_moved_backwards_by_the_application(
-    db: Database, acme: Workspace
-) -> None:
+def test_the_audit_heads_cannot_be_deleted_or_moved_backwards_by_the_application(db: Database, acme: Workspace) -> None:
     acme.call("contacts_create", first_name="Ann")  # the head moves forward on every append
     (seq,) = _sql(db, acme, "SELECT seq FROM audit_heads")[0]  # type: ignore[index]
     assert seq >= 2
