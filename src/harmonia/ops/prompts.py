@@ -198,14 +198,16 @@ def render(db: Database, actor: Actor, name: str, arguments: dict[str, str]) -> 
     try:
         result = _render(db, actor, name, arguments)
     except HarmoniaError as error:
-        record_call(db, actor, action, error.outcome, detail=error.code if name in PROMPTS else f"unknown {name!r}")
+        record_call(
+            db, actor, action, error.outcome, detail=error.code if name in PROMPTS else f"unknown {name[:60]!r}"
+        )
         raise
     except Exception:
         request_id = actor.request_id or uuid.uuid4().hex[:12]
         log.exception("prompt %s failed (request %s)", name, request_id)
         record_call(db, actor, action, "error", detail="internal error")
         raise HarmoniaError(
-            f"the prompt {name!r} failed unexpectedly. Quote request id {request_id} to support."
+            f"the prompt {name[:60]!r} failed unexpectedly. Quote request id {request_id} to support."
         ) from None
     record_call(db, actor, action, "ok", target=("opportunity", target[:40]) if target else None)
     return result
@@ -214,7 +216,7 @@ def render(db: Database, actor: Actor, name: str, arguments: dict[str, str]) -> 
 def _render(db: Database, actor: Actor, name: str, arguments: dict[str, str]) -> tuple[str, str]:
     spec = PROMPTS.get(name)
     if spec is None:
-        raise NotFound(f"unknown prompt {name!r}; prompts are: {', '.join(PROMPTS)}")
+        raise NotFound(f"unknown prompt {name[:80]!r}; prompts are: {', '.join(PROMPTS)}")
     if "mcp:read" not in actor.scopes:
         raise ScopeDenied(name, "mcp:read")
     unknown = sorted(set(arguments) - {a.name for a in spec.arguments})
@@ -222,7 +224,9 @@ def _render(db: Database, actor: Actor, name: str, arguments: dict[str, str]) ->
         raise InvalidArguments(f"unknown argument(s) {unknown} for {name}; it takes: "
                                f"{', '.join(a.name for a in spec.arguments)}")  # fmt: skip
     problem = input_bounds(dict(arguments))
-    if problem or not all(isinstance(v, str) and len(v) <= 200 for v in arguments.values()):
-        raise InvalidArguments(f"arguments of {name} are short strings; {problem or 'one is not'}")
+    if problem:
+        raise InvalidArguments(f"{problem} (prompt {name})")
+    if not all(isinstance(v, str) and len(v) <= 200 for v in arguments.values()):
+        raise InvalidArguments(f"each argument of {name} is a text of at most 200 characters")
     with db.unit_of_work(actor, write=False) as uow:
         return spec.build(uow, arguments)

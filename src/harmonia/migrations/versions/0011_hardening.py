@@ -15,8 +15,8 @@ wall against a query that forgets its tenant, not against someone who can run ar
 A connection with neither setting sees no tenant at all.
 
 Audit heads (PostgreSQL). The head row of each tenant's chain is updated on every append, so UPDATE stays granted;
-DELETE and TRUNCATE are revoked, and a trigger refuses a DELETE, a sequence that goes backwards, a head that moves
-to another tenant, and a sequence that moves without its hash.
+a trigger refuses a DELETE, a sequence that goes backwards, a head that moves to another tenant, and a hash
+changed in place. TRUNCATE was never granted.
 
 Web sessions (both dialects): `web_sessions`, one row per sign-in, named by the signed session cookie; sign-out
 sets `ended_at`, so that cookie — and any copy of it — stops working in every process.
@@ -72,7 +72,8 @@ def upgrade() -> None:
     op.execute(f"CREATE POLICY tenant_create ON tenants FOR INSERT WITH CHECK ({_SYSTEM})")
     op.execute(f"REVOKE DELETE, TRUNCATE ON tenants FROM {APP_ROLE}")
 
-    op.execute(f"REVOKE DELETE, TRUNCATE ON audit_heads FROM {APP_ROLE}")
+    # DELETE stays granted so that a delete aimed at another tenant's head matches nothing (RLS), as everywhere;
+    # a delete that finds a head is refused by the trigger. TRUNCATE was never granted (0004).
     op.execute("""CREATE FUNCTION audit_heads_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
@@ -93,7 +94,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_heads_forward_only ON audit_heads")
         op.execute("DROP FUNCTION IF EXISTS audit_heads_forward_only()")
-        op.execute(f"GRANT DELETE ON audit_heads TO {APP_ROLE}")
         for policy in ("tenant_read", "tenant_update", "tenant_create"):
             op.execute(f"DROP POLICY IF EXISTS {policy} ON tenants")
         op.execute("ALTER TABLE tenants NO FORCE ROW LEVEL SECURITY")
