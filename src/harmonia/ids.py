@@ -42,6 +42,10 @@ PREFIXES: dict[str, str] = {
     "idempotency": "ik",
     "session": "ss",
     "domain_event": "de",
+    "workflow": "wf",
+    "workflow_version": "wv",
+    "enrollment": "en",
+    "step_run": "sr",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

@@ -8,6 +8,7 @@ from .deals import Opportunity, Pipeline, Stage, StageChange
 from .events import DomainEventRow
 from .mca import CashflowMonth, Lender, Submission
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Tenant, User
+from .workflows import Enrollment, StepRun, Workflow, WorkflowVersion
 
 __all__ = [
     "CHANNELS",
@@ -25,6 +26,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "DomainEventRow",
+    "Enrollment",
     "Event",
     "Lender",
     "Message",
@@ -33,6 +35,7 @@ __all__ = [
     "Pipeline",
     "Stage",
     "StageChange",
+    "StepRun",
     "Submission",
     "Tag",
     "Tagging",
@@ -41,5 +44,7 @@ __all__ = [
     "TenantOwned",
     "TenantScoped",
     "User",
+    "Workflow",
+    "WorkflowVersion",
     "utcnow",
 ]

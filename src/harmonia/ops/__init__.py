@@ -10,6 +10,7 @@ from functools import lru_cache
 from . import (
     accounts,
     activities,
+    automation,
     admin,
     comms,
     contacts,
@@ -40,6 +41,7 @@ _MODULES = (
     tokens,
     timeline,
     deletes,
+    automation,
 )
 
 

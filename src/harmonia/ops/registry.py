@@ -125,10 +125,13 @@ class Registry:
     def get(self, name: str) -> Operation | None:
         return self._ops.get(name)
 
-    def mcp_tools(self, scopes: Iterable[str] | None = None) -> list[Operation]:
-        """The MCP catalogue, in a fixed order (scope, then declaration), narrowed to `scopes` when given."""
+    def mcp_tools(self, scopes: Iterable[str] | None = None, toolsets: Iterable[str] = ("core",)) -> list[Operation]:
+        """The MCP catalogue, in a fixed order (scope, then declaration), narrowed to `scopes` when given and to
+        `toolsets` (SPEC §8: `core` by default, `all` for every toolset)."""
         allowed = set(scopes) if scopes is not None else {s.value for s in Scope}
-        tools = [op for op in self._ops.values() if op.mcp and op.scope.value in allowed]
+        sets = set(toolsets)
+        tools = [op for op in self._ops.values()
+                 if op.mcp and op.scope.value in allowed and ("all" in sets or op.toolset in sets)]  # fmt: skip
         return sorted(tools, key=lambda op: SCOPE_ORDER.index(op.scope))
 
     def invoke(

@@ -152,6 +152,9 @@ def receive_sms(db: Any, tenant_id: str, from_number: str, body: str, provider_i
             log["sms"] = {"at": now.isoformat(), "how": f"inbound {keyword}"}
         contact.consent_log = log
         contact.last_activity_at = now
+        uow.emit("message_received", subject=("contact", contact.id), channel="sms", auto_reply=False)
+        if keyword in STOP_WORDS:
+            uow.emit("contact_opted_out", subject=("contact", contact.id), channel="sms", keyword=keyword)
         audit.append(uow, action="sms_received", outcome="ok", target_type="contact", target_id=contact.id,
                      detail=f"keyword {keyword}" if keyword in STOP_WORDS | START_WORDS else None)  # fmt: skip
     return reply
@@ -185,6 +188,7 @@ def email_event(db: Any, tenant_id: str, email: str, kind: str) -> bool:
         log["email"] = {"at": utcnow().isoformat(), "how": f"provider {kind}"}
         contact.consent_log = log
         audit.append(uow, action=f"email_{kind}", outcome="ok", target_type="contact", target_id=contact.id)
+        uow.emit("message_bounced" if kind == "bounce" else "email_unsubscribed", subject=("contact", contact.id))
     return True
 
 
