@@ -10,8 +10,8 @@ from functools import lru_cache
 from . import (
     accounts,
     activities,
-    automation,
     admin,
+    automation,
     comms,
     contacts,
     deals,

@@ -227,38 +227,101 @@ def enrollments_resume(ctx: OpContext, args: EnrollmentsResume) -> ResumeResult:
     return ResumeResult(action=args.action, count=len(rows), enrollment_ids=[e.id for e in rows])
 
 
-_AUTOMATION = {"toolset": "automation"}
 OPERATIONS = [
-    Operation(name="workflows_list", title="List workflows", scope=Scope.READ, read_only=True, idempotent=True,
-              description="Sequences and automations with their trigger, whether active, and runs per status.",
-              input=WorkflowsList, output=Page[WorkflowOut], handler=workflows_list, rest=("GET", "/workflows"),
-              **_AUTOMATION),  # fmt: skip
-    Operation(name="workflows_get", title="Get a workflow", scope=Scope.READ, read_only=True, idempotent=True,
-              description="One workflow with its steps, settings, versions and runs per status.",
-              input=WorkflowsGet, output=WorkflowOut, handler=workflows_get,
-              rest=("GET", "/workflows/{workflow_id}"), **_AUTOMATION),  # fmt: skip
-    Operation(name="enrollments_list", title="List enrollments", scope=Scope.READ, read_only=True, idempotent=True,
-              description="Runs of workflows by workflow, contact or status, each with its next step, when it is due "
-              "and why it paused, exited or failed.", input=EnrollmentsList, output=Page[EnrollmentOut],
-              handler=enrollments_list, rest=("GET", "/enrollments"), **_AUTOMATION),  # fmt: skip
-    Operation(name="workflows_upsert", title="Draft or edit a workflow", scope=Scope.WRITE, read_only=False,
-              description="Create or edit a sequence or automation (steps: send_email, send_sms, place_call, wait, "
-              "create_task, move_stage, tag, assign_owner, notify_owner, if, exit). Saved inactive when an agent "
-              "writes it: a person activates it. Sends obey the outbound switch and consent.",
-              input=WorkflowsUpsert, output=WorkflowOut, handler=workflows_upsert, rest=("POST", "/workflows"),
-              **_AUTOMATION),  # fmt: skip
-    Operation(name="enrollments_stop", title="Stop an enrollment", scope=Scope.WRITE, read_only=False,
-              idempotent=True, description="End one contact's run of a workflow; nothing more is sent in it.",
-              input=EnrollmentsStop, output=EnrollmentOut, handler=enrollments_stop,
-              rest=("POST", "/enrollments/{enrollment_id}/stop"), **_AUTOMATION),  # fmt: skip
-    Operation(name="sequences_enroll", title="Enroll contacts in a sequence", scope=Scope.COMMS, read_only=False,
-              open_world=True, description="Start an active sequence for contacts; answers per contact enrolled or "
-              "why not (consent, do-not-disturb, already enrolled). Its sends obey the outbound switch, consent and "
-              "quiet hours, and stop when the contact replies.", input=SequencesEnroll, output=EnrollResult,
-              handler=sequences_enroll, rest=("POST", "/workflows/{workflow_id}/enroll"), **_AUTOMATION),  # fmt: skip
-    Operation(name="enrollments_resume", title="Resume or discard paused runs", scope=Scope.COMMS, read_only=False,
-              mcp=False, description="A person resumes (the paused step runs again) or discards runs paused because "
-              "outbound was off: one by id, or all paused for that reason.", input=EnrollmentsResume,
-              output=ResumeResult, handler=enrollments_resume, rest=("POST", "/enrollments/resume"),
-              **_AUTOMATION),  # fmt: skip
+    Operation(
+        name="workflows_list",
+        title="List workflows",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Sequences and automations with their trigger, whether active, and runs per status.",
+        input=WorkflowsList,
+        output=Page[WorkflowOut],
+        handler=workflows_list,
+        rest=("GET", "/workflows"),
+        toolset="automation",
+    ),
+    Operation(
+        name="workflows_get",
+        title="Get a workflow",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="One workflow with its steps, settings, versions and runs per status.",
+        input=WorkflowsGet,
+        output=WorkflowOut,
+        handler=workflows_get,
+        rest=("GET", "/workflows/{workflow_id}"),
+        toolset="automation",
+    ),
+    Operation(
+        name="enrollments_list",
+        title="List enrollments",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="Runs of workflows by workflow, contact or status, each with its next step, when it is due "
+        "and why it paused, exited or failed.",
+        input=EnrollmentsList,
+        output=Page[EnrollmentOut],
+        handler=enrollments_list,
+        rest=("GET", "/enrollments"),
+        toolset="automation",
+    ),
+    Operation(
+        name="workflows_upsert",
+        title="Draft or edit a workflow",
+        scope=Scope.WRITE,
+        read_only=False,
+        description="Create or edit a sequence or automation (steps: send_email, send_sms, place_call, wait, "
+        "create_task, move_stage, tag, assign_owner, notify_owner, if, exit). Saved inactive when an agent "
+        "writes it: a person activates it. Sends obey the outbound switch and consent.",
+        input=WorkflowsUpsert,
+        output=WorkflowOut,
+        handler=workflows_upsert,
+        rest=("POST", "/workflows"),
+        toolset="automation",
+    ),
+    Operation(
+        name="enrollments_stop",
+        title="Stop an enrollment",
+        scope=Scope.WRITE,
+        read_only=False,
+        idempotent=True,
+        description="End one contact's run of a workflow; nothing more is sent in it.",
+        input=EnrollmentsStop,
+        output=EnrollmentOut,
+        handler=enrollments_stop,
+        rest=("POST", "/enrollments/{enrollment_id}/stop"),
+        toolset="automation",
+    ),
+    Operation(
+        name="sequences_enroll",
+        title="Enroll contacts in a sequence",
+        scope=Scope.COMMS,
+        read_only=False,
+        open_world=True,
+        description="Start an active sequence for contacts; answers per contact enrolled or "
+        "why not (consent, do-not-disturb, already enrolled). Its sends obey the outbound switch, consent and "
+        "quiet hours, and stop when the contact replies.",
+        input=SequencesEnroll,
+        output=EnrollResult,
+        handler=sequences_enroll,
+        rest=("POST", "/workflows/{workflow_id}/enroll"),
+        toolset="automation",
+    ),
+    Operation(
+        name="enrollments_resume",
+        title="Resume or discard paused runs",
+        scope=Scope.COMMS,
+        read_only=False,
+        mcp=False,
+        description="A person resumes (the paused step runs again) or discards runs paused because "
+        "outbound was off: one by id, or all paused for that reason.",
+        input=EnrollmentsResume,
+        output=ResumeResult,
+        handler=enrollments_resume,
+        rest=("POST", "/enrollments/resume"),
+        toolset="automation",
+    ),
 ]

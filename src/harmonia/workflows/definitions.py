@@ -152,7 +152,9 @@ def _explain(where: str, exc: ValidationError) -> InvalidArguments:
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"])
         parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
-    actions = "send_email, send_sms, place_call, wait, create_task, move_stage, tag, assign_owner, notify_owner, if, exit"
+    actions = (
+        "send_email, send_sms, place_call, wait, create_task, move_stage, tag, assign_owner, notify_owner, if, exit"
+    )
     return InvalidArguments("; ".join(parts) + f" (step actions are: {actions})", field=where)
 
 

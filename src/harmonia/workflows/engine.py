@@ -154,7 +154,8 @@ def _plan(uow: UnitOfWork, enrollment_id: str, token: str) -> _Call | None:
     assert tenant is not None
     zone = contact.timezone or settings_of(wf).timezone or tenant.timezone
     if action == "wait":
-        return _settle(uow, e, step, "ok", _wait_until(step, now, zone), "waiting")
+        _settle(uow, e, step, "ok", _wait_until(step, now, zone), "waiting")
+        return None
     if action == "exit":
         _step_run(uow, e, action, "ok", detail="exit step")
         finish(uow, e, "exited", "reached an exit step")
@@ -164,7 +165,8 @@ def _plan(uow: UnitOfWork, enrollment_id: str, token: str) -> _Call | None:
         if holds or step.get("otherwise") == "skip_next":
             skip = 0 if holds else 1
             e.step_index += skip
-            return _settle(uow, e, step, "ok", now, "active", detail=f"condition {'held' if holds else 'failed'}")
+            _settle(uow, e, step, "ok", now, "active", detail=f"condition {'held' if holds else 'failed'}")
+            return None
         _step_run(uow, e, action, "ok", detail="condition failed")
         finish(uow, e, "exited", "an if step's condition did not hold")
         return None
@@ -241,8 +243,12 @@ def _throttle(uow: UnitOfWork, wf: Workflow, now: datetime) -> datetime | None:
         select(func.count(StepRun.id), func.min(StepRun.finished_at))
         .join(Enrollment, (Enrollment.tenant_id == StepRun.tenant_id) & (Enrollment.id == StepRun.enrollment_id))
         .join(Workflow, (Workflow.tenant_id == Enrollment.tenant_id) & (Workflow.id == Enrollment.workflow_id))
-        .where(Workflow.owner_id == wf.owner_id, StepRun.action.in_(tuple(SEND_ACTIONS)), StepRun.status == "ok",
-               StepRun.finished_at >= since)  # fmt: skip
+        .where(
+            Workflow.owner_id == wf.owner_id,
+            StepRun.action.in_(tuple(SEND_ACTIONS)),
+            StepRun.status == "ok",
+            StepRun.finished_at >= since,
+        )
     ).one()
     if (n or 0) < limit:
         return None
@@ -290,9 +296,15 @@ def _operation(uow: UnitOfWork, e: Enrollment, wf: Workflow, contact: Contact, s
 def _first_try(uow: UnitOfWork, name: str, key: str) -> dict[str, Any] | None:
     """A retried step whose first try committed (its audit row is written in the same transaction as its effect)."""
     row = uow.session.scalar(
-        select(AuditEvent).where(AuditEvent.action == name, AuditEvent.request_id == key, AuditEvent.channel ==
-                                 "workflow", AuditEvent.outcome.in_(("ok", "blocked")))  # fmt: skip
-        .order_by(AuditEvent.seq.desc()).limit(1)
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == name,
+            AuditEvent.request_id == key,
+            AuditEvent.channel == "workflow",
+            AuditEvent.outcome.in_(("ok", "blocked")),
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
     )
     if row is None:
         return None

@@ -134,8 +134,15 @@ def exit_live(uow: UnitOfWork, reason: str, *, contact_ids: list[str] | None = N
     result = uow.session.execute(
         update(Enrollment)
         .where(cond, Enrollment.status.in_(LIVE_STATUSES))
-        .values(status="exited", reason=reason[:300], next_run_at=None, claimed_until=None, claimed_by=None,
-                finished_at=uow.now(), updated_at=uow.now())  # fmt: skip
+        .values(
+            status="exited",
+            reason=reason[:300],
+            next_run_at=None,
+            claimed_until=None,
+            claimed_by=None,
+            finished_at=uow.now(),
+            updated_at=uow.now(),
+        )
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

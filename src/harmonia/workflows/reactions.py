@@ -168,7 +168,10 @@ def _matches(trigger: dict[str, Any], data: dict[str, Any]) -> bool:
 def replied_since(uow: UnitOfWork, contact_id: str, since: datetime) -> bool:
     """Whether the contact sent anything but an auto-reply since `since` (by the events' clock)."""
     rows = uow.session.scalars(
-        select(DomainEventRow.data).where(DomainEventRow.subject_id == contact_id, DomainEventRow.at >= since,
-                                          DomainEventRow.name == "message_received")  # fmt: skip
+        select(DomainEventRow.data).where(
+            DomainEventRow.subject_id == contact_id,
+            DomainEventRow.at >= since,
+            DomainEventRow.name == "message_received",
+        )
     )
     return any(not (data or {}).get("auto_reply") for data in rows)

@@ -7,6 +7,8 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,7 +23,7 @@ depends_on = None
 TABLES = ("workflows", "workflow_versions", "workflow_enrollments", "workflow_step_runs")
 
 
-def _record(table: str) -> list[sa.SchemaItem]:
+def _record(table: str) -> list[Any]:
     """The columns and keys every tenant record has (models.base.TenantScoped)."""
     return [
         sa.Column("tenant_id", sa.String(24), nullable=False),
@@ -31,14 +33,21 @@ def _record(table: str) -> list[sa.SchemaItem]:
         sa.Column("created_by", sa.String(24), nullable=True),
         sa.Column("created_via", sa.String(16), nullable=True),
         sa.Column("created_client", sa.String(80), nullable=True),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=f"fk_{table}_tenant_id_tenants", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=f"fk_{table}_tenant_id_tenants", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=f"pk_{table}"),
     ]
 
 
+def _name(name: str) -> str | None:
+    """The models' naming convention, or the database's own name where that would pass PostgreSQL's 63 characters."""
+    return name if len(name) <= 63 else None
+
+
 def _fk(table: str, column: str, target: str, ondelete: str | None = None) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(["tenant_id", column], [f"{target}.tenant_id", f"{target}.id"],
-                                   name=f"fk_{table}_tenant_id_{column}_{target}", ondelete=ondelete)  # fmt: skip
+                                   name=_name(f"fk_{table}_tenant_id_{column}_{target}"), ondelete=ondelete)  # fmt: skip
 
 
 def upgrade() -> None:
@@ -62,8 +71,9 @@ def upgrade() -> None:
         sa.Column("trigger", Json(), nullable=True),
         sa.Column("steps", Json(), nullable=False),
         _fk("workflow_versions", "workflow_id", "workflows", "CASCADE"),
-        sa.UniqueConstraint("tenant_id", "workflow_id", "version",
-                            name="uq_workflow_versions_tenant_id_workflow_id_version"),  # fmt: skip
+        sa.UniqueConstraint(
+            "tenant_id", "workflow_id", "version", name="uq_workflow_versions_tenant_id_workflow_id_version"
+        ),
     )
     op.create_table(
         "workflow_enrollments",
@@ -85,8 +95,12 @@ def upgrade() -> None:
         _fk("workflow_enrollments", "workflow_id", "workflows", "CASCADE"),
         _fk("workflow_enrollments", "contact_id", "contacts", "CASCADE"),
     )
-    op.create_index("ix_workflow_enrollments_tenant_due", "workflow_enrollments", ["tenant_id", "status", "next_run_at"])
-    op.create_index("ix_workflow_enrollments_tenant_contact", "workflow_enrollments", ["tenant_id", "contact_id", "status"])
+    op.create_index(
+        "ix_workflow_enrollments_tenant_due", "workflow_enrollments", ["tenant_id", "status", "next_run_at"]
+    )
+    op.create_index(
+        "ix_workflow_enrollments_tenant_contact", "workflow_enrollments", ["tenant_id", "contact_id", "status"]
+    )
     op.create_index("ix_workflow_enrollments_tenant_workflow", "workflow_enrollments",
                     ["tenant_id", "workflow_id", "status", "created_at"])  # fmt: skip
     op.create_table(
@@ -103,8 +117,13 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
         _fk("workflow_step_runs", "enrollment_id", "workflow_enrollments", "CASCADE"),
-        sa.UniqueConstraint("tenant_id", "enrollment_id", "step_index", "iteration",
-                            name="uq_workflow_step_runs_tenant_id_enrollment_id_step_index_iteration"),  # fmt: skip
+        sa.UniqueConstraint(
+            "tenant_id",
+            "enrollment_id",
+            "step_index",
+            "iteration",
+            name=_name("uq_workflow_step_runs_tenant_id_enrollment_id_step_index_iteration"),
+        ),
     )
     for table in TABLES:
         secure_tenant_table(table)
