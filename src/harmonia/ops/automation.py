@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
-from ..errors import Forbidden, InvalidArguments
+from ..errors import Forbidden
 from ..models.workflows import Enrollment, Workflow
 from ..services.paging import page
 from ..services.records import get_or_404
@@ -82,17 +82,30 @@ def workflows_get(ctx: OpContext, args: WorkflowsGet) -> WorkflowOut:
     return workflow_out(ctx, wf, full=True)
 
 
+def _without_discriminator(schema: dict[str, Any]) -> None:
+    """Steps are told apart by `action` (its `const` in each form says so); pydantic's OpenAPI `discriminator` names
+    `$defs` entries that the published schemas inline, so it is left out rather than left dangling."""
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            node.pop("discriminator", None)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+
+
 class WorkflowsUpsert(InputModel):
+    model_config = ConfigDict(json_schema_extra=_without_discriminator)
     workflow_id: RecordId | None = Field(None, description="update this workflow; omit to create one")
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["sequence", "automation"]
-    trigger: dict[str, Any] | None = Field(None, description='automations: {"event": "tag_applied", "tag": "hot"}')
-    steps: list[dict[str, Any]] = Field(
-        min_length=1, max_length=50,
-        description='e.g. {"action": "send_email", "subject", "body"}, {"action": "wait", "days": 2}, '
-        '{"action": "send_sms", "body"}, {"action": "create_task", "title"}, {"action": "move_stage", "stage"}',
-    )  # fmt: skip
-    settings: dict[str, Any] | None = Field(None, description="reentry, reentry_days, sends_per_day…")
+    trigger: definitions.Trigger | None = Field(None, description="automations: the event that enrolls a contact")
+    steps: list[definitions.Step] = Field(min_length=1, max_length=50)
+    settings: definitions.Settings | None = None
     active: bool | None = Field(None, description="only a person activates; over MCP it is saved inactive")
     owner_id: RecordId | None = None
 
@@ -102,8 +115,11 @@ def workflows_upsert(ctx: OpContext, args: WorkflowsUpsert) -> WorkflowOut:
     before = {"active": wf.active, "version": wf.version} if wf else None
     by_person = ctx.actor.channel in PEOPLE_CHANNELS
     active = bool(args.active) if by_person and args.active is not None else (wf.active if wf and by_person else False)
-    wf, _ = definitions.save(ctx.uow, wf, name=args.name, kind=args.kind, steps=args.steps, trigger=args.trigger,
-                             settings=args.settings, active=active, owner_id=args.owner_id)  # fmt: skip
+    steps = [step.model_dump(exclude_none=True) for step in args.steps]
+    trigger = args.trigger.model_dump(exclude_none=True) if args.trigger else None
+    settings = args.settings.model_dump(exclude_none=True) if args.settings else None
+    wf, _ = definitions.save(ctx.uow, wf, name=args.name, kind=args.kind, steps=steps, trigger=trigger,
+                             settings=settings, active=active, owner_id=args.owner_id)  # fmt: skip
     ctx.audit_target("workflow", wf.id, before=before, after={"active": wf.active, "version": wf.version})
     out = workflow_out(ctx, wf, full=True)
     if not by_person:
@@ -195,8 +211,10 @@ def sequences_enroll(ctx: OpContext, args: SequencesEnroll) -> EnrollResult:
 
 class EnrollmentsResume(InputModel):
     action: Literal["resume", "discard"]
-    enrollment_id: RecordId | None = Field(None, description="one paused run; or give paused_reason for all")
-    paused_reason: Literal["outbound_off"] | None = None
+    enrollment_id: RecordId | None = Field(
+        None, description="one paused run; omit for every run paused for paused_reason"
+    )
+    paused_reason: Literal["outbound_off"] = "outbound_off"
     workflow_id: RecordId | None = None
 
 
@@ -209,9 +227,7 @@ class ResumeResult(OutputModel):
 def enrollments_resume(ctx: OpContext, args: EnrollmentsResume) -> ResumeResult:
     if ctx.actor.channel not in PEOPLE_CHANNELS:
         raise Forbidden("only a person resumes or discards paused runs (web UI, REST or the server command line)")
-    if bool(args.enrollment_id) == bool(args.paused_reason):
-        raise InvalidArguments("give enrollment_id (one run) or paused_reason (every run paused for it), not both")
-    if args.enrollment_id:
+    if args.enrollment_id:  # one run; otherwise every run paused for `paused_reason`
         rows = [get_or_404(ctx.uow, Enrollment, args.enrollment_id, "enrollment")]
     else:
         stmt = select(Enrollment).where(Enrollment.status == "paused", Enrollment.reason == args.paused_reason)

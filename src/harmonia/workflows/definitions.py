@@ -52,7 +52,13 @@ class PlaceCall(_Step):
     purpose: str = Field("", max_length=500)
 
 
+_GIVEN = [("days", "integer"), ("hours", "integer"), ("minutes", "integer"), ("until", "string")]
+
+
 class Wait(_Step):
+    # at least one of them, not null (null counts as absent, as the server reads it)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": [name], "properties": {name: {"type": kind}}} for name, kind in _GIVEN]})  # fmt: skip
     action: Literal["wait"]
     days: int | None = Field(None, ge=0, le=365)
     hours: int | None = Field(None, ge=0, le=24 * 365)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from ..db import UnitOfWork
-from ..errors import InvalidArguments
+from ..errors import Conflict, InvalidArguments
 from ..ids import new_id
 from ..models import Contact
 from ..models.workflows import LIVE_STATUSES, Enrollment, Workflow
@@ -151,8 +151,8 @@ def exit_live(uow: UnitOfWork, reason: str, *, contact_ids: list[str] | None = N
 def resume(uow: UnitOfWork, enrollment: Enrollment) -> None:
     """Run the paused step again, as a new iteration: its blocked message stays as it was, a new one is composed."""
     if enrollment.status != "paused":
-        raise InvalidArguments(f"enrollment {enrollment.id} is {enrollment.status}, not paused; only paused "
-                               "enrollments are resumed", field="enrollment_id")  # fmt: skip
+        raise Conflict(f"enrollment {enrollment.id} is {enrollment.status}, not paused; only paused enrollments "
+                       "are resumed", field="enrollment_id")  # fmt: skip
     enrollment.status, enrollment.reason, enrollment.attempts = "active", None, 0
     enrollment.iteration += 1
     enrollment.next_run_at = uow.now()
