@@ -246,3 +246,39 @@ def test_a_failing_step_retries_with_backoff_then_fails_and_tells_the_owner(
     assert [t["title"] for t in tasks] == ["Workflow 'Stager' failed for Rosa Diaz"]
     clock.advance(days=1)
     assert drain(acme.db) == 0  # failed is final: not retried by itself, not dropped either
+
+
+def test_a_won_deal_an_sms_stop_and_a_bounce_each_end_the_run(
+    acme: Workspace, reachable: dict[str, str], clock: ManualClock
+) -> None:
+    from harmonia.services import comms
+
+    steps = [{"action": "wait", "days": 1}, {"action": "create_task", "title": "Call Rosa"}]
+    contact_id = reachable["contact_id"]
+    deal = acme.call("opportunities_create", name="Rosa's Bakery", contact_id=contact_id, amount=40_000)
+    won = _enroll(acme, sequence(acme, steps, name="Deal"), contact_id)
+    acme.call("opportunities_move_stage", opportunity_id=deal["id"], stage="Funded", reason="Funded by Summit")
+    assert enrollment(acme, won)["reason"] == "the deal was won"
+
+    stop = _enroll(acme, sequence(acme, steps, name="Texts"), contact_id)
+    comms.receive_sms(acme.db, acme.id, "+13055550123", "STOP", "SM1")
+    assert enrollment(acme, stop)["status"] == "exited"
+
+    other = acme.call("contacts_create", first_name="Bo", email="bo@example.com")
+    bounced = _enroll(acme, sequence(acme, steps, name="Mail"), other["id"])
+    comms.email_event(acme.db, acme.id, "bo@example.com", "bounce")
+    assert enrollment(acme, bounced)["reason"] == "the email bounced"
+    clock.advance(days=2)
+    drain(acme.db)
+    assert acme.call("tasks_list")["items"] == []
+
+
+def test_events_left_unhandled_by_a_crash_are_swept_by_the_engine(
+    acme: Workspace, reachable: dict[str, str], clock: ManualClock
+) -> None:
+    enrolled = _enroll(acme, sequence(acme, [{"action": "wait", "days": 1}]), reachable["contact_id"])
+    acme.db.bus = type(acme.db.bus)()  # the process that committed the reply died before its handlers ran
+    receive_email(acme.db, acme.id, "rosa@bakery.example", "Re: hi", "yes please")
+    assert enrollment(acme, enrolled)["status"] == "active"
+    drain(acme.db)
+    assert enrollment(acme, enrolled)["reason"] == "replied by email"
