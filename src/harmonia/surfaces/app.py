@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ..config import Settings, get_settings
 from ..db import Database
-from . import mcp_http, rest, web, webhooks
+from . import automation_runner, mcp_http, rest, web, webhooks
 
 __all__ = ["create_app"]
 
@@ -45,4 +45,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.lifespans = []
     for surface in (mcp_http, webhooks, rest, web):  # MCP first: the most requested paths match first
         surface.install(app)
+    automation_runner.install(app)  # the workflow engine, in-process
     return app

@@ -9,6 +9,7 @@ import time
 from ..config import get_settings
 from ..db import Database
 from ..services.comms import dispatch_due
+from ..workflows.engine import run_due as run_workflow_steps
 
 
 def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
@@ -23,7 +24,7 @@ def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
     signal.signal(signal.SIGINT, _stop)
     try:
         while not stop:
-            n = dispatch_due(db)
+            n = dispatch_due(db) + run_workflow_steps(db)  # the outbox, then due workflow steps
             if once:
                 sys.stdout.write(f"delivered or settled {n} message(s)\n")
                 return
