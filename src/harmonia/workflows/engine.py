@@ -28,7 +28,7 @@ from ..db import Actor, Database, UnitOfWork
 from ..errors import HarmoniaError, OutboundBlocked, RateLimited
 from ..ids import new_id
 from ..models import AuditEvent, Contact, Message, Opportunity, Task, Tenant, User
-from ..models.workflows import Enrollment, StepRun, Workflow
+from ..models.workflows import Enrollment, StepRun, Workflow, WorkflowVersion
 from ..services import audit
 from . import reactions
 from .definitions import SEND_ACTIONS, settings_of, version_of
@@ -62,9 +62,10 @@ def run_due(db: Database, *, batch: int = 200, worker: str | None = None) -> int
     ran = 0
     for tenant_id in tenant_ids:
         token = f"{worker or _worker_name()}:{uuid.uuid4().hex[:8]}"[:40]
+        definitions: dict[Any, Any] = {}  # versions never change; a pass reads each workflow once
         for enrollment_id in _claim(db, tenant_id, token, batch):
             try:
-                ran += run_step(db, tenant_id, enrollment_id, token)
+                ran += run_step(db, tenant_id, enrollment_id, token, definitions)
             except Exception:  # the lease expires and another pass retries it; one bad run never stops the rest
                 log.exception("workflow step of enrollment %s could not run", enrollment_id)
     return ran
@@ -113,10 +114,11 @@ class _Call:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_step(db: Database, tenant_id: str, enrollment_id: str, token: str) -> int:
+def run_step(db: Database, tenant_id: str, enrollment_id: str, token: str, definitions: dict[Any, Any] | None = None
+             ) -> int:  # fmt: skip
     """Run the current step of one claimed enrollment. Returns 1 when a step ran (or was settled), else 0."""
     with db.unit_of_work(engine_actor(tenant_id)) as uow:
-        call = _plan(uow, enrollment_id, token)
+        call = _plan(uow, enrollment_id, token, {} if definitions is None else definitions)
     if call is None:
         return 1
     if call.reused is not None:
@@ -134,14 +136,25 @@ def run_step(db: Database, tenant_id: str, enrollment_id: str, token: str) -> in
 # --- plan --------------------------------------------------------------------------------------------------------
 
 
-def _plan(uow: UnitOfWork, enrollment_id: str, token: str) -> _Call | None:
+def _definition(uow: UnitOfWork, e: Enrollment, cache: dict[Any, Any]) -> tuple[Workflow, WorkflowVersion, str]:
+    """The workflow, the version the run is pinned to, and the workspace's timezone (read once per pass)."""
+    key = (e.workflow_id, e.version)
+    if key not in cache:
+        wf = uow.session.get(Workflow, (uow.tenant_id, e.workflow_id))
+        version = version_of(uow, e.workflow_id, e.version)
+        tenant = uow.session.get(Tenant, uow.tenant_id)
+        assert wf is not None and version is not None and tenant is not None
+        cache[key] = (wf, version, settings_of(wf).timezone or tenant.timezone)
+    found: tuple[Workflow, WorkflowVersion, str] = cache[key]
+    return found
+
+
+def _plan(uow: UnitOfWork, enrollment_id: str, token: str, cache: dict[Any, Any]) -> _Call | None:
     s = uow.session
     e = s.get(Enrollment, (uow.tenant_id, enrollment_id), populate_existing=True)
     if e is None or e.claimed_by != token or e.status not in ("active", "waiting"):
         return None  # stopped, or taken over after the lease ran out
-    wf = s.get(Workflow, (uow.tenant_id, e.workflow_id))
-    version = version_of(uow, e.workflow_id, e.version)
-    assert wf is not None and version is not None
+    wf, version, default_zone = _definition(uow, e, cache)
     now = uow.now()
     if e.step_index >= len(version.steps):
         finish(uow, e, "completed", "every step ran")
@@ -150,15 +163,14 @@ def _plan(uow: UnitOfWork, enrollment_id: str, token: str) -> _Call | None:
     action = step["action"]
     contact = s.get(Contact, (uow.tenant_id, e.contact_id))
     assert contact is not None
-    tenant = s.get(Tenant, uow.tenant_id)
-    assert tenant is not None
-    zone = contact.timezone or settings_of(wf).timezone or tenant.timezone
+    zone = contact.timezone or default_zone
     if action == "wait":
         _settle(uow, e, step, "ok", _wait_until(step, now, zone), "waiting")
         return None
     if action == "exit":
         _step_run(uow, e, action, "ok", detail="exit step")
         finish(uow, e, "exited", "reached an exit step")
+        audit.append(uow, action="workflow_exit", outcome="ok", target_type="enrollment", target_id=e.id)
         return None
     if action == "if":
         holds = _condition(uow, e, contact, step)
@@ -204,10 +216,9 @@ def _settle(uow: UnitOfWork, e: Enrollment, step: dict[str, Any], status: str, n
             detail: str | None = None) -> None:  # fmt: skip
     _step_run(uow, e, step["action"], status, detail=detail or f"until {next_at.isoformat()}")
     e.step_index += 1
+    # Not in the audit log: a wait or a branch changes no record (its step run says what it did and why). Steps that
+    # change records are audited by the operation they run; exits and failures by the engine.
     e.status, e.next_run_at, e.claimed_until, e.claimed_by, e.attempts = state, next_at, None, None, 0
-    audit.append(uow, action=f"workflow_{step['action']}", outcome="ok", target_type="enrollment", target_id=e.id,
-                 detail=detail or f"until {next_at.isoformat()}")  # fmt: skip
-    return None
 
 
 def _wait_until(step: dict[str, Any], now: datetime, zone: str) -> datetime:
