@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from harmonia.clock import ManualClock
-from harmonia.errors import InvalidArguments
+from harmonia.errors import Conflict, InvalidArguments
 from harmonia.ops import registry
 
 from ..conftest import Workspace
@@ -32,7 +32,7 @@ def test_a_workflow_written_over_mcp_is_saved_inactive_and_cannot_enroll_until_a
     wf = acme.call("workflows_upsert", name="Nurture", kind="sequence", steps=DRAFT, active=True)
     assert wf["active"] is False and "person" in wf["note"] and wf["version"] == 1
     contact = acme.call("contacts_create", first_name="Rosa", email="rosa@bakery.example")
-    with pytest.raises(InvalidArguments, match="inactive"):
+    with pytest.raises(Conflict, match="inactive"):
         acme.call("sequences_enroll", workflow_id=wf["id"], contact_ids=[contact["id"]])
     person = acme.actor(channel="ui")
     activated = acme.call("workflows_upsert", person, workflow_id=wf["id"], name="Nurture", kind="sequence",

@@ -18,6 +18,7 @@ from ..errors import InvalidArguments
 from ..ids import new_id
 from ..models import User
 from ..models.workflows import Workflow, WorkflowVersion
+from ..services.records import not_found
 
 __all__ = [
     "SEND_ACTIONS",
@@ -189,11 +190,8 @@ def save(
         clean_settings = Settings.model_validate(settings or (wf.settings if wf else {})).model_dump(exclude_none=True)
     except ValidationError as exc:
         raise _explain("trigger or settings", exc) from None
-    if kind == "sequence" and clean_trigger.get("event", "manual") != "manual":
-        raise InvalidArguments("a sequence is enrolled by people and agents (trigger manual); use kind automation "
-                               "for a workflow that starts on an event", field="trigger")  # fmt: skip
     if owner_id is not None and uow.session.get(User, (uow.tenant_id, owner_id)) is None:
-        raise InvalidArguments(f"user {owner_id!r} not found", field="owner_id")
+        raise not_found(owner_id, "user", field="owner_id")
     clean_steps = [s.model_dump(exclude_none=True) for s in parsed]
     if wf is None:
         wf = Workflow(id=new_id("workflow"), version=0, owner_id=owner_id or uow.actor.user_id)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from ..db import UnitOfWork
-from ..errors import Conflict, InvalidArguments
+from ..errors import Conflict
 from ..ids import new_id
 from ..models import Contact
 from ..models.workflows import LIVE_STATUSES, Enrollment, Workflow
@@ -56,8 +56,8 @@ def enroll(
     uow: UnitOfWork, wf: Workflow, contact_ids: list[str], *, opportunity_id: str | None = None
 ) -> list[Outcome]:
     if not wf.active:
-        raise InvalidArguments(f"workflow {wf.name!r} is inactive; a person activates it (web UI, REST or the server "
-                               "command line) before contacts can be enrolled", field="workflow_id")  # fmt: skip
+        raise Conflict(f"workflow {wf.name!r} is inactive; a person activates it (web UI, REST or the server "
+                       "command line) before contacts can be enrolled", field="workflow_id")  # fmt: skip
     version = version_of(uow, wf.id, wf.version)
     assert version is not None
     channels = {c for c in (step_channel(s) for s in version.steps) if c}

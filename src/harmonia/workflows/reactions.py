@@ -147,7 +147,7 @@ def _trigger(uow: UnitOfWork, row: DomainEventRow) -> None:
         return
     if not contact_id:
         return
-    for wf in uow.session.scalars(select(Workflow).where(Workflow.active.is_(True), Workflow.kind == "automation")):
+    for wf in uow.session.scalars(select(Workflow).where(Workflow.active.is_(True))):  # any kind with a trigger
         version = version_of(uow, wf.id, wf.version)
         trigger = (version.trigger if version else None) or {}
         if trigger.get("event") != row.name or not _matches(trigger, data):
