@@ -124,7 +124,6 @@ def create_contact(
     contact = Contact(id=new_id("contact"), last_activity_at=now, **values)
     uow.session.add(contact)
     uow.session.flush()
-    uow.emit("contact_created", subject=("contact", contact.id))
     if tags:
         tag_service.apply(uow, "contact", contact.id, add=tags, remove=[], create=create_tags)
     return contact
