@@ -115,3 +115,37 @@ def test_workflows_list_shows_runs_per_status(acme: Workspace, clock: ManualCloc
     drain(acme.db)
     (listed,) = _items(acme.call("workflows_list"))
     assert listed["enrollments"] == {"waiting": 1} and listed["active"] is True
+
+
+def test_a_deal_idle_for_n_days_enrolls_its_contact_once(acme: Workspace, clock: ManualClock) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    person = acme.actor(channel="ui")
+    acme.call("workflows_upsert", person, name="Revive", kind="automation", active=True,
+              trigger={"event": "deal_idle", "days": 14}, steps=[{"action": "create_task", "title": "Revive {{first_name}}"}])  # fmt: skip
+    contact = acme.call("contacts_create", first_name="Rosa", email="rosa@bakery.example")
+    acme.call("opportunities_create", name="Bakery", contact_id=contact["id"], amount=10_000)
+    clock.set(datetime.now(UTC) + timedelta(days=13))
+    drain(acme.db)
+    assert acme.call("tasks_list")["items"] == []
+    clock.advance(days=2)
+    drain(acme.db)
+    clock.advance(minutes=5)
+    drain(acme.db)
+    assert [t["title"] for t in acme.call("tasks_list")["items"]] == ["Revive Rosa"]
+
+
+def test_a_date_field_trigger_enrolls_the_deal_days_before_its_expected_close(
+    acme: Workspace, clock: ManualClock
+) -> None:
+    from datetime import timedelta
+
+    person = acme.actor(channel="ui")
+    acme.call("workflows_upsert", person, name="Closing soon", kind="automation", active=True,
+              trigger={"event": "date_reached", "field": "expected_close", "days": 3},
+              steps=[{"action": "create_task", "title": "Chase the close"}])  # fmt: skip
+    contact = acme.call("contacts_create", first_name="Rosa", email="rosa@bakery.example")
+    close = (clock.now() + timedelta(days=3)).date().isoformat()
+    acme.call("opportunities_create", name="Bakery", contact_id=contact["id"], amount=10_000, expected_close=close)
+    drain(acme.db)
+    assert [t["title"] for t in acme.call("tasks_list")["items"]] == ["Chase the close"]

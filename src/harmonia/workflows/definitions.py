@@ -122,16 +122,19 @@ Step = Annotated[
 ]
 _STEPS = TypeAdapter(list[Step])
 SEND_ACTIONS = {"send_email": "email", "send_sms": "sms", "place_call": "call"}
-EVENTS = ("manual", "contact_created", "tag_applied", "stage_entered", "message_received")
 
 
 class Trigger(_Step):
     """What enrolls a contact by itself (an automation); `manual` means only people and agents enroll."""
 
-    event: Literal["manual", "contact_created", "tag_applied", "stage_entered", "message_received"] = "manual"
+    event: Literal[
+        "manual", "contact_created", "tag_applied", "stage_entered", "message_received", "deal_idle", "date_reached"
+    ] = "manual"
     tag: str | None = Field(None, max_length=100, description="tag_applied: only this tag")
     stage: str | None = Field(None, max_length=120, description="stage_entered: only this stage (name)")
     channel: Literal["email", "sms", "call"] | None = Field(None, description="message_received: only this channel")
+    days: int | None = Field(None, ge=0, le=3650, description="deal_idle: idle this long; date_reached: days before")
+    field: Literal["expected_close"] | None = Field(None, description="date_reached: the deal's date field")
 
 
 class Settings(_Step):

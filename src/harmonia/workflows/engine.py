@@ -30,7 +30,7 @@ from ..ids import new_id
 from ..models import AuditEvent, Contact, Message, Opportunity, Task, Tenant, User
 from ..models.workflows import Enrollment, StepRun, Workflow, WorkflowVersion
 from ..services import audit
-from . import reactions
+from . import reactions, timers
 from .definitions import SEND_ACTIONS, settings_of, version_of
 from .enrollments import finish
 from .invoke import run_operation
@@ -59,6 +59,7 @@ def run_due(db: Database, *, batch: int = 200, worker: str | None = None) -> int
     reactions.process_pending(db)
     with db.system_session(write=False) as s:
         tenant_ids = list(s.scalars(select(Tenant.id)))
+    timers.scan(db, tenant_ids)
     ran = 0
     for tenant_id in tenant_ids:
         token = f"{worker or _worker_name()}:{uuid.uuid4().hex[:8]}"[:40]
