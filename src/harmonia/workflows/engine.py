@@ -63,13 +63,47 @@ def run_due(db: Database, *, batch: int = 200, worker: str | None = None) -> int
     ran = 0
     for tenant_id in tenant_ids:
         token = f"{worker or _worker_name()}:{uuid.uuid4().hex[:8]}"[:40]
-        definitions: dict[Any, Any] = {}  # versions never change; a pass reads each workflow once
-        for enrollment_id in _claim(db, tenant_id, token, batch):
+        claimed = _claim(db, tenant_id, token, batch)
+        if claimed:
+            ran += _run_batch(db, tenant_id, claimed, token)
+    return ran
+
+
+def _run_batch(db: Database, tenant_id: str, ids: list[str], token: str) -> int:
+    """Plan every claimed step in one transaction, run the operations, record every outcome in one transaction.
+    The lease holds the whole batch; a crash anywhere leaves it to expire, and the retry is deduplicated (module
+    docstring). A batch whose planning fails is run one step at a time, so one bad run never stops the rest."""
+    definitions: dict[Any, Any] = {}  # versions never change; a pass reads each workflow once
+    try:
+        with db.unit_of_work(engine_actor(tenant_id)) as uow:
+            calls = [(enrollment_id, _plan(uow, enrollment_id, token, definitions)) for enrollment_id in ids]
+    except Exception:
+        log.exception("planning a batch of %d workflow steps failed; running them one by one", len(ids))
+        ran = 0
+        for enrollment_id in ids:
             try:
                 ran += run_step(db, tenant_id, enrollment_id, token, definitions)
-            except Exception:  # the lease expires and another pass retries it; one bad run never stops the rest
+            except Exception:  # the lease expires and another pass retries it
                 log.exception("workflow step of enrollment %s could not run", enrollment_id)
-    return ran
+        return ran
+    acted = [(enrollment_id, call, _act(db, call)) for enrollment_id, call in calls if call is not None]
+    if acted:
+        try:
+            with db.unit_of_work(engine_actor(tenant_id)) as uow:
+                for enrollment_id, call, outcome in acted:
+                    _record(uow, enrollment_id, token, call, outcome)
+        except Exception:  # as if the worker died here: the leases expire and the retries replay, never repeat
+            log.exception("recording %d workflow steps failed; they are retried when their lease ends", len(acted))
+    return len(ids)
+
+
+def _act(db: Database, call: _Call) -> dict[str, Any] | HarmoniaError:
+    if call.reused is not None:
+        return call.reused
+    try:
+        return run_operation(db, call.actor, call.name, call.arguments)
+    except HarmoniaError as error:
+        return error
 
 
 def _due(now: datetime) -> Any:
@@ -122,13 +156,7 @@ def run_step(db: Database, tenant_id: str, enrollment_id: str, token: str, defin
         call = _plan(uow, enrollment_id, token, {} if definitions is None else definitions)
     if call is None:
         return 1
-    if call.reused is not None:
-        outcome: dict[str, Any] | HarmoniaError = call.reused
-    else:
-        try:
-            outcome = run_operation(db, call.actor, call.name, call.arguments)
-        except HarmoniaError as error:
-            outcome = error
+    outcome = _act(db, call)
     with db.unit_of_work(engine_actor(tenant_id)) as uow:
         _record(uow, enrollment_id, token, call, outcome)
     return 1
