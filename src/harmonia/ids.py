@@ -44,6 +44,10 @@ PREFIXES: dict[str, str] = {
     "domain_event": "de",
     "consent_event": "ce",
     "job": "jb",
+    "workflow": "wf",
+    "workflow_version": "wv",
+    "enrollment": "en",
+    "step_run": "sr",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

@@ -65,7 +65,11 @@ def test_scopes_filter_inside_every_toolset() -> None:
 def test_an_unknown_toolset_is_refused_naming_the_toolsets_there_are() -> None:
     with pytest.raises(UnknownToolset) as info:
         _with_extra_toolset().choose_toolsets("core,automatoin")
-    assert "'automatoin'" in info.value.message and "toolsets are: core, extra" in info.value.message
+    assert (
+        "'automatoin'" in info.value.message
+        and "toolsets are: core, " in info.value.message
+        and "extra" in info.value.message
+    )
 
 
 async def test_over_mcp_a_tool_of_a_toolset_not_chosen_is_neither_listed_nor_callable(acme: Workspace) -> None:

@@ -12,6 +12,7 @@ from .jobs import JOB_STATUSES, Job, JobItem
 from .mca import CashflowMonth, Lender, Submission
 from .oauth import OAuthClient, OAuthCode
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User, WebSession
+from .workflows import Enrollment, StepRun, Workflow, WorkflowVersion
 
 __all__ = [
     "CHANNELS",
@@ -31,6 +32,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "DomainEventRow",
+    "Enrollment",
     "Event",
     "Installation",
     "Job",
@@ -45,6 +47,7 @@ __all__ = [
     "Scope",
     "Stage",
     "StageChange",
+    "StepRun",
     "Submission",
     "Tag",
     "Tagging",
@@ -54,5 +57,7 @@ __all__ = [
     "TenantScoped",
     "User",
     "WebSession",
+    "Workflow",
+    "WorkflowVersion",
     "utcnow",
 ]

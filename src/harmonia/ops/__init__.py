@@ -9,6 +9,7 @@ from . import (
     accounts,
     activities,
     admin,
+    automation,
     comms,
     contacts,
     deals,
@@ -40,6 +41,7 @@ _MODULES = (
     timeline,
     deletes,
     imports,
+    automation,
 )
 
 

@@ -401,6 +401,9 @@ def receive_sms(db: Database, tenant_id: str, from_number: str, body: str, provi
             contact_service.change_consent(uow, contact, "sms", "opted_in", source=f"inbound {keyword}", inbound=True)
             detail = f"opt-in: {keyword}"
         contact.last_activity_at = now
+        uow.emit("message_received", subject=("contact", contact.id), channel="sms", auto_reply=False)
+        if keyword in STOP_WORDS:
+            uow.emit("contact_opted_out", subject=("contact", contact.id), channel="sms", keyword=keyword)
         audit.append(uow, action="sms_received", outcome="ok", target_type="contact", target_id=contact.id,
                      detail=detail)  # fmt: skip
         uow.emit("message_received", subject=("contact", contact.id), channel="sms")
@@ -437,6 +440,7 @@ def email_event(db: Database, tenant_id: str, email: str, kind: str) -> bool:
         value = "bounced" if kind == "bounce" else "unsubscribed"
         contact_service.change_consent(uow, contact, "email", value, source=f"provider {kind}", inbound=True)
         audit.append(uow, action=f"email_{kind}", outcome="ok", target_type="contact", target_id=contact.id)
+        uow.emit("message_bounced" if kind == "bounce" else "email_unsubscribed", subject=("contact", contact.id))
     return True
 
 

@@ -159,6 +159,8 @@ def move_stage(uow: UnitOfWork, opp: Opportunity, stage: str, reason: str | None
             at=now,
         )
     )
+    uow.emit("stage_entered", subject=("opportunity", opp.id), opportunity_id=opp.id, contact_id=opp.contact_id,
+             stage=target.name, status=target.kind)  # fmt: skip
     return target, current
 
 

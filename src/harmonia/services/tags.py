@@ -93,6 +93,8 @@ def apply(
             if tag.id not in have:
                 session.add(Tagging(id=new_id("tag"), tag_id=tag.id, record_type=record_type, record_id=record_id))
                 have.add(tag.id)
+                uow.emit("tag_applied", subject=(record_type, record_id), record_type=record_type,
+                         record_id=record_id, tag=tag.name)  # fmt: skip
     if remove:
         lowered = [_norm(n).lower() for n in remove]
         ids = list(session.scalars(select(Tag.id).where(func.lower(Tag.name).in_(lowered))))

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ..bootstrap import Harmonia, bootstrap
 from ..config import Settings
 from ..db import Database
-from . import imports_http, mcp_http, oauth_http, rest, web, webhooks
+from . import automation_runner, imports_http, mcp_http, oauth_http, rest, web, webhooks
 
 __all__ = ["create_app"]
 
@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None, *, 
     app.state.providers = h.providers
     for surface in (mcp_http, oauth_http, webhooks, imports_http, rest, web):  # MCP first: the busiest paths
         surface.install(app)
+    automation_runner.install(app)  # the workflow engine, in-process
     return app

@@ -16,6 +16,7 @@ from ..bootstrap import bootstrap
 from ..config import get_settings
 from ..services.comms import dispatch_due, dispatcher_id
 from ..services.jobs import run_due
+from ..workflows.engine import run_due as run_workflow_steps
 
 log = logging.getLogger("harmonia.worker")
 
@@ -38,6 +39,7 @@ def run_worker(*, once: bool = False, interval: float = 1.0) -> None:
             try:
                 n = dispatch_due(db, providers, owner=owner)
                 n += run_due(db)  # queued imports, and jobs whose runner died
+                n += run_workflow_steps(h)  # due workflow steps
             except Exception:  # e.g. the database is restarting: try again shortly, never exit
                 log.exception("dispatch pass failed; retrying")
                 n = 0

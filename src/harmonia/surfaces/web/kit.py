@@ -42,6 +42,7 @@ NAV = (
     ("contacts", "Contacts", "/contacts"),
     ("inbox", "Inbox", "/inbox"),
     ("tasks", "Tasks", "/tasks"),
+    ("automation", "Automation", "/automation"),
 )
 SETTINGS_NAV = (
     ("comms", "Comms", "/settings/comms"),
