@@ -25,7 +25,7 @@ from .config import Settings, get_settings
 from .db import Actor, Database
 from .ops import build_registry
 from .ops.registry import Registry
-from .services import comms
+from .services import comms, jobs
 from .services.audit import ReadAudits
 
 __all__ = ["Harmonia", "bootstrap"]
@@ -49,9 +49,10 @@ class Harmonia:
 
     def close(self) -> None:
         """Write what is owed (queued read audits), stop the threads, release the database if this root made it."""
-        dispatch = self.extras.pop("inprocess_dispatch", None)
-        if dispatch is not None:
-            self.db.bus.unsubscribe("message_queued", dispatch)
+        for event, key in (("message_queued", "inprocess_dispatch"), ("job_queued", "inprocess_jobs")):
+            handler = self.extras.pop(key, None)
+            if handler is not None:
+                self.db.bus.unsubscribe(event, handler)
         self.reads.close()
         self.executor.shutdown(wait=True)
         if self.owns_db:
@@ -70,7 +71,8 @@ def bootstrap(
     """Build a process's parts. Tests pass their own `db` (and `clock`, `providers`); production passes nothing.
 
     With `HARMONIA_INPROCESS_DISPATCH` (the default) this process delivers what it queues, right after the commit
-    (`message_queued`); with it off, `harmonia worker` delivers."""
+    (`message_queued`), and runs the jobs it starts (`job_queued`, in a thread); with it off, `harmonia worker`
+    does both."""
     settings = settings or get_settings()  # the one place HARMONIA_* is read (cached per process)
     owns_db = db is None
     database = db or Database(settings.database_url, clock=clock)
@@ -85,6 +87,7 @@ def bootstrap(
         providers=providers or comms.Providers.from_settings(settings),
         owns_db=owns_db,
     )
-    if settings.inprocess_dispatch:
+    if settings.inprocess_dispatch:  # this process delivers what it queues, and runs the jobs it starts
         h.extras["inprocess_dispatch"] = comms.install_inprocess_dispatch(database, h.providers)
+        h.extras["inprocess_jobs"] = jobs.install_inprocess_jobs(database)
     return h

@@ -148,9 +148,9 @@ def _rows(n: int) -> str:
 
 
 def test_a_queued_job_is_cancelled_at_once_and_a_running_one_after_its_batch(
-    acme: Workspace, monkeypatch: pytest.MonkeyPatch
+    acme: Workspace, monkeypatch: pytest.MonkeyPatch, inline_jobs: Any
 ) -> None:
-    monkeypatch.setitem(jobs.MODE, "value", "off")
+    acme.db.bus.unsubscribe("job_queued", inline_jobs)  # queued only, as with a separate worker
     monkeypatch.setattr(jobs, "BATCH", 2)
     queued = acme.call("imports_start", content=_rows(6))["job_id"]
     assert acme.call("jobs_cancel", job_id=queued)["status"] == "cancelled"
@@ -171,9 +171,9 @@ class _Crash(BaseException):
 
 
 def test_a_job_whose_runner_died_resumes_from_its_last_committed_batch(
-    acme: Workspace, monkeypatch: pytest.MonkeyPatch
+    acme: Workspace, monkeypatch: pytest.MonkeyPatch, inline_jobs: Any
 ) -> None:
-    monkeypatch.setitem(jobs.MODE, "value", "off")
+    acme.db.bus.unsubscribe("job_queued", inline_jobs)  # queued only, as with a separate worker
     monkeypatch.setattr(jobs, "BATCH", 2)
     content = _rows(5).rstrip("\n") + "\nP1,Q,p1@q.example,,,,,,\n"  # the last row repeats one of the first batch
     job_id = acme.call("imports_start", content=content)["job_id"]
@@ -214,13 +214,13 @@ def test_undo_deletes_what_the_import_created_and_reverts_what_it_updated_but_ke
         acme.call("imports_undo", job_id=job_id)
 
 
-def test_the_server_runs_a_started_import_in_a_thread_of_its_own(
-    acme: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_server_runs_a_started_import_in_a_thread_of_its_own(acme: Workspace, inline_jobs: Any) -> None:
     import threading
 
-    monkeypatch.setitem(jobs.MODE, "value", "thread")
+    acme.db.bus.unsubscribe("job_queued", inline_jobs)
+    threaded = jobs.install_inprocess_jobs(acme.db)  # what bootstrap() subscribes in `harmonia serve`
     started = acme.call("imports_start", content=_rows(3))
+    acme.db.bus.unsubscribe("job_queued", threaded)
     for runner in [t for t in threading.enumerate() if t.name == f"job {started['job_id']}"]:  # unless already done
         runner.join(timeout=60)
         assert not runner.is_alive()

@@ -74,8 +74,7 @@ def imports_start(ctx: OpContext, args: ImportsStart) -> ImportOut:
             stored = path if args.upload_id else import_runs.store_upload(ctx.tenant_id, path, filename)
             job = import_runs.queue_import(ctx.uow, stored, mapping, options, counts, filename)
             ctx.audit_target("job", job.id, after={"rows": counts.rows, "file": filename, "dedupe": args.dedupe})
-            tenant_id, job_id, db = ctx.tenant_id, job.id, ctx.db
-            ctx.uow.after_commit(lambda: jobs.launch(db, tenant_id, job_id))
+            ctx.uow.emit("job_queued", subject=("job", job.id), kind="import")  # run after commit (see bootstrap)
     return ImportOut(job_id=job.id if job else None, status=job.status if job else "dry_run", preset=mapping.preset,
                      mapping=mapping.describe(), **{k: v for k, v in counts.to_dict().items()})  # fmt: skip
 

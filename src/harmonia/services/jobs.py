@@ -22,6 +22,7 @@ from .. import bulk, fulltext
 from ..config import get_settings
 from ..db import Actor, Database, UnitOfWork
 from ..errors import Conflict, HarmoniaError
+from ..events import DomainEvent
 from ..ids import new_id
 from ..imports.mapping import build_mapping
 from ..imports.normalize import Normalizer
@@ -30,16 +31,13 @@ from ..models import Job, Tenant
 from .imports import Counts, ImportWriter, Options
 from .records import get_or_404
 
-__all__ = ["BATCH", "cancel", "create_job", "job_actor", "launch", "run_due", "run_import"]
+__all__ = ["BATCH", "cancel", "create_job", "install_inprocess_jobs", "job_actor", "run_due", "run_import"]
 
 log = logging.getLogger("harmonia.jobs")
 
 BATCH = 1000  # rows per transaction: small enough that a cancel or a crash loses little, large enough to be fast
 LEASE = timedelta(minutes=2)
 ACTIVE = ("queued", "running")
-# How `launch` runs a job it is handed after commit: "thread" (the server, unless HARMONIA_INPROCESS_DISPATCH is
-# false), "inline" (tests, deterministic) or "off" (a separate `harmonia worker` picks it up).
-MODE = {"value": "thread"}
 
 
 def create_job(uow: UnitOfWork, kind: str, params: dict[str, Any], total: int | None) -> Job:
@@ -67,12 +65,23 @@ def job_actor(job: Job) -> Actor:
                  client=job.created_client or "harmonia job")  # fmt: skip
 
 
-def launch(db: Database, tenant_id: str, job_id: str) -> None:
-    """Run a job just committed, as `MODE` says. Called after commit, never inside the starting transaction."""
-    if MODE["value"] == "inline":
-        run_job(db, tenant_id, job_id)
-    elif MODE["value"] == "thread" and get_settings().inprocess_dispatch:  # else `harmonia worker` runs it
-        threading.Thread(target=run_job, args=(db, tenant_id, job_id), daemon=True, name=f"job {job_id}").start()
+def install_inprocess_jobs(db: Database, *, inline: bool = False) -> Any:
+    """This process runs the jobs it queues (`job_queued`, handed out after the commit that queued them): in a
+    thread of their own (`harmonia serve`), or `inline` in the committing thread (deterministic, for tests).
+    Subscribed by `bootstrap()` when HARMONIA_INPROCESS_DISPATCH is on; otherwise `harmonia worker` runs them.
+    Returns the handler (to unsubscribe)."""
+
+    def on_job_queued(event: DomainEvent) -> None:
+        if not event.subject_id:
+            return
+        if inline:
+            run_job(db, event.tenant_id, event.subject_id)
+        else:
+            threading.Thread(target=run_job, args=(db, event.tenant_id, event.subject_id), daemon=True,
+                             name=f"job {event.subject_id}").start()  # fmt: skip
+
+    db.bus.subscribe("job_queued", on_job_queued)
+    return on_job_queued
 
 
 def run_job(db: Database, tenant_id: str, job_id: str, progress: Callable[[Job], None] | None = None) -> None:

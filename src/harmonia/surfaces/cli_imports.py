@@ -23,9 +23,12 @@ import_app = typer.Typer(help="Bring contacts in from another CRM or a spreadshe
 
 
 def _root() -> Harmonia:
+    """This command's composition root. It runs the import's job itself (below, with a progress bar), so it does
+    not also start it in a thread of its own."""
     from ..bootstrap import bootstrap
+    from ..config import get_settings
 
-    return bootstrap()
+    return bootstrap(get_settings().model_copy(update={"inprocess_dispatch": False}))
 
 
 def _database() -> Database:
@@ -63,12 +66,11 @@ def import_contacts(
     errors_out: Annotated[Path | None, typer.Option("--errors-out", help="write the failed rows here (CSV)")] = None,
 ) -> None:
     """Import contacts. Imported contacts get consent unknown on every channel unless the file maps consent."""
-    from ..services import import_runs, jobs
+    from ..services import import_runs
     from ..services.tenancy import get_tenant, owner_actor
 
     h = _root()
     db = h.db
-    jobs.MODE["value"] = "off"  # this process runs the job itself, below, with a progress bar
     try:
         t = get_tenant(db, tenant)
         actor = owner_actor(db, t.id, channel="cli")
