@@ -123,3 +123,13 @@ def test_the_web_ui_words_structured_problems_without_parsing_english() -> None:
     assert for_people(error, {"body": "Note"}) == (
         "Note is required; Email must be an email address, like name@example.com; Name can be at most 200 characters."
     )
+
+
+def test_a_list_with_too_few_items_is_a_list_problem_not_a_text_one(acme: Workspace) -> None:
+    from harmonia.surfaces.web.wording import for_people
+
+    with pytest.raises(InvalidArguments) as info:
+        acme.call("tokens_create", name="Cursor", scopes=[])
+    [problem] = [p for p in info.value.details["errors"] if p["field"] == "scopes"]
+    assert (problem["type"], problem["limit"]) == ("too_few", 1)
+    assert for_people(info.value) == "Scopes needs at least one choice."

@@ -298,7 +298,7 @@ def _fields(exc: ValidationError) -> list[str]:
 # pydantic's error types, as the kinds a form or a script can act on without reading English
 _KINDS = {
     "missing": "required", "extra_forbidden": "unknown", "string_too_short": "too_short",
-    "string_too_long": "too_long", "too_short": "too_short", "too_long": "too_long",
+    "string_too_long": "too_long", "too_short": "too_few", "too_long": "too_many",
     "string_pattern_mismatch": "format", "greater_than_equal": "too_small", "greater_than": "too_small",
     "less_than_equal": "too_large", "less_than": "too_large", "literal_error": "choice", "enum": "choice",
     "value_error": "invalid", "assertion_error": "invalid",
@@ -308,8 +308,9 @@ _LIMITS = ("min_length", "max_length", "ge", "gt", "le", "lt")
 
 def _structured(exc: ValidationError) -> list[dict[str, Any]]:
     """Each problem as `{field, type, limit?, expected?, message}`: what the web UI words for a person and a script
-    branches on, instead of parsing pydantic's English. `type` is one of required, unknown, too_short, too_long,
-    format, too_small, too_large, choice, invalid, or `type` (a value of the wrong type)."""
+    branches on, instead of parsing pydantic's English. `type` is one of required, unknown, too_short, too_long (text),
+    too_few, too_many (lists), format, too_small, too_large, choice, invalid, or `type` (a value of the wrong
+    type)."""
     out = []
     for err in exc.errors(include_url=False, include_input=False):
         ctx = err.get("ctx") or {}

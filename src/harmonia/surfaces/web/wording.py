@@ -161,6 +161,10 @@ def _structured_for_people(errors: list[dict[str, Any]], names: Mapping[str, str
             text = f"needs at least {limit} characters"
         elif kind == "too_long":
             text = f"can be at most {limit} characters"
+        elif kind == "too_few":
+            text = "needs at least one choice" if limit == 1 else f"needs at least {limit} choices"
+        elif kind == "too_many":
+            text = f"can have at most {limit}"
         elif kind == "format":
             text = _NOT_A.get(name, "is not in a form Harmonia accepts")
         elif kind == "too_small":
