@@ -9,7 +9,6 @@ import ipaddress
 import re
 import ssl
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ import httpx
 import httpx2
 import orjson
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,7 +37,7 @@ from harmonia.surfaces.app import create_app
 from mcp import Client
 
 from ..conftest import Workspace
-from ..mcp.conftest import free_port
+from ..mcp.conftest import free_port, serve_in_thread
 
 PASSWORD = "correct horse battery"
 REDIRECT = "http://127.0.0.1:33418/callback"
@@ -56,19 +54,8 @@ class Server:
 
 @contextmanager
 def _serve(app: Any, port: int) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(app, port):  # the port is chosen first: the public URL (issuer, resource) names it
         yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -73,7 +73,9 @@ class SecurityHeaders:
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if cacheable or k.lower() != b"cache-control"]
-                headers += SECURITY_HEADERS if cacheable else SECURITY_HEADERS + NO_STORE
+                present = {k.lower() for k, _ in headers}  # a page that sets its own (the consent page's CSP) keeps it
+                extra = SECURITY_HEADERS if cacheable else SECURITY_HEADERS + NO_STORE
+                headers += [(k, v) for k, v in extra if k not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
