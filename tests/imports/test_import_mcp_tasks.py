@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Request, RequestParams, Result
@@ -23,6 +22,7 @@ from harmonia.services import jobs
 from harmonia.services.tenancy import create_token
 from harmonia.surfaces import mcp_tasks
 from harmonia.surfaces.mcp_server import build_server
+from mcp import Client, StdioServerParameters
 
 from ..conftest import Workspace
 
@@ -264,7 +264,9 @@ def http(acme: Workspace, no_runner: None) -> Any:
         yield client
 
 
-async def test_over_http_a_client_with_the_extension_gets_a_task_it_polls_to_the_end(acme: Workspace, http: Any) -> None:
+async def test_over_http_a_client_with_the_extension_gets_a_task_it_polls_to_the_end(
+    acme: Workspace, http: Any
+) -> None:
     h, client = http(extensions=[Tasks()])
     async with h, client as c:
         task = await _start(c)

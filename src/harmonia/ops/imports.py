@@ -86,7 +86,9 @@ def import_answer(job: Job) -> ImportOut:
     options = job.params.get("options") or {}
     mapping = build_mapping(list(job.params.get("header") or []), options.get("preset", "auto"), options.get("mapping"))
     counts = job.result.get("counts") or job.result.get("dry_run") or {}
-    numbers = {k: int(counts.get(k) or 0) for k in ("rows", "created", "updated", "skipped", "failed", "accounts_created")}
+    numbers = {
+        k: int(counts.get(k) or 0) for k in ("rows", "created", "updated", "skipped", "failed", "accounts_created")
+    }
     return ImportOut(job_id=job.id, status=job.status, preset=mapping.preset, mapping=mapping.describe(),
                      errors=list(counts.get("errors") or []), **numbers)  # fmt: skip
 

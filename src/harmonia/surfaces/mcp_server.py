@@ -7,6 +7,9 @@ and answers `structuredContent` plus an
 equivalent compact JSON text block; a `HarmoniaError` becomes an `isError` result with the message as text and the
 error object as `structuredContent.error`.
 
+Long-running tools (an import's job): a client that declares the MCP tasks extension gets a task for the job, and a
+call with a progress token is followed with progress notifications where the transport carries them (mcp_tasks).
+
 Who is calling: over HTTP the bearer middleware (mcp_http) puts an `Actor` (and the chosen toolsets) on the request
 scope; over stdio `HARMONIA_TOKEN` is checked again on every request, so a revoked token or a demotion bites at once.
 """
@@ -245,10 +248,12 @@ def build_server(
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,
         on_list_tools=list_tools,
-        on_call_tool=call_tool,
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
+    # Registered by method rather than `on_call_tool`: a tools/call may also answer with the tasks extension's
+    # CreateTaskResult (mcp_tasks), a shape outside the SDK's core result union.
+    server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
     mcp_tasks.install(server, h, who, read_only=read_only)
     return server
 

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -103,7 +104,7 @@ async def follow(h: Harmonia, actor: Actor, ctx: ServerRequestContext[Any], job_
             await ctx.session.report_progress(done, total, f"{done:,} of {total:,} rows" if total else f"{done:,} rows")
             reported = done
         if status in _ENDED or loop.time() >= deadline:
-            return answer
+            return dict(answer)
         await asyncio.sleep(FOLLOW_EVERY)
 
 
@@ -113,7 +114,8 @@ def install(server: Server[Any], h: Harmonia, who: Who, *, read_only: bool) -> N
 
     async def get_task(ctx: ServerRequestContext[Any], params: TaskParams) -> dict[str, Any]:
         actor = await _caller(who, ctx)
-        return await _in_pool(h, _task_state, h, actor, params.task_id, True)
+        state: dict[str, Any] = await _in_pool(h, _task_state, h, actor, params.task_id, True)
+        return state
 
     async def cancel_task(ctx: ServerRequestContext[Any], params: TaskParams) -> dict[str, Any]:
         actor = await _caller(who, ctx)
@@ -198,10 +200,9 @@ def _message(job: dict[str, Any]) -> str:
 
 
 def _cancel(h: Harmonia, actor: Actor, task_id: str) -> None:
-    try:
+    # A job that already ended keeps the status it ended with: cancellation is cooperative, the ack is all it owes.
+    with contextlib.suppress(Conflict):
         h.invoke(actor, "jobs_cancel", {"job_id": task_id})
-    except Conflict:
-        pass  # the job already ended: cancellation is cooperative, and the task keeps the status it ended with
 
 
 def _answer(h: Harmonia, actor: Actor, job_id: str) -> dict[str, Any]:
