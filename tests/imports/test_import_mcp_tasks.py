@@ -16,8 +16,10 @@ from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, Request, RequestParams, Result
 from pydantic import Field
+from sqlalchemy import select
 
 from harmonia.db import Database
+from harmonia.models import Job
 from harmonia.services import jobs
 from harmonia.services.tenancy import create_token
 from harmonia.surfaces import mcp_tasks
@@ -134,6 +136,20 @@ async def test_the_sdk_client_with_the_extension_gets_the_imports_answer_through
         result = await c.call_tool("imports_start", {"content": CSV})  # resolved by polling; schema checked
     assert not result.is_error and result.structured_content is not None
     assert (result.structured_content["status"], result.structured_content["created"]) == ("done", 2)
+
+
+@pytest.mark.usefixtures("no_runner")
+async def test_a_job_that_fails_completes_its_task_with_the_tools_error_not_a_protocol_error(acme: Workspace) -> None:
+    async with Client(build_server(acme.h, actor=acme.actor(), toolsets=IMPORTS), extensions=[Tasks()]) as c:
+        task = await _start(c)
+        with acme.db.unit_of_work(acme.actor(), write=False) as uow:
+            upload = Path(uow.session.scalars(select(Job.params).where(Job.id == task.task_id)).one()["path"])
+        upload.unlink()  # the file went away before a runner got to it
+        jobs.run_due(acme.db)
+        failed = await _get(c, task.task_id)
+    assert failed.status == "completed" and failed.error is None  # the spec keeps "failed" for JSON-RPC errors
+    answer = CallToolResult.model_validate(failed.result)
+    assert answer.is_error and answer.content[0].text.startswith(f"import job {task.task_id} failed: ")  # type: ignore[union-attr]
 
 
 @pytest.mark.usefixtures("no_runner")

@@ -99,10 +99,12 @@ async def follow(h: Harmonia, actor: Actor, ctx: ServerRequestContext[Any], job_
     deadline = loop.time() + FOLLOW_LIMIT
     reported = -1
     while True:
-        status, done, total, answer = await _in_pool(h, _snapshot, h, actor, job_id)
+        status, done, total, error, answer = await _in_pool(h, _snapshot, h, actor, job_id)
         if done > reported:
             await ctx.session.report_progress(done, total, f"{done:,} of {total:,} rows" if total else f"{done:,} rows")
             reported = done
+        if status == "failed":
+            raise _failure(job_id, error)  # answered as the tool's error, as a synchronous failure would be
         if status in _ENDED or loop.time() >= deadline:
             return dict(answer)
         await asyncio.sleep(FOLLOW_EVERY)
@@ -174,7 +176,7 @@ def _task_state(h: Harmonia, actor: Actor, task_id: str, with_result: bool) -> d
     elif with_result and job["status"] == "failed":
         # The tool failed, not the protocol: a completed task whose result is an error (the spec keeps `failed`
         # for JSON-RPC errors).
-        error = HarmoniaError(job["error"] or "the import stopped on an error")
+        error = _failure(task_id, job["error"])
         state["result"] = {"content": [{"type": "text", "text": error.message}],
                            "structuredContent": {"error": error.to_dict()}, "isError": True}  # fmt: skip
     return state
@@ -213,12 +215,17 @@ def _answer(h: Harmonia, actor: Actor, job_id: str) -> dict[str, Any]:
         return answer
 
 
-def _snapshot(h: Harmonia, actor: Actor, job_id: str) -> tuple[str, int, int | None, dict[str, Any]]:
-    """A followed job as it stands: status, rows done, rows in all, and the answer for it. Read without an audit
-    entry per look: the call that follows it was audited when it started the job."""
+def _snapshot(h: Harmonia, actor: Actor, job_id: str) -> tuple[str, int, int | None, str | None, dict[str, Any]]:
+    """A followed job as it stands: status, rows done, rows in all, its error, and the answer for it. Read without an
+    audit entry per look: the call that follows it was audited when it started the job."""
     with h.db.unit_of_work(actor, write=False) as uow:
         job = get_or_404(uow, Job, job_id, "job")
-        return job.status, job.done, job.total, import_answer(job).model_dump(mode="json", exclude_none=True)
+        answer = import_answer(job).model_dump(mode="json", exclude_none=True)
+        return job.status, job.done, job.total, job.error, answer
+
+
+def _failure(job_id: str, error: str | None) -> HarmoniaError:
+    return HarmoniaError(f"import job {job_id} failed: {error or 'it stopped on an unexpected error'}", job_id=job_id)
 
 
 def _json(data: Any) -> str:
