@@ -238,6 +238,22 @@ async def test_a_call_with_a_progress_token_hears_the_rows_go_by_and_is_answered
     assert [done for done, _ in heard] == sorted({done for done, _ in heard})  # it only ever increases
 
 
+@pytest.mark.usefixtures("no_runner")
+async def test_a_followed_call_answers_by_its_time_limit_with_the_job_still_queued(
+    acme: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mcp_tasks, "FOLLOW_LIMIT", 0.0)
+    heard: list[tuple[float, float | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        heard.append((done, total))
+
+    async with Client(build_server(acme.h, actor=acme.actor(), toolsets=IMPORTS), mode="legacy") as c:
+        result = await c.call_tool("imports_start", {"content": CSV}, progress_callback=progress)
+    assert result.structured_content is not None and result.structured_content["status"] == "queued"
+    assert heard == [(0, 2)]
+
+
 async def test_over_stdio_a_call_with_a_progress_token_gets_progress_and_the_final_answer(
     acme: Workspace, tmp_path: Path
 ) -> None:

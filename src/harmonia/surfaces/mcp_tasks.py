@@ -44,7 +44,9 @@ TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 JOB_TOOLS = frozenset({"imports_start"})  # tools whose answer names a job they queued (`job_id`)
 POLL_INTERVAL_MS = 1000  # a batch of 1,000 rows takes about half a second
 FOLLOW_EVERY = 0.5  # seconds between two looks at a followed job
-FOLLOW_LIMIT = 600.0  # a synchronous call answers by then, job finished or not
+# A followed call answers by then, job finished or not (it then says `running`; jobs_get follows on): under the 60 s
+# request timeout of the TypeScript SDK most hosts build on, which progress does not reset unless the host opts in.
+FOLLOW_LIMIT = 50.0
 _STATUS = {"queued": "working", "running": "working", "done": "completed", "failed": "completed",
            "cancelled": "cancelled"}  # fmt: skip
 _ENDED = ("done", "failed", "cancelled")
