@@ -196,6 +196,19 @@ async def test_a_reader_can_follow_a_task_but_not_cancel_it(acme: Workspace) -> 
 
 
 @pytest.mark.usefixtures("no_runner")
+async def test_the_read_only_endpoint_shows_a_task_but_does_not_cancel_it(acme: Workspace) -> None:
+    async with Client(build_server(acme.h, actor=acme.actor(), toolsets=IMPORTS), extensions=[Tasks()]) as c:
+        task = await _start(c)
+    readonly = build_server(acme.h, actor=acme.actor(), toolsets=IMPORTS, read_only=True)
+    async with Client(readonly, extensions=[Tasks()]) as c:
+        state = await _get(c, task.task_id)
+        with pytest.raises(MCPError) as refused:
+            await c.session.send_request(CancelTask(params=TaskParams(taskId=task.task_id)), Result)
+    assert state.status == "working" and "read-only" in refused.value.error.message
+    assert acme.call("jobs_get", job_id=task.task_id)["status"] == "queued"
+
+
+@pytest.mark.usefixtures("no_runner")
 async def test_a_client_without_the_extension_gets_the_plain_answer_at_once(acme: Workspace) -> None:
     async with Client(build_server(acme.h, actor=acme.actor(), toolsets=IMPORTS)) as c:
         result = await c.call_tool("imports_start", {"content": CSV})
