@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import InvalidArguments
-from ..imports.mapping import PRESET_NAMES
+from ..imports.mapping import PRESET_NAMES, build_mapping
 from ..models import Job
 from ..services import import_runs, jobs
 from ..services.imports import Options
@@ -22,7 +22,7 @@ from .common import RecordId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
-__all__ = ["OPERATIONS", "JobOut", "job_out"]
+__all__ = ["OPERATIONS", "JobOut", "import_answer", "job_out"]
 
 MAX_CONTENT = 10 * 1024 * 1024  # CSV text sent inline; larger files are uploaded (REST or the web UI)
 Preset = Literal["auto", "generic", "salesforce", "hubspot", "gohighlevel", "close"]
@@ -77,6 +77,20 @@ def imports_start(ctx: OpContext, args: ImportsStart) -> ImportOut:
             ctx.uow.emit("job_queued", subject=("job", job.id), kind="import")  # run after commit (see bootstrap)
     return ImportOut(job_id=job.id if job else None, status=job.status if job else "dry_run", preset=mapping.preset,
                      mapping=mapping.describe(), **{k: v for k, v in counts.to_dict().items()})  # fmt: skip
+
+
+def import_answer(job: Job) -> ImportOut:
+    """What `imports_start` answers about `job` as it stands now: its status, the mapping it reads the file with, and
+    the counts — the dry run's until the job has committed a batch, then the job's own. An MCP task for the job, or a
+    call that follows it with progress notifications, ends with this answer."""
+    options = job.params.get("options") or {}
+    mapping = build_mapping(list(job.params.get("header") or []), options.get("preset", "auto"), options.get("mapping"))
+    counts = job.result.get("counts") or job.result.get("dry_run") or {}
+    numbers = {
+        k: int(counts.get(k) or 0) for k in ("rows", "created", "updated", "skipped", "failed", "accounts_created")
+    }
+    return ImportOut(job_id=job.id, status=job.status, preset=mapping.preset, mapping=mapping.describe(),
+                     errors=list(counts.get("errors") or []), **numbers)  # fmt: skip
 
 
 @contextlib.contextmanager

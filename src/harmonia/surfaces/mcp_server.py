@@ -7,6 +7,9 @@ and answers `structuredContent` plus an
 equivalent compact JSON text block; a `HarmoniaError` becomes an `isError` result with the message as text and the
 error object as `structuredContent.error`.
 
+Long-running tools (an import's job): a client that declares the MCP tasks extension gets a task for the job, and a
+call with a progress token is followed with progress notifications where the transport carries them (mcp_tasks).
+
 Who is calling: over HTTP the bearer middleware (mcp_http) puts an `Actor` (and the chosen toolsets) on the request
 scope; over stdio `HARMONIA_TOKEN` is checked again on every request, so a revoked token or a demotion bites at once.
 """
@@ -36,6 +39,7 @@ from ..ops.prompts import render as render_prompt
 from ..ops.registry import Operation
 from ..ops.schema import input_schema, output_schema
 from ..untrusted import DATA_NOT_INSTRUCTIONS
+from . import mcp_tasks
 
 __all__ = ["ACTOR_SCOPE_KEY", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
 
@@ -133,7 +137,9 @@ def build_server(
         a = await who(ctx)
         return types.ListToolsResult(tools=[tool_definition(op) for op in visible(ctx, a)])
 
-    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | dict[str, Any]:
         try:
             a = await who(ctx)
         except HarmoniaError as error:
@@ -153,6 +159,11 @@ def build_server(
         try:
             result = await loop.run_in_executor(loop_executor, h.invoke, a, name, dict(params.arguments or {}))
             data = result.model_dump(mode="json", exclude_none=True)
+            job_id = mcp_tasks.started_job(name, data)  # a long-running tool: a task, or followed with progress
+            if job_id and mcp_tasks.declares_tasks(ctx):
+                return await mcp_tasks.task_for(h, a, job_id)
+            if job_id and mcp_tasks.follows_job(server, ctx):
+                data = await mcp_tasks.follow(h, a, ctx, job_id)
         except HarmoniaError as error:
             return _error(error)
         except Exception:  # invoke never raises anything else; this is the last line before a -32603
@@ -221,7 +232,7 @@ def build_server(
             contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
         )
 
-    return Server(
+    server = Server(
         "harmonia",
         version=__version__,
         title="Harmonia CRM",
@@ -237,10 +248,14 @@ def build_server(
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,
         on_list_tools=list_tools,
-        on_call_tool=call_tool,
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
     )
+    # Registered by method rather than `on_call_tool`: a tools/call may also answer with the tasks extension's
+    # CreateTaskResult (mcp_tasks), a shape outside the SDK's core result union.
+    server.add_request_handler("tools/call", types.CallToolRequestParams, call_tool)
+    mcp_tasks.install(server, h, who, read_only=read_only)
+    return server
 
 
 def _outbound_state(h: Harmonia, actor: Actor) -> dict[str, Any]:
