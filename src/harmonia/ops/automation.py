@@ -229,6 +229,43 @@ def enrollments_resume(ctx: OpContext, args: EnrollmentsResume) -> ResumeResult:
     return ResumeResult(action=args.action, count=len(rows), enrollment_ids=[e.id for e in rows])
 
 
+class EnrollmentsMove(InputModel):
+    workflow_id: RecordId
+    enrollment_ids: list[RecordId] | None = Field(
+        None, max_length=10_000, description="these runs; omit for every live run on an older version"
+    )
+    from_version: int | None = Field(None, ge=1, description="only runs pinned to this version")
+
+
+class MoveOutcome(OutputModel):
+    enrollment_id: str
+    moved: bool
+    from_version: int
+    step: int = Field(description="the next step the run takes, from 1")
+    reason: str | None = None
+
+
+class MoveResult(OutputModel):
+    workflow_id: str
+    version: int
+    moved: int
+    skipped: int
+    items: list[MoveOutcome]
+
+
+def enrollments_move(ctx: OpContext, args: EnrollmentsMove) -> MoveResult:
+    if ctx.actor.channel not in PEOPLE_CHANNELS:
+        raise Forbidden("only a person moves live runs to a new version (web UI, REST or the server command line)")
+    wf = get_or_404(ctx.uow, Workflow, args.workflow_id, "workflow")
+    outcomes = enrollments.move_to_current(ctx.uow, wf, enrollment_ids=args.enrollment_ids,
+                                           from_version=args.from_version)  # fmt: skip
+    n = sum(o.moved for o in outcomes)
+    ctx.audit_target("workflow", wf.id, after={"version": wf.version, "moved": n, "skipped": len(outcomes) - n})
+    return MoveResult(workflow_id=wf.id, version=wf.version, moved=n, skipped=len(outcomes) - n,
+                      items=[MoveOutcome(enrollment_id=o.enrollment_id, moved=o.moved, from_version=o.from_version,
+                                         step=o.step, reason=o.reason) for o in outcomes])  # fmt: skip
+
+
 OPERATIONS = [
     Operation(
         name="workflows_list",
@@ -324,6 +361,20 @@ OPERATIONS = [
         output=ResumeResult,
         handler=enrollments_resume,
         rest=("POST", "/enrollments/resume"),
+        toolset="automation",
+    ),
+    Operation(
+        name="enrollments_move",
+        title="Move live runs to the current version",
+        scope=Scope.WRITE,
+        read_only=False,
+        mcp=False,
+        description="A person moves live runs pinned to an older version onto the workflow's current version; each "
+        "keeps its place (steps done), a waiting run its timer. Runs are never moved by saving a new version.",
+        input=EnrollmentsMove,
+        output=MoveResult,
+        handler=enrollments_move,
+        rest=("POST", "/workflows/{workflow_id}/move-runs"),
         toolset="automation",
     ),
 ]

@@ -29,7 +29,22 @@ def workflow_page(ui: Ui) -> Response:
     workflow_id = ui.path("workflow_id")
     wf = ui.call("workflows_get", workflow_id=workflow_id)
     runs = ui.call("enrollments_list", workflow_id=workflow_id, limit=100)["items"]
-    return ui.render("automation_workflow.html", wf=wf, runs=runs)
+    behind = [r for r in runs if r["version"] < wf["version"] and r["status"] in ("active", "waiting", "paused")]
+    return ui.render("automation_workflow.html", wf=wf, runs=runs, behind=behind)
+
+
+@view
+def workflow_move_runs(ui: Ui) -> Response:
+    workflow_id = ui.path("workflow_id")
+    try:
+        done = ui.call("enrollments_move", workflow_id=workflow_id)
+    except HarmoniaError as error:
+        return ui.redirect(f"/automation/{workflow_id}", flash=f"Not moved: {for_people(error.message)}",
+                           kind="error")  # fmt: skip
+    flash = f"Moved {done['moved']} run(s) to version {done['version']}."
+    if done["skipped"]:
+        flash += f" {done['skipped']} could not move now (a step was running); try again in a minute."
+    return ui.redirect(f"/automation/{workflow_id}", flash=flash)
 
 
 @view
@@ -74,4 +89,5 @@ ROUTES = [
     Route("/automation/runs/{enrollment_id}/stop", run_stop, methods=["POST"]),
     Route("/automation/{workflow_id}", workflow_page),
     Route("/automation/{workflow_id}/active", workflow_active, methods=["POST"]),
+    Route("/automation/{workflow_id}/move-runs", workflow_move_runs, methods=["POST"]),
 ]
