@@ -76,3 +76,20 @@ def test_the_workflow_page_offers_to_move_runs_left_on_an_older_version_and_move
     assert "Moved 1 run(s) to version 2." in done.text
     assert enrollment(acme, run)["version"] == 2
     assert "Move 1 run(s)" not in done.text
+
+
+def test_a_person_test_runs_a_workflow_for_one_contact_and_sees_what_every_step_would_do(
+    acme: Workspace, browser: TestClient, clock: ManualClock
+) -> None:
+    steps = [{"action": "send_email", "subject": "Hello", "body": "Hi {{first_name}}"}, {"action": "wait", "days": 1},
+             {"action": "create_task", "title": "Call {{first_name}}"}]  # fmt: skip
+    wf = acme.call("workflows_upsert", acme.actor(channel="cli"), name="Nurture", kind="sequence", steps=steps,
+                   active=True)["id"]  # fmt: skip
+    rosa = acme.call("contacts_create", first_name="Rosa", email="rosa@bakery.example")["id"]
+    page = browser.get(f"/automation/{wf}")
+    assert f'<option value="{rosa}">Rosa</option>' in page.text
+
+    trial = browser.get(f"/automation/{wf}", params={"test_contact": rosa}).text
+    assert "Result: paused" in trial and "outbound is off" in trial  # the workspace starts with outbound off
+    assert "until a person resumes it" in trial
+    assert acme.call("enrollments_list", workflow_id=wf)["items"] == []

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field
 from ..errors import Forbidden
 from ..models.workflows import Enrollment, Workflow
 from ..services.records import get_or_404
-from ..workflows import definitions, enrollments
+from ..workflows import definitions, enrollments, testrun
 from .common import Page, PageArgs, RecordId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -266,6 +266,40 @@ def enrollments_move(ctx: OpContext, args: EnrollmentsMove) -> MoveResult:
                                          step=o.step, reason=o.reason) for o in outcomes])  # fmt: skip
 
 
+class WorkflowsTestRun(InputModel):
+    workflow_id: RecordId
+    contact_id: RecordId
+
+
+class StepReportOut(OutputModel):
+    step: int = Field(description="from 1")
+    action: str
+    at: datetime = Field(description="the simulated moment the step runs")
+    outcome: Literal["ok", "sandbox", "blocked", "skipped", "exited", "failed"]
+    detail: str
+
+
+class TestRunOut(OutputModel):
+    workflow_id: str
+    version: int
+    contact_id: str
+    started_at: datetime
+    finished_at: datetime = Field(description="simulated: the waits pass without anyone waiting")
+    result: Literal["completed", "paused", "exited", "failed", "not_enrolled"]
+    reason: str
+    steps: list[StepReportOut]
+
+
+def workflows_test_run(ctx: OpContext, args: WorkflowsTestRun) -> TestRunOut:
+    wf = get_or_404(ctx.uow, Workflow, args.workflow_id, "workflow")
+    sim = testrun.simulate(ctx.uow, wf, args.contact_id)
+    return TestRunOut(workflow_id=sim.workflow_id, version=sim.version, contact_id=sim.contact_id,
+                      started_at=sim.started_at, finished_at=sim.finished_at, result=sim.result,  # type: ignore[arg-type]
+                      reason=sim.reason, steps=[StepReportOut(step=r.step, action=r.action, at=r.at,
+                                                              outcome=r.outcome, detail=r.detail)  # type: ignore[arg-type]
+                                                for r in sim.steps])  # fmt: skip
+
+
 OPERATIONS = [
     Operation(
         name="workflows_list",
@@ -375,6 +409,21 @@ OPERATIONS = [
         output=MoveResult,
         handler=enrollments_move,
         rest=("POST", "/workflows/{workflow_id}/move-runs"),
+        toolset="automation",
+    ),
+    Operation(
+        name="workflows_test_run",
+        title="Test-run a workflow for one contact",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        mcp=False,
+        description="What the workflow's current version would do for one contact, step by step and why, on a "
+        "simulated clock: sends go to the sandbox and nothing is sent, written or enrolled.",
+        input=WorkflowsTestRun,
+        output=TestRunOut,
+        handler=workflows_test_run,
+        rest=("POST", "/workflows/{workflow_id}/test-run"),
         toolset="automation",
     ),
 ]

@@ -30,7 +30,15 @@ def workflow_page(ui: Ui) -> Response:
     wf = ui.call("workflows_get", workflow_id=workflow_id)
     runs = ui.call("enrollments_list", workflow_id=workflow_id, limit=100)["items"]
     behind = [r for r in runs if r["version"] < wf["version"] and r["status"] in ("active", "waiting", "paused")]
-    return ui.render("automation_workflow.html", wf=wf, runs=runs, behind=behind)
+    contacts = ui.call("contacts_list", limit=100)["items"]
+    trial, trial_error, chosen = None, None, ui.query("test_contact")
+    if chosen:  # "Test run": read-only, so a plain GET (nothing is sent, written or enrolled)
+        try:
+            trial = ui.call("workflows_test_run", workflow_id=workflow_id, contact_id=chosen)
+        except HarmoniaError as error:
+            trial_error = for_people(error.message)
+    return ui.render("automation_workflow.html", wf=wf, runs=runs, behind=behind, contacts=contacts, trial=trial,
+                     trial_error=trial_error, chosen=chosen)  # fmt: skip
 
 
 @view
