@@ -26,7 +26,13 @@ def _automation(ws: Workspace, trigger: dict[str, str]) -> str:
 
 
 def _tagged(ws: Workspace, name: str) -> str:
-    c = ws.call("contacts_create", first_name=name, email=f"{name.lower()}@example.com", tags=["newsletter"], create_missing_tags=True)
+    c = ws.call(
+        "contacts_create",
+        first_name=name,
+        email=f"{name.lower()}@example.com",
+        tags=["newsletter"],
+        create_missing_tags=True,
+    )
     return str(c["id"])
 
 

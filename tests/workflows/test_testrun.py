@@ -44,7 +44,11 @@ def test_a_test_run_shows_every_step_on_simulated_time_and_sends_writes_and_enro
 
     assert (run["result"], run["reason"]) == ("completed", "every step ran")
     assert [(s["step"], s["action"], s["outcome"]) for s in run["steps"]] == [
-        (1, "send_email", "sandbox"), (2, "wait", "ok"), (3, "send_sms", "sandbox"), (4, "create_task", "ok")]
+        (1, "send_email", "sandbox"),
+        (2, "wait", "ok"),
+        (3, "send_sms", "sandbox"),
+        (4, "create_task", "ok"),
+    ]
     assert "rosa@bakery.example: “Your offer” — Hi Rosa, the offer is ready." in run["steps"][0]["detail"]
     assert "Thu 2026-11-26 15:00 (America/New_York)" in run["steps"][1]["detail"]
     assert run["steps"][2]["at"] == "2026-11-26T20:00:00Z" and "nothing is sent" in run["steps"][2]["detail"]

@@ -67,7 +67,9 @@ def history(uow: UnitOfWork, record_type: str, record_id: str, limit: int) -> Hi
     return out
 
 
-def _steps(uow: UnitOfWork, contact_id: str | None, deal_ids: list[str], n: int) -> list[tuple[StepRun, Enrollment, str]]:
+def _steps(
+    uow: UnitOfWork, contact_id: str | None, deal_ids: list[str], n: int
+) -> list[tuple[StepRun, Enrollment, str]]:
     """Workflow steps that touched the record: every step of the contact's runs; for a deal, the steps of runs
     enrolled for the deal and the steps that acted on it (a stage move)."""
     if contact_id:
@@ -82,8 +84,11 @@ def _steps(uow: UnitOfWork, contact_id: str | None, deal_ids: list[str], n: int)
         .join(Enrollment, (Enrollment.tenant_id == StepRun.tenant_id) & (Enrollment.id == StepRun.enrollment_id))
         .join(Workflow, (Workflow.tenant_id == Enrollment.tenant_id) & (Workflow.id == Enrollment.workflow_id))
         .where(which)
-        .order_by(func.coalesce(StepRun.finished_at, StepRun.created_at).desc(), StepRun.step_index.desc(),
-                  StepRun.iteration.desc())
+        .order_by(
+            func.coalesce(StepRun.finished_at, StepRun.created_at).desc(),
+            StepRun.step_index.desc(),
+            StepRun.iteration.desc(),
+        )
         .limit(n)
     ).all()
     return [(run, enrollment, name) for run, enrollment, name in rows]

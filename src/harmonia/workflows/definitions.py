@@ -129,12 +129,22 @@ class Trigger(_Step):
     """What enrolls a contact by itself (an automation); `manual` means only people and agents enroll."""
 
     event: Literal[
-        "manual", "contact_created", "tag_applied", "stage_entered", "message_received", "deal_idle", "date_reached",
+        "manual",
+        "contact_created",
+        "tag_applied",
+        "stage_entered",
+        "message_received",
+        "deal_idle",
+        "date_reached",
         "schedule",
     ] = "manual"
     tag: str | None = Field(None, max_length=100, description="tag_applied: only this tag; schedule: who is enrolled")
-    cron: str | None = Field(None, max_length=100, description="schedule: a cron expression, e.g. '0 9 * * MON', "
-                             "in the workflow's time zone (settings.timezone, else the workspace's)")
+    cron: str | None = Field(
+        None,
+        max_length=100,
+        description="schedule: a cron expression, e.g. '0 9 * * MON', "
+        "in the workflow's time zone (settings.timezone, else the workspace's)",
+    )
     stage: str | None = Field(None, max_length=120, description="stage_entered: only this stage (name)")
     channel: Literal["email", "sms", "call"] | None = Field(None, description="message_received: only this channel")
     days: int | None = Field(None, ge=0, le=3650, description="deal_idle: idle this long; date_reached: days before")

@@ -76,8 +76,9 @@ def simulate(uow: UnitOfWork, wf: Workflow, contact_id: str) -> Simulation:
         step, n = steps[i], i + 1
         action = str(step["action"])
 
-        def report(outcome: str, detail: str, *, when: datetime | None = None, _n: int = n, _a: str = action) -> None:
-            run.steps.append(StepReport(_n, _a, when or at, outcome, detail))
+        def report(outcome: str, detail: str, *, when: datetime | None = None, _n: int = n, _a: str = action,
+                   _at: datetime = at) -> None:  # fmt: skip
+            run.steps.append(StepReport(_n, _a, when or _at, outcome, detail))
 
         if action == "wait":
             until = at + timedelta(days=step.get("days") or 0, hours=step.get("hours") or 0,
