@@ -41,9 +41,7 @@ def test_a_sequence_is_activated_enrolled_listed_and_stopped_over_rest(api: Any,
     assert client.get(f"/api/v1/workflows/{wf}", headers=h).json()["enrollments"] == {"exited": 1}
 
 
-def test_a_person_test_runs_a_workflow_and_moves_its_runs_to_a_new_version_over_rest(
-    api: Any, acme: Workspace
-) -> None:
+def test_a_person_test_runs_a_workflow_and_moves_its_runs_to_a_new_version_over_rest(api: Any, acme: Workspace) -> None:
     client, h = api
     contact = client.post("/api/v1/contacts", json={"first_name": "Ana", "email": "ana@example.com"}, headers=h)
     steps = [{"action": "wait", "days": 2}, {"action": "create_task", "title": "Call Ana"}]
