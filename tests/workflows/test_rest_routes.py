@@ -39,3 +39,22 @@ def test_a_sequence_is_activated_enrolled_listed_and_stopped_over_rest(api: Any,
     stopped = client.post(f"/api/v1/enrollments/{run}/stop", json={}, headers=h)
     assert stopped.json()["status"] == "exited"
     assert client.get(f"/api/v1/workflows/{wf}", headers=h).json()["enrollments"] == {"exited": 1}
+
+
+def test_a_person_test_runs_a_workflow_and_moves_its_runs_to_a_new_version_over_rest(api: Any, acme: Workspace) -> None:
+    client, h = api
+    contact = client.post("/api/v1/contacts", json={"first_name": "Ana", "email": "ana@example.com"}, headers=h)
+    steps = [{"action": "wait", "days": 2}, {"action": "create_task", "title": "Call Ana"}]
+    wf = client.post("/api/v1/workflows", json={"name": "Intro", "kind": "sequence", "steps": steps, "active": True},
+                     headers=h).json()["id"]  # fmt: skip
+    trial = client.post(f"/api/v1/workflows/{wf}/test-run", json={"contact_id": contact.json()["id"]}, headers=h)
+    assert trial.status_code == 200 and trial.json()["result"] == "completed"
+    assert [s["outcome"] for s in trial.json()["steps"]] == ["ok", "ok"]
+
+    run = client.post(f"/api/v1/workflows/{wf}/enroll", json={"contact_ids": [contact.json()["id"]]}, headers=h)
+    client.post("/api/v1/workflows", json={"workflow_id": wf, "name": "Intro", "kind": "sequence",
+                                           "steps": steps[:1], "active": True}, headers=h)  # fmt: skip
+    moved = client.post(f"/api/v1/workflows/{wf}/move-runs", json={}, headers=h)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["moved"] == 1 and moved.json()["items"][0]["enrollment_id"] == run.json()["items"][0][
+        "enrollment_id"]  # fmt: skip

@@ -38,6 +38,8 @@ class Workflow(TenantScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # the current (latest) version
     # re-entry, throttle, stop rules: see workflows/definitions.py SETTINGS
     settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # A schedule trigger's last tick that enrolled (claimed by a conditional UPDATE: one worker per tick)
+    scheduled_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WorkflowVersion(TenantScoped, Base):

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field
 from ..errors import Forbidden
 from ..models.workflows import Enrollment, Workflow
 from ..services.records import get_or_404
-from ..workflows import definitions, enrollments
+from ..workflows import definitions, enrollments, testrun
 from .common import Page, PageArgs, RecordId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
@@ -229,6 +229,77 @@ def enrollments_resume(ctx: OpContext, args: EnrollmentsResume) -> ResumeResult:
     return ResumeResult(action=args.action, count=len(rows), enrollment_ids=[e.id for e in rows])
 
 
+class EnrollmentsMove(InputModel):
+    workflow_id: RecordId
+    enrollment_ids: list[RecordId] | None = Field(
+        None, max_length=10_000, description="these runs; omit for every live run on an older version"
+    )
+    from_version: int | None = Field(None, ge=1, description="only runs pinned to this version")
+
+
+class MoveOutcome(OutputModel):
+    enrollment_id: str
+    moved: bool
+    from_version: int
+    step: int = Field(description="the next step the run takes, from 1")
+    reason: str | None = None
+
+
+class MoveResult(OutputModel):
+    workflow_id: str
+    version: int
+    moved: int
+    skipped: int
+    items: list[MoveOutcome]
+
+
+def enrollments_move(ctx: OpContext, args: EnrollmentsMove) -> MoveResult:
+    if ctx.actor.channel not in PEOPLE_CHANNELS:
+        raise Forbidden("only a person moves live runs to a new version (web UI, REST or the server command line)")
+    wf = get_or_404(ctx.uow, Workflow, args.workflow_id, "workflow")
+    outcomes = enrollments.move_to_current(ctx.uow, wf, enrollment_ids=args.enrollment_ids,
+                                           from_version=args.from_version)  # fmt: skip
+    n = sum(o.moved for o in outcomes)
+    ctx.audit_target("workflow", wf.id, after={"version": wf.version, "moved": n, "skipped": len(outcomes) - n})
+    return MoveResult(workflow_id=wf.id, version=wf.version, moved=n, skipped=len(outcomes) - n,
+                      items=[MoveOutcome(enrollment_id=o.enrollment_id, moved=o.moved, from_version=o.from_version,
+                                         step=o.step, reason=o.reason) for o in outcomes])  # fmt: skip
+
+
+class WorkflowsTestRun(InputModel):
+    workflow_id: RecordId
+    contact_id: RecordId
+
+
+class StepReportOut(OutputModel):
+    step: int = Field(description="from 1")
+    action: str
+    at: datetime = Field(description="the simulated moment the step runs")
+    outcome: Literal["ok", "sandbox", "blocked", "skipped", "exited", "failed"]
+    detail: str
+
+
+class TestRunOut(OutputModel):
+    workflow_id: str
+    version: int
+    contact_id: str
+    started_at: datetime
+    finished_at: datetime = Field(description="simulated: the waits pass without anyone waiting")
+    result: Literal["completed", "paused", "exited", "failed", "not_enrolled"]
+    reason: str
+    steps: list[StepReportOut]
+
+
+def workflows_test_run(ctx: OpContext, args: WorkflowsTestRun) -> TestRunOut:
+    wf = get_or_404(ctx.uow, Workflow, args.workflow_id, "workflow")
+    sim = testrun.simulate(ctx.uow, wf, args.contact_id)
+    return TestRunOut(workflow_id=sim.workflow_id, version=sim.version, contact_id=sim.contact_id,
+                      started_at=sim.started_at, finished_at=sim.finished_at, result=sim.result,  # type: ignore[arg-type]
+                      reason=sim.reason, steps=[StepReportOut(step=r.step, action=r.action, at=r.at,
+                                                              outcome=r.outcome, detail=r.detail)  # type: ignore[arg-type]
+                                                for r in sim.steps])  # fmt: skip
+
+
 OPERATIONS = [
     Operation(
         name="workflows_list",
@@ -324,6 +395,35 @@ OPERATIONS = [
         output=ResumeResult,
         handler=enrollments_resume,
         rest=("POST", "/enrollments/resume"),
+        toolset="automation",
+    ),
+    Operation(
+        name="enrollments_move",
+        title="Move live runs to the current version",
+        scope=Scope.WRITE,
+        read_only=False,
+        mcp=False,
+        description="A person moves live runs pinned to an older version onto the workflow's current version; each "
+        "keeps its place (steps done), a waiting run its timer. Runs are never moved by saving a new version.",
+        input=EnrollmentsMove,
+        output=MoveResult,
+        handler=enrollments_move,
+        rest=("POST", "/workflows/{workflow_id}/move-runs"),
+        toolset="automation",
+    ),
+    Operation(
+        name="workflows_test_run",
+        title="Test-run a workflow for one contact",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        mcp=False,
+        description="What the workflow's current version would do for one contact, step by step and why, on a "
+        "simulated clock: sends go to the sandbox and nothing is sent, written or enrolled.",
+        input=WorkflowsTestRun,
+        output=TestRunOut,
+        handler=workflows_test_run,
+        rest=("POST", "/workflows/{workflow_id}/test-run"),
         toolset="automation",
     ),
 ]

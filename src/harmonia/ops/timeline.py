@@ -25,7 +25,7 @@ __all__ = ["OPERATIONS"]
 
 class TimelineEntry(OutputModel):
     at: datetime
-    kind: str  # message / note / task / stage_move
+    kind: str  # message / note / task / stage_move / workflow_step
     summary: str
     detail: str | None = None
     status: str | None = None
@@ -81,6 +81,12 @@ def records_timeline(ctx: OpContext, args: RecordsTimeline) -> Timeline:
                       if m.from_stage_id else f"Created in {stages.get(m.to_stage_id, '?')}",
                       detail=m.reason, opportunity_id=m.opportunity_id, **_who(m, names))
         for m in moves
+    ] + [
+        TimelineEntry(at=run.finished_at or run.created_at, kind="workflow_step", record_id=e.id, status=run.status,
+                      summary=f"{name}: step {run.step_index + 1}, {run.action.replace('_', ' ')}"
+                      + (f" (v{e.version})" if e.version > 1 else ""),
+                      detail=run.detail, opportunity_id=e.opportunity_id, via="workflow", client=f"workflow {e.workflow_id}")
+        for run, e, name in h.steps
     ]  # fmt: skip
     items.sort(key=lambda e: e.at, reverse=True)
     return Timeline(record_type=args.record_type, record_id=args.record_id, items=items[:n])
@@ -115,8 +121,8 @@ OPERATIONS = [
         read_only=True,
         idempotent=True,
         mcp=False,
-        description="Messages, notes, tasks and stage moves of a contact (with its deals) or a deal, newest first, "
-        "each with who did it and through which channel or AI client.",
+        description="Messages, notes, tasks, stage moves and workflow steps of a contact (with its deals) or a deal, "
+        "newest first, each with who did it and through which channel or AI client.",
         input=RecordsTimeline,
         output=Timeline,
         handler=records_timeline,

@@ -60,6 +60,7 @@ __all__ = [
     "record",
     "sweep",
     "thread",
+    "would_send",
 ]
 
 log = logging.getLogger("harmonia.comms")
@@ -108,6 +109,13 @@ def find_idempotent(uow: UnitOfWork, key: str | None, digest: str) -> Message | 
     if found.idempotency_digest != digest:
         raise Conflict(f"idempotency_key {key!r} was already used with other arguments; use a new key for a new send")
     return found
+
+
+def would_send(uow: UnitOfWork, contact: Contact, channel: str, at: datetime) -> gate.Decision:
+    """The gate's verdict on a message to `contact` at `at`, writing nothing (a workflow's test run asks it)."""
+    tenant = uow.session.get(Tenant, uow.tenant_id)
+    assert tenant is not None
+    return gate.check(uow, tenant, contact, channel, at)
 
 
 def queue(

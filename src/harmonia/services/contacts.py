@@ -201,6 +201,7 @@ def create_contact(
     uow.session.flush()
     if tags:
         tag_service.apply(uow, "contact", contact.id, add=tags, remove=[], create=create_tags)
+    uow.emit("contact_created", subject=("contact", contact.id), source=contact.source)  # a workflow trigger
     return contact
 
 

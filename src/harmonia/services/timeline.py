@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, or_, select
 
 from ..db import UnitOfWork
 from ..models import Contact, Conversation, Message, Note, Opportunity, Stage, StageChange, Task, User
+from ..models.workflows import Enrollment, StepRun, Workflow
 from .paging import page
 from .records import get_or_404
 
@@ -25,6 +26,7 @@ class History:
     moves: list[StageChange] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # user id → name, of everyone who did something here
     stages: dict[str, str] = field(default_factory=dict)  # stage id → name, of the stages the moves name
+    steps: list[tuple[StepRun, Enrollment, str]] = field(default_factory=list)  # workflow steps, with the run's name
 
 
 def history(uow: UnitOfWork, record_type: str, record_id: str, limit: int) -> History:
@@ -53,6 +55,9 @@ def history(uow: UnitOfWork, record_type: str, record_id: str, limit: int) -> Hi
     out.moves = list(s.scalars(select(StageChange).where(StageChange.opportunity_id.in_(deal_ids))
                                .order_by(StageChange.at.desc()).limit(n))) if deal_ids else []  # fmt: skip
 
+    out.steps = _steps(uow, contact_id if record_type == "contact" else None, deal_ids if record_type != "contact"
+                       else [], n)  # fmt: skip
+
     moves = out.moves
     done: list[Any] = [*out.messages, *out.notes, *out.tasks, *moves]
     people = {r.created_by for r in done if r.created_by}
@@ -60,6 +65,33 @@ def history(uow: UnitOfWork, record_type: str, record_id: str, limit: int) -> Hi
     stage_ids = {m.to_stage_id for m in moves} | {m.from_stage_id for m in moves if m.from_stage_id}
     out.stages = dict(s.execute(select(Stage.id, Stage.name).where(Stage.id.in_(stage_ids))).all()) if moves else {}
     return out
+
+
+def _steps(
+    uow: UnitOfWork, contact_id: str | None, deal_ids: list[str], n: int
+) -> list[tuple[StepRun, Enrollment, str]]:
+    """Workflow steps that touched the record: every step of the contact's runs; for a deal, the steps of runs
+    enrolled for the deal and the steps that acted on it (a stage move)."""
+    if contact_id:
+        which: Any = Enrollment.contact_id == contact_id
+    elif deal_ids:
+        which = or_(Enrollment.opportunity_id.in_(deal_ids),
+                    (StepRun.result_type == "opportunity") & StepRun.result_id.in_(deal_ids))  # fmt: skip
+    else:
+        return []
+    rows = uow.session.execute(
+        select(StepRun, Enrollment, Workflow.name)
+        .join(Enrollment, (Enrollment.tenant_id == StepRun.tenant_id) & (Enrollment.id == StepRun.enrollment_id))
+        .join(Workflow, (Workflow.tenant_id == Enrollment.tenant_id) & (Workflow.id == Enrollment.workflow_id))
+        .where(which)
+        .order_by(
+            func.coalesce(StepRun.finished_at, StepRun.created_at).desc(),
+            StepRun.step_index.desc(),
+            StepRun.iteration.desc(),
+        )
+        .limit(n)
+    ).all()
+    return [(run, enrollment, name) for run, enrollment, name in rows]
 
 
 def list_messages(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from sqlalchemy import select
 
@@ -128,13 +129,37 @@ class Trigger(_Step):
     """What enrolls a contact by itself (an automation); `manual` means only people and agents enroll."""
 
     event: Literal[
-        "manual", "contact_created", "tag_applied", "stage_entered", "message_received", "deal_idle", "date_reached"
+        "manual",
+        "contact_created",
+        "tag_applied",
+        "stage_entered",
+        "message_received",
+        "deal_idle",
+        "date_reached",
+        "schedule",
     ] = "manual"
-    tag: str | None = Field(None, max_length=100, description="tag_applied: only this tag")
+    tag: str | None = Field(None, max_length=100, description="tag_applied: only this tag; schedule: who is enrolled")
+    cron: str | None = Field(
+        None,
+        max_length=100,
+        description="schedule: a cron expression, e.g. '0 9 * * MON', "
+        "in the workflow's time zone (settings.timezone, else the workspace's)",
+    )
     stage: str | None = Field(None, max_length=120, description="stage_entered: only this stage (name)")
     channel: Literal["email", "sms", "call"] | None = Field(None, description="message_received: only this channel")
     days: int | None = Field(None, ge=0, le=3650, description="deal_idle: idle this long; date_reached: days before")
     field: Literal["expected_close"] | None = Field(None, description="date_reached: the deal's date field")
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Trigger:
+        if self.event != "schedule":
+            return self
+        if not self.cron or not croniter.is_valid(self.cron):
+            raise ValueError(f"a schedule needs a valid cron expression (minute hour day month weekday, e.g. "
+                             f"'0 9 * * MON'), not {self.cron!r}")  # fmt: skip
+        if not self.tag:
+            raise ValueError("a schedule enrolls the contacts with a tag: give trigger.tag")
+        return self
 
 
 class Settings(_Step):
@@ -202,10 +227,13 @@ def save(
         current = None
     else:
         current = version_of(uow, wf.id, wf.version)
+    was_active = bool(wf.active)
     wf.name, wf.kind, wf.active, wf.settings = name, kind, active, clean_settings
     if owner_id is not None:
         wf.owner_id = owner_id
     changed = current is None or current.steps != clean_steps or (current.trigger or {}) != clean_trigger
+    if clean_trigger.get("event") == "schedule" and active and (changed or not was_active):
+        wf.scheduled_through = uow.now()  # a schedule counts its ticks from when it was saved or switched on
     if changed:
         wf.version += 1
         uow.session.add(WorkflowVersion(id=new_id("workflow_version"), workflow_id=wf.id, version=wf.version,

@@ -17,10 +17,22 @@ from ..errors import Conflict
 from ..ids import new_id
 from ..models import Contact
 from ..models.workflows import LIVE_STATUSES, Enrollment, Workflow
+from ..services import audit
 from ..services.paging import page
 from .definitions import settings_of, step_channel, version_of
 
-__all__ = ["Outcome", "enroll", "finish", "list_enrollments", "list_workflows", "paused", "resume", "stats"]
+__all__ = [
+    "Moved",
+    "Outcome",
+    "enroll",
+    "finish",
+    "list_enrollments",
+    "list_workflows",
+    "move_to_current",
+    "paused",
+    "resume",
+    "stats",
+]
 
 CHUNK = 500
 
@@ -157,6 +169,55 @@ def resume(uow: UnitOfWork, enrollment: Enrollment) -> None:
     enrollment.status, enrollment.reason, enrollment.attempts = "active", None, 0
     enrollment.iteration += 1
     enrollment.next_run_at = uow.now()
+
+
+@dataclass(frozen=True)
+class Moved:
+    enrollment_id: str
+    moved: bool
+    from_version: int
+    step: int  # the next step to run (from 1), after the move
+    reason: str | None = None
+
+
+def move_to_current(
+    uow: UnitOfWork, wf: Workflow, *, enrollment_ids: list[str] | None = None, from_version: int | None = None
+) -> list[Moved]:
+    """Move live runs pinned to older versions onto the workflow's current version — only when a person asks.
+
+    The rule for where a run lands: it keeps its position, counted in steps done. A run that has done two steps runs
+    the new version's third step next (a new version that is shorter has nothing left, and the run completes at its
+    next turn). A waiting run keeps its timer (the wait it began is honoured) and a paused one stays paused. The
+    step it goes on with runs as a new iteration — a new idempotency key and step run — so the old version's try
+    at that position stays on record as it was and is never mistaken for the new step's. A run whose step is being
+    run right now (a worker's lease) is not moved: it says so, and moving again later picks it up.
+    """
+    now = uow.now()
+    stmt = select(Enrollment).where(Enrollment.workflow_id == wf.id, Enrollment.status.in_(LIVE_STATUSES),
+                                    Enrollment.version < wf.version)  # fmt: skip
+    if enrollment_ids is not None:
+        stmt = stmt.where(Enrollment.id.in_(enrollment_ids))
+    if from_version is not None:
+        stmt = stmt.where(Enrollment.version == from_version)
+    found = {e.id: e for e in uow.session.scalars(stmt.order_by(Enrollment.created_at, Enrollment.id))}
+    out: list[Moved] = []
+    for enrollment_id in enrollment_ids if enrollment_ids is not None else list(found):
+        e = found.get(enrollment_id)
+        if e is None:
+            out.append(Moved(enrollment_id, False, 0, 0, reason="not a live run of this workflow on an older version"))
+            continue
+        if e.claimed_until is not None and e.claimed_until > now:
+            out.append(Moved(e.id, False, e.version, e.step_index + 1,
+                             reason="a step of this run is being run right now; move it again in a minute"))  # fmt: skip
+            continue
+        before = e.version
+        e.version, e.iteration, e.attempts, e.last_error = wf.version, e.iteration + 1, 0, None
+        e.updated_at = now
+        audit.append(uow, action="enrollment_moved", outcome="ok", target_type="enrollment", target_id=e.id,
+                     before={"version": before, "step": e.step_index + 1},
+                     after={"version": wf.version, "step": e.step_index + 1})  # fmt: skip
+        out.append(Moved(e.id, True, before, e.step_index + 1))
+    return out
 
 
 def stats(uow: UnitOfWork, workflow_ids: list[str]) -> dict[str, dict[str, int]]:

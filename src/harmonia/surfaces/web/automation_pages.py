@@ -29,7 +29,30 @@ def workflow_page(ui: Ui) -> Response:
     workflow_id = ui.path("workflow_id")
     wf = ui.call("workflows_get", workflow_id=workflow_id)
     runs = ui.call("enrollments_list", workflow_id=workflow_id, limit=100)["items"]
-    return ui.render("automation_workflow.html", wf=wf, runs=runs)
+    behind = [r for r in runs if r["version"] < wf["version"] and r["status"] in ("active", "waiting", "paused")]
+    contacts = ui.call("contacts_list", limit=100)["items"]
+    trial, trial_error, chosen = None, None, ui.query("test_contact")
+    if chosen:  # "Test run": read-only, so a plain GET (nothing is sent, written or enrolled)
+        try:
+            trial = ui.call("workflows_test_run", workflow_id=workflow_id, contact_id=chosen)
+        except HarmoniaError as error:
+            trial_error = for_people(error.message)
+    return ui.render("automation_workflow.html", wf=wf, runs=runs, behind=behind, contacts=contacts, trial=trial,
+                     trial_error=trial_error, chosen=chosen)  # fmt: skip
+
+
+@view
+def workflow_move_runs(ui: Ui) -> Response:
+    workflow_id = ui.path("workflow_id")
+    try:
+        done = ui.call("enrollments_move", workflow_id=workflow_id)
+    except HarmoniaError as error:
+        return ui.redirect(f"/automation/{workflow_id}", flash=f"Not moved: {for_people(error.message)}",
+                           kind="error")  # fmt: skip
+    flash = f"Moved {done['moved']} run(s) to version {done['version']}."
+    if done["skipped"]:
+        flash += f" {done['skipped']} could not move now (a step was running); try again in a minute."
+    return ui.redirect(f"/automation/{workflow_id}", flash=flash)
 
 
 @view
@@ -74,4 +97,5 @@ ROUTES = [
     Route("/automation/runs/{enrollment_id}/stop", run_stop, methods=["POST"]),
     Route("/automation/{workflow_id}", workflow_page),
     Route("/automation/{workflow_id}/active", workflow_active, methods=["POST"]),
+    Route("/automation/{workflow_id}/move-runs", workflow_move_runs, methods=["POST"]),
 ]
