@@ -45,7 +45,10 @@ class InputModel(BaseModel):
     @classmethod
     def _storable(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str | dict | list):
-            problem = input_bounds({info.field_name or "argument": value})
+            # A list argument that declares its own, larger bound (sequences_enroll takes 10,000 contacts) keeps it.
+            field = cls.model_fields.get(info.field_name or "")
+            declared = max((getattr(m, "max_length", 0) or 0 for m in (field.metadata if field else [])), default=0)
+            problem = input_bounds({info.field_name or "argument": value}, max_items=max(MAX_ITEMS, declared))
             if problem:
                 raise PydanticCustomError("unstorable", problem)
         return value
@@ -57,8 +60,9 @@ MAX_DEPTH = 8
 MAX_ITEMS = 1_000  # entries of any one object or list argument
 
 
-def input_bounds(data: dict[str, Any]) -> str | None:
-    """What makes these arguments unstorable, in words that say what to do, or None. Walks without recursion."""
+def input_bounds(data: dict[str, Any], *, max_items: int = MAX_ITEMS) -> str | None:
+    """What makes these arguments unstorable, in words that say what to do, or None. Walks without recursion.
+    `max_items` bounds the arguments themselves (a list argument may declare more); nested ones take `MAX_ITEMS`."""
     stack: list[tuple[str, Any, int]] = [(str(k), v, 1) for k, v in data.items()]
     while stack:
         where, value, depth = stack.pop()
@@ -71,8 +75,9 @@ def input_bounds(data: dict[str, Any]) -> str | None:
         elif isinstance(value, dict | list):
             if depth >= MAX_DEPTH:
                 return f"'{where}' is nested too deeply; at most {MAX_DEPTH} levels are accepted"
-            if len(value) > MAX_ITEMS:
-                return f"'{where}' has {len(value):,} entries; at most {MAX_ITEMS:,} are accepted in one call"
+            limit = max_items if depth == 1 else MAX_ITEMS
+            if len(value) > limit:
+                return f"'{where}' has {len(value):,} entries; at most {limit:,} are accepted in one call"
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str) and ("\x00" in key or len(key) > 200):
@@ -230,7 +235,8 @@ _NOT_WS_NOR_NUL = r"[^\x00" + _WS[1:]
 
 
 def exclude_nul(node: Any) -> Any:
-    """A copy of a published input schema that says what `InputModel` enforces: no text holds a NUL character.
+    """A copy of a published input schema that says what `InputModel` enforces: no text holds a NUL character, and
+    no list holds more than `MAX_ITEMS` entries.
     A text without a pattern gets one; the patterns written here (trimmed lengths, not blank) are rewritten with
     character classes that leave NUL out. (For the OpenAPI document; a model's context is spared this.)"""
     if isinstance(node, list):
@@ -238,6 +244,8 @@ def exclude_nul(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: exclude_nul(v) for k, v in node.items()}
+    if out.get("type") == "array" and "maxItems" not in out:  # input_bounds: any list argument, at most MAX_ITEMS
+        out["maxItems"] = MAX_ITEMS
     if out.get("type") == "string" and not {"format", "enum", "const"} & out.keys():
         pattern = out.get("pattern")
         if pattern is None:

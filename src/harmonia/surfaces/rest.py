@@ -175,6 +175,10 @@ def openapi(registry: Registry) -> dict[str, Any]:
                 **{str(code): {"description": text, "content": {"application/problem+json": {"schema": problem}}}
                    for code, text in ((401, "no valid token"), (403, "missing scope or role"), (404, "not found"),
                                       (409, "conflict or refused send"), (422, "invalid arguments"))},
+                # The HTTP server itself refuses a request it cannot parse (bytes that are not a URL), before any
+                # route sees it; its answer is plain text.
+                "400": {"description": "a request the HTTP server cannot parse", "content": {"text/plain": {
+                    "schema": {"type": "string"}}}},
             },
         }  # fmt: skip
         # The idempotency key travels in the Idempotency-Key header (below), never in a body or query string.
