@@ -12,13 +12,15 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..db import Actor, Database, UnitOfWork
 from ..errors import Conflict, Forbidden, InvalidArguments, NotFound, Unauthenticated
 from ..ids import new_id
 from ..models import ROLES, SCOPES, AccessToken, Pipeline, Stage, Tenant, User, utcnow
+from ..queries import TENANT, Query
 from . import audit
 
 __all__ = [
@@ -243,7 +245,7 @@ def effective_scopes(token_scopes: list[str] | frozenset[str], role: str | None)
     return frozenset(token_scopes) & ROLE_SCOPES.get(role or "", frozenset())
 
 
-def bearer_fits(token: AccessToken, resource: str | None) -> bool:
+def bearer_fits(token: Any, resource: str | None) -> bool:
     """OAuth (SPEC §9): a refresh token is never a bearer, and an access token serves only the resource it was issued
     for (or a path under it: /mcp's token also opens /mcp/readonly). Static hm_ tokens serve everything."""
     if token.kind == "refresh":
@@ -251,6 +253,17 @@ def bearer_fits(token: AccessToken, resource: str | None) -> bool:
     if token.resource is None:
         return True
     return resource is not None and (resource == token.resource or resource.startswith(token.resource + "/"))
+
+
+_AT, _USER = AccessToken.__table__, User.__table__
+# The token and its person in one indexed read, compiled once (harmonia.queries): every request of every surface runs
+# it, so it costs what a driver round trip costs rather than what an ORM select costs.
+_TOKEN = Query(
+    select(_AT.c.id, _AT.c.name, _AT.c.scopes, _AT.c.kind, _AT.c.resource, _AT.c.revoked_at, _AT.c.expires_at,
+           _AT.c.last_used_at, _USER.c.id.label("user_id"), _USER.c.role, _USER.c.status)
+    .select_from(_AT.join(_USER, (_USER.c.tenant_id == _AT.c.tenant_id) & (_USER.c.id == _AT.c.user_id)))
+    .where(_AT.c.tenant_id == TENANT, _USER.c.tenant_id == TENANT, _AT.c.secret_hash == bindparam("secret_hash"))
+)  # fmt: skip
 
 
 def authenticate(
@@ -272,17 +285,14 @@ def authenticate(
     secret_hash = _hash(secret.strip())
     reader = Actor(tenant_id=tenant_id, channel=channel)
     with db.unit_of_work(reader, write=False) as uow:
-        found = uow.session.execute(
-            select(AccessToken, User).join(User, (User.tenant_id == AccessToken.tenant_id) & (User.id == AccessToken.user_id))
-            .where(AccessToken.secret_hash == secret_hash)
-        ).first()  # fmt: skip
+        found = _TOKEN.rows(uow, secret_hash=secret_hash)
         now = uow.now()
-    if found is None:
+    if not found:
         raise refusal
-    token, user = found
+    token = found[0]
     if token.revoked_at or (token.expires_at and token.expires_at <= now) or not bearer_fits(token, resource):
         raise refusal
-    if user.status != "active":
+    if token.status != "active":
         raise refusal
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
         with db.unit_of_work(reader) as uow:
@@ -292,11 +302,11 @@ def authenticate(
     return Actor(
         tenant_id=tenant_id,
         channel=channel,
-        user_id=user.id,
-        role=user.role,
+        user_id=token.user_id,
+        role=token.role,
         token_id=token.id,
         client=token.name,
-        scopes=effective_scopes(token.scopes, user.role),
+        scopes=effective_scopes(token.scopes, token.role),
         request_id=request_id,
     )
 
