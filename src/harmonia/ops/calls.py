@@ -4,14 +4,10 @@ them, so every call on every surface leaves exactly one row, whatever its outcom
 
 from __future__ import annotations
 
-import logging
-
 from ..db import Actor, Database
 from ..services import audit
 
 __all__ = ["record_call", "record_read"]
-
-log = logging.getLogger("harmonia.ops")
 
 
 def record_call(
@@ -25,12 +21,8 @@ def record_call(
 ) -> None:
     """Append one row now, in its own transaction (refusals and errors are never buffered)."""
     kind, record_id = target if target else (None, None)
-    try:
-        with db.unit_of_work(actor, write=True) as uow:
-            audit.append(uow, action=action[:60], outcome=outcome, detail=detail, target_type=kind,
-                         target_id=record_id)  # fmt: skip
-    except Exception:  # the audit must never turn a clean answer into a crash
-        log.exception("could not audit %s/%s", action, outcome)
+    audit.append_alone(db, actor, action=action[:60], outcome=outcome, detail=detail, target_type=kind,
+                       target_id=record_id)  # fmt: skip
 
 
 def record_read(reads: audit.ReadAudits, actor: Actor, action: str, target: tuple[str, str] | None = None) -> None:

@@ -26,7 +26,7 @@ from ..db import Actor, Database, UnitOfWork
 from ..ids import new_id
 from ..models import AuditEvent, AuditHead, utcnow
 
-__all__ = ["Entry", "ReadAudits", "append", "append_many", "verify_chain"]
+__all__ = ["Entry", "ReadAudits", "append", "append_alone", "append_many", "verify_chain"]
 
 log = logging.getLogger("harmonia.audit")
 FLUSH_SECONDS = 0.2
@@ -121,6 +121,16 @@ def append_many(uow: UnitOfWork, entries: list[Entry]) -> None:
         prev = digest
     session.execute(insert(AuditEvent), rows)
     head.seq, head.hash = seq, prev
+
+
+def append_alone(db: Database, actor: Actor, *, action: str, outcome: str, **fields: Any) -> None:
+    """Append one entry in a transaction of its own — a refusal, an error, a call that never reached an operation —
+    and never let the audit turn a clean answer into a crash (a failure to write it is logged)."""
+    try:
+        with db.unit_of_work(actor, write=True) as uow:
+            append(uow, action=action, outcome=outcome, **fields)
+    except Exception:
+        log.exception("could not audit %s/%s", action, outcome)
 
 
 def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -109,11 +109,12 @@ class BearerAuth:
                 await _reply(send, 413, _rpc_error(None, -32600, f"the request body is over {MAX_BODY:,} bytes; "
                                                    "send a smaller message"))  # fmt: skip
                 return
-        malformed = _envelope_problem(body)
+        message = _parsed(body)  # parsed once, here, for both checks; the SDK parses its own copy
+        malformed = _envelope_problem(message)
         if malformed is not None:
             await _reply(send, 400, malformed)
             return
-        needed, rpc_id = _scope_needed(self.h, actor, body)
+        needed, rpc_id = _scope_needed(self.h, actor, message)
         if needed is not None:
             denied = await anyio.to_thread.run_sync(lambda: self.h.registry.deny(self.h.db, actor, needed.name))
             required = denied.details.get("required_scope", needed.scope.value)
@@ -151,12 +152,20 @@ def _rpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
-def _envelope_problem(body: bytes) -> dict[str, Any] | None:
+_UNPARSABLE = object()  # a body that is not JSON: the SDK answers it with its own parse error
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _UNPARSABLE
+
+
+def _envelope_problem(message: Any) -> dict[str, Any] | None:
     """A JSON-RPC error for an envelope the SDK would choke on (params that are not an object, a batch), or None.
     Everything else — parse errors, unknown methods, bad arguments — the SDK answers itself."""
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    if message is _UNPARSABLE:
         return None
     if isinstance(message, list):
         return _rpc_error(None, -32600, "JSON-RPC batches are not supported (MCP removed them): send one message "
@@ -171,13 +180,9 @@ def _envelope_problem(body: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _scope_needed(h: Harmonia, actor: Any, body: bytes) -> tuple[Operation | None, Any]:
-    """The tool a `tools/call` names when the token lacks its scope, and the request's id (parsed here, on the loop:
-    cheap, no database)."""
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
+def _scope_needed(h: Harmonia, actor: Any, message: Any) -> tuple[Operation | None, Any]:
+    """The tool a `tools/call` names when the token lacks its scope, and the request's id (on the loop: cheap, no
+    database)."""
     if not isinstance(message, dict) or message.get("method") != "tools/call":
         return None, None
     params = message.get("params")
