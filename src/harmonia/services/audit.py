@@ -2,8 +2,9 @@
 
 Successful reads are audited in batches (`ReadAudits`): a write transaction per read would make every read a write
 and halve read throughput. A batch is written within `FLUSH_SECONDS`, when it reaches `FLUSH_ITEMS`, before the
-audit log is read (`flush_reads`), and at exit. The price: a crash loses at most that window of *read* records.
-Writes, refusals and errors are never buffered: they are appended in the operation's own transaction.
+audit log is read (`ReadAudits.flush`), and when the composition root closes (`ReadAudits.close`). The price: a crash
+loses at most that window of *read* records. Writes, refusals and errors are never buffered: they are appended in the
+operation's own transaction (or on their own, `append_alone`).
 
 `hash = sha256(prev_hash ‖ canonical JSON of the entry)`. The tip lives in `audit_heads`, whose row is updated on
 every append, so appends of one tenant serialise on that row (PostgreSQL row lock; SQLite's single writer).
