@@ -42,7 +42,8 @@ def pg_template() -> Iterator[tuple[int, str]]:
         pytest.skip("no PostgreSQL here (none on 127.0.0.1:5432 and no server binaries to start one)")
     name = pg.new_database_name("harmonia_tpl")
     pg.admin(port, f"CREATE DATABASE {name}")
-    upgrade(f"postgresql+psycopg://{pg.ADMIN_USER}@127.0.0.1:{port}/{name}")
+    with pg.cluster_lock():  # parallel workers: the first migration creates the cluster-wide role, once
+        upgrade(f"postgresql+psycopg://{pg.ADMIN_USER}@127.0.0.1:{port}/{name}")
     yield port, name
     pg.admin(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -141,9 +142,19 @@ FIGURES: list[str] = []
 
 
 @pytest.fixture
-def report_figure() -> Any:
-    """`report_figure("…")` adds a line to the summary printed at the end of the run (visible without -s)."""
-    return FIGURES.append
+def report_figure(request: pytest.FixtureRequest) -> Any:
+    """`report_figure("…")` adds a line to the summary printed at the end of the run (visible without -s). The line
+    travels in the test's report, so it reaches the summary from pytest-xdist's worker processes too."""
+
+    def add(line: str) -> None:
+        request.node.user_properties.append(("figure", line))
+
+    return add
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    if report.when == "call":
+        FIGURES.extend(value for key, value in report.user_properties if key == "figure")
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

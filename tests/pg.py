@@ -6,6 +6,8 @@ application role `harmonia_app` — not a superuser, so row-level security appli
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import glob
 import os
 import shutil
@@ -13,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 
@@ -77,3 +80,15 @@ def admin(port: int, sql: str) -> None:
 
 def new_database_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def cluster_lock() -> Iterator[None]:
+    """Serialise work on cluster-wide objects (the application role) between pytest-xdist workers: two first
+    migrations racing on a fresh cluster would both try to create the role."""
+    with open(os.path.join(tempfile.gettempdir(), "harmonia-tests-pg.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -128,7 +128,8 @@ def test_a_tenant_cannot_insert_rows_into_another_tenant(model: type, two_tenant
 REFERENCING = [
     (cls, fk)
     for cls in TENANT_MODELS
-    for fk in cls.__table__.foreign_key_constraints  # type: ignore[attr-defined]
+    # a set in SQLAlchemy: sorted, so that every pytest-xdist worker collects the same tests in the same order
+    for fk in sorted(cls.__table__.foreign_key_constraints, key=lambda fk: fk.referred_table.name)  # type: ignore[attr-defined]
     if fk.referred_table.name != "tenants"
 ]
 
