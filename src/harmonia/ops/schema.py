@@ -8,7 +8,8 @@ with `additionalProperties: false` on input.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -104,7 +105,7 @@ class _Compact(GenerateJsonSchema):
 
     def default_schema(self, schema: Any) -> JsonSchemaValue:
         out = super().default_schema(schema)
-        if out.get("default", 0) in (None, ""):  # "left out" says as much
+        if out.get("default", 0) in (None, "") or out.get("default") is False:  # "left out" (a flag: off) says as much
             out.pop("default")
         return out
 
@@ -149,14 +150,14 @@ def _close_objects(node: Any) -> None:
             _close_objects(value)
 
 
-_UNPUBLISHED = ("maxLength", "minLength", "maxItems")  # enforced server-side; not worth a model's context
-
-
 def _drop_limits(node: Any) -> None:
+    """What a model would assume anyway, left out of MCP schemas. Length and item limits stay (issue 18: a limit
+    found only by an error costs a model a call); a minimum length of 1 (not blank), id patterns, and minimums of
+    0 and 1 go."""
     if isinstance(node, dict):
-        for key in _UNPUBLISHED:
-            node.pop(key, None)
-        if node.get("pattern") == ID_PATTERN:  # ids come from earlier results; a wrong one is explained when used
+        if node.get("minLength") == 1:
+            node.pop("minLength")
+        if node.get("pattern") == ID_PATTERN:  # ids come from earlier results; the description names the prefix
             node.pop("pattern")
         # Amounts are not negative and counts are positive: a model assumes so; a bound that says more stays.
         if node.get("minimum") == 0 or (node.get("minimum") == 1 and node.get("type") == "integer"):
@@ -320,16 +321,22 @@ def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, A
 
 
 def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
-    """The result's top level, shallow and never contradicted (outputs are not closed with additionalProperties).
+    """The result's top level, shallow and never contradicted: derived from the output model, and open (outputs are
+    not closed with additionalProperties, so a field added later never breaks a client that validates results).
 
-    `compact` (MCP): `{"type": "object"}`, which declares that every result carries `structuredContent` (an object,
-    which clients of the 2025 revisions need) and no more. Clients hand a model the tool's name, description and
-    input schema, not its output schema; the model reads the result itself. So the names of the always-present
-    fields (7% of `tools/list`) bought a model nothing, and building every output model's JSON schema delayed the
-    first `tools/list`. The OpenAPI document (compact=False) gives every always-present field with its type.
+    `compact` (MCP): the fields every result carries (those whose type has no null, as results are sent without
+    nulls), each with its JSON type, and a list's `next_cursor`; no `required`, so no serialiser choice can ever
+    contradict it. Optional fields are left to the tool's description: `tools/list` is paid for in context, and
+    the always-present fields name what a result is. The OpenAPI document (compact=False) gives the fields pydantic
+    requires, with their types and formats, and says which are required.
     """
     if compact:
-        return {"type": "object"}
+        schema = model.model_json_schema(schema_generator=_Compact, mode="serialization")
+        defs = schema.get("$defs", {})
+        present = _always_present(model)
+        props = {name: _shallow(prop, defs, formats=False) for name, prop in schema.get("properties", {}).items()
+                 if name in present or name == "next_cursor"}  # fmt: skip
+        return {"type": "object", "properties": props} if props else {"type": "object"}
     full = model.model_json_schema(schema_generator=_Compact, mode="serialization")
     defs = full.get("$defs", {})
     required = set(full.get("required", ()))
@@ -343,7 +350,21 @@ def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, 
     return out
 
 
-def _shallow(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _always_present(model: type[BaseModel]) -> set[str]:
+    """Fields a result always carries: results are serialised without nulls, so a field that may be None may be
+    missing."""
+    return {name for name, field in model.model_fields.items() if not _nullable(field.annotation)}
+
+
+def _nullable(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _nullable(get_args(annotation)[0])
+    return get_origin(annotation) in (Union, UnionType) and any(_nullable(a) for a in get_args(annotation))
+
+
+def _shallow(prop: dict[str, Any], defs: dict[str, Any], *, formats: bool = True) -> dict[str, Any]:
     if "$ref" in prop:
         prop = defs.get(prop["$ref"].rsplit("/", 1)[-1], {})
     if "anyOf" in prop:
@@ -351,11 +372,11 @@ def _shallow(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": types[0]} if len(types) == 1 else {}
     kind = prop.get("type")
     if kind == "array":
-        item = _shallow(prop.get("items", {}), defs)
+        item = _shallow(prop.get("items", {}), defs, formats=formats)
         return {"type": "array", "items": item} if item.get("type") not in (None, "object") else {"type": "array"}
     if kind in ("string", "integer", "number", "boolean", "object"):
         out: dict[str, Any] = {"type": kind}
-        if "format" in prop:
+        if "format" in prop and formats:
             out["format"] = prop["format"]
         return out
     return {}
