@@ -166,7 +166,9 @@ class SettingsUpdate(InputModel):
     business_hours: Hours | None = None
     sender_name: str | None = Field(None, max_length=120)
     sender_email: str | None = Field(
-        None, max_length=320, description="From: address",
+        None,
+        max_length=320,
+        description="From: address",
         json_schema_extra={REST_ONLY: {"pattern": EMAIL}, MCP_OMITS: ["maxLength"]},
     )
     send_budget_per_hour: dict[MessageChannel, Budget] | None = None

@@ -16,9 +16,8 @@ from ..models import MESSAGE_STATUSES, ROLES, SCOPES
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel
 
 __all__ = ["AccountId", "ActorChannel", "ContactId", "ConversationId", "Cursor", "DealId", "Dollars", "EnrollmentId",
-           "Instant", "JobId", "Limit", "LinkedId", "MessageChannel", "MessageStatus", "Page", "PageArgs", "Ref",
-           "RecordId", "RoleName", "ScopeName", "Since", "TaskId", "TimeZoneName", "UserId",
-           "WorkflowId"]  # fmt: skip
+           "Instant", "JobId", "Limit", "LinkedId", "MessageChannel", "MessageStatus", "Page", "PageArgs", "RecordId",
+           "Ref", "RoleName", "ScopeName", "Since", "TaskId", "TimeZoneName", "UserId", "WorkflowId"]  # fmt: skip
 
 T = TypeVar("T")
 

@@ -253,7 +253,9 @@ class EmailSend(InputModel):
     subject: Subject | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)
     draft_id: RecordId | None = Field(
-        None, description="ms_ id (email_draft)", json_schema_extra=rest_only(description="send this email draft instead")
+        None,
+        description="ms_ id (email_draft)",
+        json_schema_extra=rest_only(description="send this email draft instead"),
     )
     idempotency_key: str | None = IdemKey
 

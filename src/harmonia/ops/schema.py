@@ -8,8 +8,10 @@ with `additionalProperties: false` on input.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime
+from enum import Enum
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -331,11 +333,8 @@ def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, 
     requires, with their types and formats, and says which are required.
     """
     if compact:
-        schema = model.model_json_schema(schema_generator=_Compact, mode="serialization")
-        defs = schema.get("$defs", {})
-        present = _always_present(model)
-        props = {name: _shallow(prop, defs, formats=False) for name, prop in schema.get("properties", {}).items()
-                 if name in present or name == "next_cursor"}  # fmt: skip
+        props = {name: _json_type(field.annotation) for name, field in model.model_fields.items()
+                 if name == "next_cursor" or not _nullable(field.annotation)}  # fmt: skip
         return {"type": "object", "properties": props} if props else {"type": "object"}
     full = model.model_json_schema(schema_generator=_Compact, mode="serialization")
     defs = full.get("$defs", {})
@@ -350,18 +349,45 @@ def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, 
     return out
 
 
-def _always_present(model: type[BaseModel]) -> set[str]:
-    """Fields a result always carries: results are serialised without nulls, so a field that may be None may be
-    missing."""
-    return {name for name, field in model.model_fields.items() if not _nullable(field.annotation)}
-
-
 def _nullable(annotation: Any) -> bool:
+    """May this field be None, and so be missing from a result (results are serialised without nulls)?"""
     if annotation is None or annotation is type(None) or annotation is Any:
         return True
     if get_origin(annotation) is Annotated:
         return _nullable(get_args(annotation)[0])
     return get_origin(annotation) in (Union, UnionType) and any(_nullable(a) for a in get_args(annotation))
+
+
+# The JSON type a result field's Python type serialises to. Read from the annotation rather than from the model's
+# JSON schema: building 37 output models' schemas doubled the time of the first `tools/list` (a stdio cold start).
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", datetime: "string",
+                               date: "string", dict: "object", list: "array", tuple: "array", set: "array"}  # fmt: skip
+
+
+def _json_type(annotation: Any) -> dict[str, Any]:
+    """`{"type": ...}` for a field's annotation (with the item type of a list of scalars), or `{}` when its values
+    may be of several types."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _json_type(args[0])
+    if origin in (Union, UnionType):
+        kinds = [k for a in args if a is not type(None) for k in [_json_type(a)]]
+        return kinds[0] if kinds and all(k == kinds[0] for k in kinds) else {}
+    if origin is Literal:
+        kinds = [_json_type(type(v)) for v in args]
+        return kinds[0] if all(k == kinds[0] for k in kinds) else {}
+    if origin in (list, tuple, set, frozenset):
+        item = _json_type(args[0]) if len(args) == 1 else {}
+        return (
+            {"type": "array", "items": item} if item.get("type") not in (None, "object", "array") else {"type": "array"}
+        )
+    if origin is not None:
+        return {"type": _JSON_TYPES[origin]} if origin in _JSON_TYPES else {}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"type": "object"}
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return _json_type(Literal[tuple(m.value for m in annotation)])  # type: ignore[misc]
+    return {"type": _JSON_TYPES[annotation]} if annotation in _JSON_TYPES else {}
 
 
 def _shallow(prop: dict[str, Any], defs: dict[str, Any], *, formats: bool = True) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""What a model reads in `tools/list` (issue 18): the arguments models get wrong are described, every limit and enum
+the validator enforces is published (or knowingly left out), and every output schema names its result's fields with
+their types, derived from the output model so that a client validating results never finds it contradicted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from harmonia.ids import ID_PATTERN
+from harmonia.ops import build_registry
+from harmonia.ops.registry import CORE, Operation
+from harmonia.ops.schema import MCP_OMITS
+from harmonia.surfaces.mcp_server import tool_definition
+
+pytestmark = pytest.mark.one_backend
+
+REGISTRY = build_registry()
+EVERY_TOOL = REGISTRY.mcp_tools(toolsets=REGISTRY.toolsets())
+CORE_TOOLS = REGISTRY.mcp_tools(toolsets=(CORE,))
+
+
+def _enforced(op: Operation) -> dict[str, dict[str, Any]]:
+    """Each argument's constraints as pydantic enforces them (its own JSON schema, before anything is left out for
+    MCP), an optional argument's null branch folded away."""
+    schema = op.input.model_json_schema()
+    defs = schema.get("$defs", {})
+    out = {}
+    for name, prop in schema.get("properties", {}).items():
+        merged = {k: v for k, v in prop.items() if k != "anyOf"}
+        for branch in prop.get("anyOf", []):
+            if branch.get("type") != "null":
+                merged.update(defs.get(str(branch.get("$ref", "")).rsplit("/", 1)[-1], branch))
+        out[name] = merged
+    return out
+
+
+def _kind(name: str, prop: dict[str, Any]) -> str | None:
+    """The arguments models get wrong: ids (a name where an id belongs), times (the zone), amounts (cents for
+    dollars), phones and emails (their form)."""
+    if ID_PATTERN in (prop.get("pattern"), prop.get("items", {}).get("pattern")):
+        return "id"
+    if prop.get("format") in ("date-time", "date"):
+        return str(prop["format"])
+    if "phone" in name:
+        return "phone"
+    if name == "email" or name.endswith("_email"):
+        return "email"
+    return "amount" if "amount" in name else None
+
+
+def test_every_core_argument_of_a_kind_models_get_wrong_is_described() -> None:
+    undescribed, kinds = [], set()
+    for op in CORE_TOOLS:
+        published = tool_definition(op).input_schema["properties"]
+        for name, prop in _enforced(op).items():
+            kind = _kind(name, prop)
+            if kind is None:
+                continue
+            kinds.add(kind)
+            shown = published[name]
+            described = "description" in shown or "description" in shown.get("items", {})
+            # A calendar date's `format: date` says all there is (YYYY-MM-DD); a date-time's leaves out the zone.
+            if not described and not (kind == "date" and shown.get("format") == "date"):
+                undescribed.append(f"{op.name}.{name} ({kind})")
+    assert kinds == {"id", "date-time", "date", "phone", "email", "amount"}  # the check sees every kind
+    assert undescribed == [], f"describe these arguments (terse: a prefix, a unit, a format): {undescribed}"
+    ids = tool_definition(REGISTRY.get("contacts_update")).input_schema["properties"]  # type: ignore[arg-type]
+    assert ids["contact_id"]["description"] == "ct_ id" and ids["owner_id"]["description"] == "us_ id"
+
+
+def test_every_limit_and_enum_the_validator_enforces_is_published_unless_knowingly_left_out() -> None:
+    unpublished, checked = [], 0
+    for op in EVERY_TOOL:
+        published = tool_definition(op).input_schema["properties"]
+        for name, prop in _enforced(op).items():
+            left_out = set(prop.get(MCP_OMITS, ()))
+            bounds = [k for k in ("maxLength", "maxItems", "maximum", "enum") if k in prop]
+            bounds += ["minLength"] if prop.get("minLength", 0) > 1 else []  # "not blank" goes without saying
+            for key in bounds:
+                checked += 1
+                if key not in left_out and published[name].get(key) != prop[key]:
+                    unpublished.append(f"{op.name}.{name}: {key}={prop[key]}")
+    assert checked > 100
+    assert unpublished == [], f"publish these limits, or list them in the field's {MCP_OMITS}: {unpublished}"
+    sms = tool_definition(REGISTRY.get("sms_send")).input_schema["properties"]  # type: ignore[arg-type]
+    assert sms["body"]["maxLength"] == 1600 and sms["idempotency_key"]["minLength"] == 8
+
+
+def test_every_output_schema_names_its_always_present_fields_with_their_types_and_is_never_contradicted() -> None:
+    for op in EVERY_TOOL:
+        out = tool_definition(op).output_schema
+        assert out is not None and out["type"] == "object", op.name
+        props = out.get("properties", {})
+        assert props and set(props) <= set(op.output.model_fields), op.name
+        assert all("type" in p for p in props.values()), op.name
+        # Open and nothing required: a field added later or left out as null never fails a validating client.
+        assert "required" not in out and "additionalProperties" not in out, op.name
+        minimal = {
+            name: {"string": "x", "integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}[p["type"]]
+            for name, p in props.items()
+        }
+        assert Draft202012Validator(out).is_valid({**minimal, "a_field_added_later": 1}), op.name
+        # The types are read from the annotations (fast); pydantic's serialisation schema (a custom serialiser…) agrees.
+        serialised = op.output.model_json_schema(mode="serialization")
+        for name, prop in props.items():
+            truth = serialised["properties"][name]
+            kinds = {b.get("type") for b in truth.get("anyOf", [truth]) if b.get("type") != "null"}
+            kinds |= {"object"} if "$ref" in truth or any("$ref" in b for b in truth.get("anyOf", [])) else set()
+            assert kinds == {prop["type"]}, (op.name, name, truth)
+    lists = tool_definition(REGISTRY.get("contacts_list")).output_schema  # type: ignore[arg-type]
+    assert lists == {"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": {"type": "string"}}}
+    deal = tool_definition(REGISTRY.get("opportunities_get")).output_schema or {}
+    assert {"id", "name", "status", "stage_history", "submissions"} <= set(deal["properties"])
+    assert deal["properties"]["stage_history"] == {"type": "array"}
+
+
+def test_no_published_schema_has_a_reference_some_clients_cannot_resolve() -> None:
+    for op in EVERY_TOOL:
+        tool = tool_definition(op)
+        text = json.dumps([tool.input_schema, tool.output_schema])
+        assert "$ref" not in text and "$defs" not in text, op.name
