@@ -115,9 +115,8 @@ class ContactsUpdate(_ContactFields):
         None, max_length=300, json_schema_extra=rest_only(description="where an opt-in came from (required for one)")
     )
     consent_given_at: Instant | None = Field(
-        None, json_schema_extra={**rest_only(description="when the contact gave it (default: now)"),
-                                 MCP_OMITS: ["format"]},
-    )  # fmt: skip
+        None, json_schema_extra=rest_only(description="when the contact gave it (default: now)")
+    )
 
 
 def contacts_update(ctx: OpContext, args: ContactsUpdate) -> ContactOut:
