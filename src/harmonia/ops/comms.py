@@ -170,7 +170,7 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
 class EmailDraft(InputModel):
     contact_id: ContactId
     subject: Subject = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20_000)
+    body: str = Field(min_length=1, max_length=20_000, description="plain text")
 
 
 def email_draft(ctx: OpContext, args: EmailDraft) -> MessageOut:
@@ -251,7 +251,7 @@ class EmailSend(InputModel):
     ]}})  # fmt: skip
     contact_id: ContactId | None = None
     subject: Subject | None = Field(None, min_length=1, max_length=300)
-    body: str | None = Field(None, min_length=1, max_length=20_000)
+    body: str | None = Field(None, min_length=1, max_length=20_000, description="plain text")
     draft_id: RecordId | None = Field(
         None,
         description="ms_ id (email_draft)",
@@ -297,7 +297,7 @@ def calls_place(ctx: OpContext, args: CallsPlace) -> MessageOut:
 
 class ConversationsReply(InputModel):
     conversation_id: ConversationId
-    body: str = Field(min_length=1, max_length=20_000)
+    body: str = Field(min_length=1, max_length=20_000, description="plain text")
     idempotency_key: str | None = IdemKey
 
 
