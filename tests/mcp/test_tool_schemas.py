@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from harmonia.ids import ID_PATTERN
 from harmonia.ops import build_registry
 from harmonia.ops.registry import CORE, Operation
-from harmonia.ops.schema import MCP_OMITS
+from harmonia.ops.schema import MCP_OMITS, InputModel, input_schema
 from harmonia.surfaces.mcp_server import tool_definition
 
 pytestmark = pytest.mark.one_backend
@@ -118,7 +118,26 @@ def test_every_output_schema_names_its_always_present_fields_with_their_types_an
     assert deal["properties"]["stage_history"] == {"type": "array"}
 
 
+class _Window(InputModel):
+    start: str
+    end: str
+
+
+class _Rule(InputModel):
+    window: _Window
+
+
+class _Nested(InputModel):
+    weekdays: _Window
+    weekend: _Window | None = None
+    rule: _Rule
+
+
 def test_no_published_schema_has_a_reference_some_clients_cannot_resolve() -> None:
+    # A nested model used twice, and one two levels down, are written out where they are used.
+    nested = input_schema(_Nested)
+    assert "$ref" not in json.dumps(nested) and "$defs" not in nested
+    assert nested["properties"]["rule"]["properties"]["window"]["required"] == ["start", "end"]
     for op in EVERY_TOOL:
         tool = tool_definition(op)
         text = json.dumps([tool.input_schema, tool.output_schema])

@@ -271,28 +271,26 @@ def _trimmed_length(low: int, high: int | None) -> str:
     return rf"^{w}*{c}{_ANY}{{{low - 2},{high - 2}}}{c}{w}*$"
 
 
-def _inline_single_use_defs(schema: dict[str, Any]) -> None:
-    """A nested model used once is written where it is used: `$defs` + `$ref` cost more than the object itself, and
-    some clients resolve no `$ref` at all. (Pydantic puts every nested model in `$defs`.)"""
+def _inline_defs(schema: dict[str, Any]) -> None:
+    """Every nested model is written where it is used: some clients resolve no `$ref` at all, and `$defs` + `$ref`
+    cost more than a model used once. (Pydantic puts every nested model in `$defs`.) Only a recursive model, which
+    cannot be written out, would keep its `$defs`; none exists."""
     defs = schema.get("$defs", {})
-    uses = [ref.rsplit("/", 1)[-1] for ref in _refs(schema)]
-    once = {n for n in defs if uses.count(n) == 1 and next(_refs(defs[n]), None) is None}
 
-    def inline(node: Any) -> Any:
+    def inline(node: Any, within: frozenset[str]) -> Any:
         if isinstance(node, dict):
             name = str(node.get("$ref", "")).rsplit("/", 1)[-1]
-            if name in once:
-                return {**inline(defs[name]), **{k: inline(v) for k, v in node.items() if k != "$ref"}}
-            return {k: inline(v) for k, v in node.items()}
+            rest = {k: inline(v, within) for k, v in node.items() if k != "$ref" or name not in defs or name in within}
+            if name in defs and name not in within:
+                return {**inline(defs[name], within | {name}), **rest}
+            return rest
         if isinstance(node, list):
-            return [inline(v) for v in node]
+            return [inline(v, within) for v in node]
         return node
 
     for key in [k for k in schema if k != "$defs"]:
-        schema[key] = inline(schema[key])
-    for name in once:
-        del defs[name]
-    if "$defs" in schema and not defs:
+        schema[key] = inline(schema[key], frozenset())
+    if "$defs" in schema and next(_refs({k: v for k, v in schema.items() if k != "$defs"}), None) is None:
         del schema["$defs"]
 
 
@@ -313,7 +311,7 @@ def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, A
     _rest_only(schema, publish=not compact)
     if compact:
         _drop_limits(schema)
-        _inline_single_use_defs(schema)
+        _inline_defs(schema)
     else:
         _publish_trimming(schema)
     schema.setdefault("properties", {})
