@@ -14,7 +14,10 @@ from harmonia.ids import ID_PATTERN
 from harmonia.ops import build_registry
 from harmonia.ops.registry import CORE, Operation
 from harmonia.ops.schema import MCP_OMITS, InputModel, input_schema
-from harmonia.surfaces.mcp_server import tool_definition
+from harmonia.surfaces.mcp_server import build_server, tool_definition
+from mcp import Client
+
+from ..conftest import Workspace
 
 pytestmark = pytest.mark.one_backend
 
@@ -142,3 +145,40 @@ def test_no_published_schema_has_a_reference_some_clients_cannot_resolve() -> No
         tool = tool_definition(op)
         text = json.dumps([tool.input_schema, tool.output_schema])
         assert "$ref" not in text and "$defs" not in text, op.name
+
+
+async def test_real_results_carry_every_field_their_output_schema_names_and_the_sdk_client_validates_them(
+    acme: Workspace,
+) -> None:
+    calls = 0
+    async with Client(build_server(acme.h, actor=acme.actor())) as client:  # validates every result it receives
+
+        async def call(tool: str, **args: Any) -> dict[str, Any]:
+            nonlocal calls
+            result = await client.call_tool(tool, args)
+            assert not result.is_error and isinstance(result.structured_content, dict), (tool, result.content)
+            named = set((tool_definition(REGISTRY.get(tool)).output_schema or {}).get("properties", {}))  # type: ignore[arg-type]
+            assert named - {"next_cursor"} <= set(result.structured_content), tool
+            calls += 1
+            return result.structured_content
+
+        contact = await call("contacts_create", first_name="Dana", last_name="Reyes", email="dana@reyes.example")
+        account = await call("accounts_upsert", name="Reyes Trucking LLC")
+        deal = await call("opportunities_create", name="Reyes MCA", contact_id=contact["id"], amount=186_000)
+        draft = await call("email_draft", contact_id=contact["id"], subject="Your application", body="Hi Dana")
+        await call("contacts_get", contact_id=contact["id"])
+        await call("contacts_update", contact_id=contact["id"], title="Owner", account_id=account["id"])
+        await call("accounts_get", account_id=account["id"])
+        await call("opportunities_get", opportunity_id=deal["id"])
+        await call("opportunities_update", opportunity_id=deal["id"], requested_amount=186_000, factor_rate=1.35)
+        await call("tasks_create", title="Call Dana", due_at="2026-12-08T17:00:00-05:00")
+        await call("notes_create", record_type="opportunity", record_id=deal["id"], body="Wants funds by Friday")
+        await call("tags_apply", record_type="contact", record_id=contact["id"], add=["hot"], create_missing=True)
+        await call("records_assign", record_type="contact", record_id=contact["id"], user_id=acme.owner.id)
+        await call("conversations_get", conversation_id=draft["conversation_id"])
+        for tool in ("contacts_list", "opportunities_list", "pipelines_list", "tasks_list", "notes_list",
+                     "conversations_list", "lenders_list", "reports_activity", "users_list", "audit_list",
+                     "settings_get"):  # fmt: skip
+            await call(tool)
+        await call("search", q="Reyes")
+    assert calls == 26
