@@ -108,7 +108,7 @@ TimeZoneName = Annotated[
     AfterValidator(_known_zone),
 ]
 # An amount; bounded so cents fit a 64-bit integer (a storage bound, not a business rule: MCP schemas omit it).
-# Models read amounts in cents as often as in dollars: the unit is said.
+# Its unit is said: dollars or cents is what a model cannot tell from the name.
 Dollars = Annotated[
     float, Field(ge=0, le=10_000_000_000, description="USD, not cents", json_schema_extra={MCP_OMITS: ["maximum"]})
 ]
