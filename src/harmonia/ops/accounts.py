@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from ..models import Account
 from ..services import accounts as svc
 from ..services import tags as tag_service
-from .common import Page, PageArgs, RecordId, Since
+from .common import AccountId, Page, PageArgs, Since, UserId
 from .registry import OpContext, Operation, Scope
 from .schema import NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
 
@@ -57,7 +57,7 @@ def account_out(a: Account, tags: list[str] | None = None) -> AccountOut:
 class AccountsList(PageArgs):
     industry: str | None = Field(None, description="name or NAICS prefix")
     state: str | None = Field(None, min_length=2, max_length=2)
-    owner_id: RecordId | None = None
+    owner_id: UserId | None = None
     updated_since: Since | None = None
 
 
@@ -69,7 +69,7 @@ def accounts_list(ctx: OpContext, args: AccountsList) -> Page[AccountOut]:
 
 
 class AccountsGet(InputModel):
-    account_id: RecordId
+    account_id: AccountId
 
 
 class AccountDetail(AccountOut):
@@ -125,7 +125,7 @@ class AccountsUpsert(InputModel):
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [
         {"required": ["account_id"], "properties": {"account_id": {"type": "string"}}},
         {"required": ["name"], "properties": {"name": {"type": "string", "pattern": NOT_BLANK}}}]}})  # fmt: skip
-    account_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="update this account"))
+    account_id: AccountId | None = Field(None, json_schema_extra=rest_only(description="update this account"))
     domain: str | None = Field(
         None, max_length=200, json_schema_extra=rest_only(description="or find the account by domain")
     )
@@ -134,8 +134,8 @@ class AccountsUpsert(InputModel):
     industry: str | None = Field(None, max_length=120)
     naics: str | None = Field(None, pattern=r"^\d{2,6}$")
     state: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
-    phone: str | None = Field(None, max_length=32)
-    owner_id: RecordId | None = None
+    phone: str | None = Field(None, max_length=32, description="any format")
+    owner_id: UserId | None = None
     business_start_date: date | None = None
     entity_type: Literal["llc", "s_corp", "c_corp", "sole_prop", "partnership", "nonprofit"] | None = None
     owner_fico: int | None = Field(None, ge=300, le=850)

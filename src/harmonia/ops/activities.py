@@ -11,7 +11,7 @@ from ..models import Note, Task
 from ..record_types import Linkable
 from ..services import activities as svc
 from ..services.records import snapshot
-from .common import Instant, Page, PageArgs, RecordId, Since
+from .common import ContactId, Instant, LinkedId, Page, PageArgs, RecordId, Since, TaskId, UserId
 from .registry import OpContext, Operation, Scope
 from .schema import REST_ONLY, InputModel, OutputModel
 
@@ -45,12 +45,12 @@ def task_out(t: Task) -> TaskOut:
 
 
 class TasksList(PageArgs):
-    assignee_id: RecordId | None = None
+    assignee_id: UserId | None = None
     status: Literal["open", "done"] | None = None
     due_before: Since | None = None
     due_after: Since | None = None
     record_type: Linkable | None = None
-    record_id: RecordId | None = None
+    record_id: LinkedId | None = None
 
 
 def tasks_list(ctx: OpContext, args: TasksList) -> Page[TaskOut]:
@@ -70,9 +70,9 @@ class TasksCreate(InputModel):
     title: str = Field(min_length=1, max_length=300)
     body: str | None = Field(None, max_length=5000)
     due_at: Instant
-    assignee_id: RecordId | None = Field(None, description="default: you")
+    assignee_id: UserId | None = Field(None, description="us_ id; default: you")
     record_type: Linkable | None = None
-    record_id: RecordId | None = None
+    record_id: LinkedId | None = None
 
 
 def tasks_create(ctx: OpContext, args: TasksCreate) -> TaskOut:
@@ -84,11 +84,11 @@ def tasks_create(ctx: OpContext, args: TasksCreate) -> TaskOut:
 
 
 class TasksUpdate(InputModel):
-    task_id: RecordId
+    task_id: TaskId
     title: str | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, max_length=5000)
     due_at: Instant | None = Field(None, description="reschedule")
-    assignee_id: RecordId | None = None
+    assignee_id: UserId | None = None
     status: Literal["open", "done"] | None = Field(None, description="done completes it, open reopens it")
 
 
@@ -123,8 +123,8 @@ def note_out(n: Note) -> NoteOut:
 
 class NotesList(PageArgs):
     record_type: Linkable | None = None
-    record_id: RecordId | None = None
-    author_id: RecordId | None = None
+    record_id: LinkedId | None = None
+    author_id: UserId | None = None
     since: Since | None = None
 
 
@@ -136,7 +136,7 @@ def notes_list(ctx: OpContext, args: NotesList) -> Page[NoteOut]:
 
 class NotesCreate(InputModel):
     record_type: Linkable
-    record_id: RecordId
+    record_id: LinkedId
     body: str = Field(min_length=1, max_length=10_000)
 
 
@@ -161,9 +161,9 @@ class EventOut(OutputModel):
 class CalendarsEvents(PageArgs):
     start: Instant
     end: Instant
-    calendar_id: RecordId | None = None
-    user_id: RecordId | None = None
-    contact_id: RecordId | None = None
+    calendar_id: RecordId | None = Field(None, description="ca_ id")
+    user_id: UserId | None = None
+    contact_id: ContactId | None = None
 
     @model_validator(mode="after")
     def _range(self) -> CalendarsEvents:

@@ -14,7 +14,7 @@ from ..models import Tenant, User
 from ..services import admin as svc
 from ..services import tenancy
 from ..services.records import apply_changes, get_or_404
-from .common import ActorChannel, MessageChannel, Page, PageArgs, RecordId, RoleName, Since, TimeZoneName
+from .common import ActorChannel, MessageChannel, Page, PageArgs, RecordId, RoleName, Since, TimeZoneName, UserId
 from .policies import settings_never_turn_outbound_on, users_change_within_your_role
 from .registry import OpContext, Operation, Scope
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel, rest_only
@@ -50,7 +50,10 @@ def users_list(ctx: OpContext, args: UsersList) -> Page[UserOut]:
 
 
 class UsersInvite(InputModel):
-    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN, json_schema_extra={MCP_OMITS: ["pattern"]})
+    email: str = Field(
+        min_length=3, max_length=320, pattern=EMAIL_PATTERN, description="their sign-in email",
+        json_schema_extra={MCP_OMITS: ["pattern", "maxLength", "minLength"]},  # RFC 5321's bounds: no address nears them
+    )  # fmt: skip
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "member"] = "member"
 
@@ -62,7 +65,7 @@ def users_invite(ctx: OpContext, args: UsersInvite) -> UserOut:
 
 
 class UsersUpdate(InputModel):
-    user_id: RecordId
+    user_id: UserId
     name: str | None = Field(None, min_length=1, max_length=200)
     role: RoleName | None = None
     status: Literal["active", "deactivated"] | None = Field(
@@ -101,11 +104,11 @@ class AuditOut(OutputModel):
 
 
 class AuditList(PageArgs):
-    action: str | None = Field(None, max_length=64)
-    actor_user_id: RecordId | None = None
+    action: str | None = Field(None, max_length=64, description="tool name, e.g. email_send")
+    actor_user_id: UserId | None = None
     channel: ActorChannel | None = None
     outcome: Literal["ok", "denied", "blocked", "error"] | None = None
-    target_id: RecordId | None = None
+    target_id: RecordId | None = Field(None, description="any record's id")
     since: Since | None = None
     until: Since | None = None
 
@@ -162,7 +165,12 @@ class SettingsUpdate(InputModel):
     timezone: TimeZoneName | None = None
     business_hours: Hours | None = None
     sender_name: str | None = Field(None, max_length=120)
-    sender_email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": EMAIL}})
+    sender_email: str | None = Field(
+        None,
+        max_length=320,
+        description="From: address",
+        json_schema_extra={REST_ONLY: {"pattern": EMAIL}, MCP_OMITS: ["maxLength"]},
+    )
     send_budget_per_hour: dict[MessageChannel, Budget] | None = None
     outbound_enabled: bool | None = Field(
         None, json_schema_extra=rest_only(description="false turns outbound off; it can never be turned on here")

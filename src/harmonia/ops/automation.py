@@ -15,7 +15,7 @@ from ..errors import Forbidden
 from ..models.workflows import Enrollment, Workflow
 from ..services.records import get_or_404
 from ..workflows import definitions, enrollments, testrun
-from .common import Page, PageArgs, RecordId
+from .common import ContactId, DealId, EnrollmentId, Page, PageArgs, UserId, WorkflowId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -67,7 +67,7 @@ def workflows_list(ctx: OpContext, args: WorkflowsList) -> Page[WorkflowOut]:
 
 
 class WorkflowsGet(InputModel):
-    workflow_id: RecordId
+    workflow_id: WorkflowId
 
 
 def workflows_get(ctx: OpContext, args: WorkflowsGet) -> WorkflowOut:
@@ -93,14 +93,14 @@ def _without_discriminator(schema: dict[str, Any]) -> None:
 
 class WorkflowsUpsert(InputModel):
     model_config = ConfigDict(json_schema_extra=_without_discriminator)
-    workflow_id: RecordId | None = Field(None, description="update this workflow; omit to create one")
+    workflow_id: WorkflowId | None = Field(None, description="update this workflow; omit to create one")
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["sequence", "automation"]
     trigger: definitions.Trigger | None = Field(None, description="automations: the event that enrolls a contact")
     steps: list[definitions.Step] = Field(min_length=1, max_length=50)
     settings: definitions.Settings | None = None
     active: bool | None = Field(None, description="only a person activates; over MCP it is saved inactive")
-    owner_id: RecordId | None = None
+    owner_id: UserId | None = None
 
 
 def workflows_upsert(ctx: OpContext, args: WorkflowsUpsert) -> WorkflowOut:
@@ -142,8 +142,8 @@ def enrollment_out(e: Enrollment) -> EnrollmentOut:
 
 
 class EnrollmentsList(PageArgs):
-    workflow_id: RecordId | None = None
-    contact_id: RecordId | None = None
+    workflow_id: WorkflowId | None = None
+    contact_id: ContactId | None = None
     status: Status | None = None
 
 
@@ -154,7 +154,7 @@ def enrollments_list(ctx: OpContext, args: EnrollmentsList) -> Page[EnrollmentOu
 
 
 class EnrollmentsStop(InputModel):
-    enrollment_id: RecordId
+    enrollment_id: EnrollmentId
     reason: str | None = Field(None, max_length=200)
 
 
@@ -169,9 +169,9 @@ def enrollments_stop(ctx: OpContext, args: EnrollmentsStop) -> EnrollmentOut:
 
 
 class SequencesEnroll(InputModel):
-    workflow_id: RecordId
-    contact_ids: list[RecordId] = Field(min_length=1, max_length=10_000)
-    opportunity_id: RecordId | None = None
+    workflow_id: WorkflowId
+    contact_ids: list[ContactId] = Field(min_length=1, max_length=10_000)
+    opportunity_id: DealId | None = None
 
 
 class EnrollOutcome(OutputModel):
@@ -200,11 +200,11 @@ def sequences_enroll(ctx: OpContext, args: SequencesEnroll) -> EnrollResult:
 
 class EnrollmentsResume(InputModel):
     action: Literal["resume", "discard"]
-    enrollment_id: RecordId | None = Field(
+    enrollment_id: EnrollmentId | None = Field(
         None, description="one paused run; omit for every run paused for paused_reason"
     )
     paused_reason: Literal["outbound_off"] = "outbound_off"
-    workflow_id: RecordId | None = None
+    workflow_id: WorkflowId | None = None
 
 
 class ResumeResult(OutputModel):
@@ -230,8 +230,8 @@ def enrollments_resume(ctx: OpContext, args: EnrollmentsResume) -> ResumeResult:
 
 
 class EnrollmentsMove(InputModel):
-    workflow_id: RecordId
-    enrollment_ids: list[RecordId] | None = Field(
+    workflow_id: WorkflowId
+    enrollment_ids: list[EnrollmentId] | None = Field(
         None, max_length=10_000, description="these runs; omit for every live run on an older version"
     )
     from_version: int | None = Field(None, ge=1, description="only runs pinned to this version")
@@ -267,8 +267,8 @@ def enrollments_move(ctx: OpContext, args: EnrollmentsMove) -> MoveResult:
 
 
 class WorkflowsTestRun(InputModel):
-    workflow_id: RecordId
-    contact_id: RecordId
+    workflow_id: WorkflowId
+    contact_id: ContactId
 
 
 class StepReportOut(OutputModel):

@@ -15,8 +15,9 @@ from ..models import CHANNELS as MESSAGE_CHANNELS
 from ..models import MESSAGE_STATUSES, ROLES, SCOPES
 from .schema import MCP_OMITS, REST_ONLY, InputModel, OutputModel
 
-__all__ = ["ActorChannel", "Cursor", "Dollars", "Instant", "Limit", "MessageChannel", "MessageStatus", "Page",
-           "PageArgs", "Ref", "RoleName", "ScopeName", "Since", "TimeZoneName"]  # fmt: skip
+__all__ = ["AccountId", "ActorChannel", "ContactId", "ConversationId", "Cursor", "DealId", "Dollars", "EnrollmentId",
+           "Instant", "JobId", "Limit", "LinkedId", "MessageChannel", "MessageStatus", "Page", "PageArgs", "RecordId",
+           "Ref", "RoleName", "ScopeName", "Since", "TaskId", "TimeZoneName", "UserId", "WorkflowId"]  # fmt: skip
 
 T = TypeVar("T")
 
@@ -35,7 +36,8 @@ else:
     RoleName = Literal[ROLES]  # owner, admin, member
 
 Limit = Annotated[int, Field(ge=1, le=100)]  # page size; default 25
-Cursor = Annotated[str, Field(max_length=400)]  # the previous page's next_cursor
+# The previous page's next_cursor: opaque, written by us, so its length bound is not a model's concern.
+Cursor = Annotated[str, Field(max_length=400, json_schema_extra={MCP_OMITS: ["maxLength"]})]
 
 
 def _iso_instant(value: Any) -> Any:
@@ -58,14 +60,28 @@ def _iso_instant(value: Any) -> Any:
 Instant = Annotated[
     datetime,
     BeforeValidator(_iso_instant),
-    # `format: date-time` says ISO 8601 to a model; the rest is said once, in the REST document.
+    # `format: date-time` says ISO 8601 to a model; what it gets wrong is the zone of a time written without one.
     Field(
-        json_schema_extra={REST_ONLY: {"pattern": r"^(19|2\d)\d\d-", "description": "ISO 8601; no offset means UTC"}}
+        description="no offset = UTC",
+        json_schema_extra={REST_ONLY: {"pattern": r"^(19|2\d)\d\d-", "description": "ISO 8601; no offset means UTC"}},
     ),
 ]
 Since = Instant
 # Enforced on every surface; MCP schemas leave the pattern out (ops/schema.py) and a mismatch is explained in words.
 RecordId = Annotated[str, Field(pattern=ID_PATTERN)]
+# An id argument says which record it refers to (its prefix), and where a model finds one unless that is `search`
+# (which contacts_list's description already points to): models otherwise pass a name or an email where an id belongs.
+ContactId = Annotated[str, Field(pattern=ID_PATTERN, description="ct_ id")]
+AccountId = Annotated[str, Field(pattern=ID_PATTERN, description="ac_ id")]
+DealId = Annotated[str, Field(pattern=ID_PATTERN, description="op_ id")]
+UserId = Annotated[str, Field(pattern=ID_PATTERN, description="us_ id")]
+ConversationId = Annotated[str, Field(pattern=ID_PATTERN, description="cv_ id (conversations_list)")]
+TaskId = Annotated[str, Field(pattern=ID_PATTERN, description="ta_ id (tasks_list)")]
+WorkflowId = Annotated[str, Field(pattern=ID_PATTERN, description="wf_ id (workflows_list)")]
+EnrollmentId = Annotated[str, Field(pattern=ID_PATTERN, description="en_ id (enrollments_list)")]
+JobId = Annotated[str, Field(pattern=ID_PATTERN, description="jb_ id (imports_start)")]
+# The record a record_type argument names: a contact's ct_, an account's ac_, a deal's op_ id…
+LinkedId = Annotated[str, Field(pattern=ID_PATTERN, description="its ct_/ac_/op_ id")]
 
 
 # IANA time-zone names; the OpenAPI document lists them, MCP clients get the description. Listed on first use:
@@ -83,6 +99,7 @@ def _known_zone(value: str) -> str:
 
 def _zone_enum(schema: dict[str, Any]) -> None:
     schema[REST_ONLY] = lambda: {"enum": sorted(_zones())}
+    schema[MCP_OMITS] = ["maxLength"]  # a zone name is bounded by the list the description points to
 
 
 TimeZoneName = Annotated[
@@ -91,7 +108,10 @@ TimeZoneName = Annotated[
     AfterValidator(_known_zone),
 ]
 # An amount; bounded so cents fit a 64-bit integer (a storage bound, not a business rule: MCP schemas omit it).
-Dollars = Annotated[float, Field(ge=0, le=10_000_000_000, json_schema_extra={MCP_OMITS: ["maximum"]})]
+# Its unit is said: dollars or cents is what a model cannot tell from the name.
+Dollars = Annotated[
+    float, Field(ge=0, le=10_000_000_000, description="USD, not cents", json_schema_extra={MCP_OMITS: ["maximum"]})
+]
 
 
 class PageArgs(InputModel):

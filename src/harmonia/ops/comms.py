@@ -19,7 +19,7 @@ from ..services import tenancy
 from ..services.paging import Listing, at_least, eq, page
 from ..services.records import get_or_404
 from ..untrusted import Fence
-from .common import Page, PageArgs, RecordId, Since
+from .common import ContactId, ConversationId, Page, PageArgs, RecordId, Since, UserId
 from .policies import outbound_on_needs_an_owner_at_the_server
 from .registry import OpContext, Operation, Scope
 from .schema import REST_ONLY, InputModel, OutputModel, rest_only
@@ -96,10 +96,10 @@ def message_out(m: Message, fence: Fence | None = None) -> MessageOut:
 
 
 class ConversationsList(PageArgs):
-    contact_id: RecordId | None = None
+    contact_id: ContactId | None = None
     channel: Channel | None = None
     status: Literal["open", "closed"] | None = None
-    assignee_id: RecordId | None = None
+    assignee_id: UserId | None = None
     unread: bool | None = None
     updated_since: Since | None = None
 
@@ -139,7 +139,7 @@ def _contact_names(ctx: OpContext, ids: set[str]) -> dict[str, str]:
 
 
 class ConversationsGet(PageArgs):
-    conversation_id: RecordId
+    conversation_id: ConversationId
 
 
 class ThreadOut(ConversationOut):
@@ -168,9 +168,9 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
 
 
 class EmailDraft(InputModel):
-    contact_id: RecordId
+    contact_id: ContactId
     subject: Subject = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20_000)
+    body: str = Field(min_length=1, max_length=20_000, description="plain text")
 
 
 def email_draft(ctx: OpContext, args: EmailDraft) -> MessageOut:
@@ -249,10 +249,14 @@ class EmailSend(InputModel):
         {**_given("draft_id"), "not": {"anyOf": [_given("contact_id"), _given("body")]}},
         {**_given("contact_id", "subject", "body"), "not": _given("draft_id")},
     ]}})  # fmt: skip
-    contact_id: RecordId | None = None
+    contact_id: ContactId | None = None
     subject: Subject | None = Field(None, min_length=1, max_length=300)
-    body: str | None = Field(None, min_length=1, max_length=20_000)
-    draft_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="send this email draft instead"))
+    body: str | None = Field(None, min_length=1, max_length=20_000, description="plain text")
+    draft_id: RecordId | None = Field(
+        None,
+        description="ms_ id (email_draft)",
+        json_schema_extra=rest_only(description="send this email draft instead"),
+    )
     idempotency_key: str | None = IdemKey
 
     @model_validator(mode="after")
@@ -272,7 +276,7 @@ def email_send(ctx: OpContext, args: EmailSend) -> MessageOut:
 
 
 class SmsSend(InputModel):
-    contact_id: RecordId
+    contact_id: ContactId
     body: str = Field(min_length=1, max_length=1600)
     idempotency_key: str | None = IdemKey
 
@@ -282,7 +286,7 @@ def sms_send(ctx: OpContext, args: SmsSend) -> MessageOut:
 
 
 class CallsPlace(InputModel):
-    contact_id: RecordId
+    contact_id: ContactId
     purpose: str = Field("", max_length=500, description="kept on the call record")
     idempotency_key: str | None = IdemKey
 
@@ -292,8 +296,8 @@ def calls_place(ctx: OpContext, args: CallsPlace) -> MessageOut:
 
 
 class ConversationsReply(InputModel):
-    conversation_id: RecordId
-    body: str = Field(min_length=1, max_length=20_000)
+    conversation_id: ConversationId
+    body: str = Field(min_length=1, max_length=20_000, description="plain text")
     idempotency_key: str | None = IdemKey
 
 

@@ -15,7 +15,7 @@ from ..services import contacts as svc
 from ..services import tags as tag_service
 from ..services.records import get_or_404, not_found, snapshot
 from ..untrusted import Fence
-from .common import Instant, Page, PageArgs, RecordId, Since, TimeZoneName
+from .common import AccountId, ContactId, Instant, Page, PageArgs, Since, TimeZoneName, UserId
 from .registry import OpContext, Operation, Scope
 from .schema import MCP_OMITS, NOT_BLANK, REST_ONLY, InputModel, OutputModel, rest_only
 
@@ -73,11 +73,14 @@ def contact_out(c: Any, tags: list[str] | None = None, *, full: bool = True) -> 
 class _ContactFields(InputModel):
     first_name: str | None = Field(None, max_length=100)
     last_name: str | None = Field(None, max_length=100)
-    email: str | None = Field(None, max_length=320, json_schema_extra={REST_ONLY: {"pattern": f"^(?:|{EMAIL_CORE})$"}})
+    email: str | None = Field(
+        None, max_length=320, description="unique",
+        json_schema_extra={REST_ONLY: {"pattern": f"^(?:|{EMAIL_CORE})$"}, MCP_OMITS: ["maxLength"]},
+    )  # fmt: skip
     phone: str | None = Field(None, max_length=32, description="E.164, e.g. +15551234567")
     title: str | None = Field(None, max_length=120)
-    account_id: RecordId | None = None
-    owner_id: RecordId | None = Field(None, description="user id")
+    account_id: AccountId | None = None
+    owner_id: UserId | None = None
     timezone: TimeZoneName | None = None
     custom_fields: dict[str, str | int | float | bool] | None = None
 
@@ -101,7 +104,7 @@ def contacts_create(ctx: OpContext, args: ContactsCreate) -> ContactOut:
 
 
 class ContactsUpdate(_ContactFields):
-    contact_id: RecordId
+    contact_id: ContactId
     email_consent: EmailConsent | None = None
     sms_consent: PhoneConsent | None = None
     call_consent: PhoneConsent | None = None
@@ -112,9 +115,8 @@ class ContactsUpdate(_ContactFields):
         None, max_length=300, json_schema_extra=rest_only(description="where an opt-in came from (required for one)")
     )
     consent_given_at: Instant | None = Field(
-        None, json_schema_extra={**rest_only(description="when the contact gave it (default: now)"),
-                                 MCP_OMITS: ["format"]},
-    )  # fmt: skip
+        None, json_schema_extra=rest_only(description="when the contact gave it (default: now)")
+    )
 
 
 def contacts_update(ctx: OpContext, args: ContactsUpdate) -> ContactOut:
@@ -126,7 +128,7 @@ def contacts_update(ctx: OpContext, args: ContactsUpdate) -> ContactOut:
 
 
 class ContactsGet(InputModel):
-    contact_id: RecordId
+    contact_id: ContactId
 
 
 class ContactDetail(ContactOut):
@@ -257,8 +259,8 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 class ContactsList(PageArgs):
     tag: list[str] | None = Field(None, description="all must match")
-    owner_id: RecordId | None = None
-    account_id: RecordId | None = None
+    owner_id: UserId | None = None
+    account_id: AccountId | None = None
     email_consent: EmailConsent | None = None
     sms_consent: PhoneConsent | None = None
     call_consent: PhoneConsent | None = None

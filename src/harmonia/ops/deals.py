@@ -11,7 +11,7 @@ from ..models import Opportunity, utcnow
 from ..services import deals as svc
 from ..services import tags as tag_service
 from ..services.records import get_or_404, snapshot
-from .common import Dollars, Page, PageArgs, RecordId, Since
+from .common import AccountId, ContactId, DealId, Dollars, Page, PageArgs, Since, UserId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -66,9 +66,9 @@ class OpportunitiesList(PageArgs):
     pipeline: str | None = Field(None, description="id or name")
     stage: str | None = Field(None, description="id or exact name")
     status: Literal["open", "won", "lost"] | None = None
-    owner_id: RecordId | None = None
-    contact_id: RecordId | None = None
-    account_id: RecordId | None = None
+    owner_id: UserId | None = None
+    contact_id: ContactId | None = None
+    account_id: AccountId | None = None
     amount_min: Dollars | None = None
     amount_max: Dollars | None = None
     updated_since: Since | None = Field(None, description="changed since (morning brief)")
@@ -89,7 +89,7 @@ def opportunities_list(ctx: OpContext, args: OpportunitiesList) -> Page[DealOut]
 
 
 class OpportunitiesGet(InputModel):
-    opportunity_id: RecordId
+    opportunity_id: DealId
 
 
 class DealDetail(DealOut):
@@ -163,17 +163,17 @@ def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
 
 class _DealFields(InputModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    contact_id: RecordId | None = None
-    account_id: RecordId | None = None
+    contact_id: ContactId | None = None
+    account_id: AccountId | None = None
     amount: Dollars | None = None
-    owner_id: RecordId | None = None
+    owner_id: UserId | None = None
     source: str | None = Field(None, max_length=40)
     expected_close: date | None = None
-    requested_amount: Dollars | None = None
+    requested_amount: Dollars | None = Field(None, description="the merchant's ask; USD, not cents")
     factor_rate: float | None = Field(None, ge=1, le=2)
     term_days: int | None = Field(None, ge=1, le=1000, description="business days")
     payment_frequency: Literal["daily", "weekly"] | None = None
-    position: int | None = Field(None, ge=1, le=10)
+    position: int | None = Field(None, ge=1, le=10, description="1 = first advance")
     fico: int | None = Field(None, ge=300, le=850)
     use_of_funds: str | None = Field(None, max_length=500)
 
@@ -194,7 +194,7 @@ def opportunities_create(ctx: OpContext, args: OpportunitiesCreate) -> DealOut:
 
 
 class OpportunitiesUpdate(_DealFields):
-    opportunity_id: RecordId
+    opportunity_id: DealId
     funded_amount: Dollars | None = None
 
 
@@ -206,7 +206,7 @@ def opportunities_update(ctx: OpContext, args: OpportunitiesUpdate) -> DealOut:
 
 
 class OpportunitiesMoveStage(InputModel):
-    opportunity_id: RecordId
+    opportunity_id: DealId
     stage: str = Field(min_length=1, max_length=120, description="id or exact name")
     reason: str | None = Field(None, max_length=300, description="required for a won or lost stage")
 

@@ -18,7 +18,7 @@ from ..models import Job
 from ..services import import_runs, jobs
 from ..services.imports import Options
 from ..services.records import get_or_404
-from .common import RecordId
+from .common import JobId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -32,7 +32,7 @@ assert set(PRESET_NAMES) == set(typing.get_args(Preset))
 class ImportsStart(InputModel):
     upload_id: str | None = Field(None, max_length=64, description="a file uploaded to POST /api/v1/imports/uploads")
     content: str | None = Field(None, max_length=MAX_CONTENT, description="the CSV text itself (up to 10 MB)")
-    filename: str | None = Field(None, max_length=200)
+    filename: str | None = Field(None, max_length=200, description="default import.csv")
     preset: Preset = Field("auto", description="the CRM the file came from; auto guesses from the header")
     mapping: dict[str, str] | None = Field(
         None, description='column → field, overriding the preset: {"Correo": "email", "Plan": "custom:plan"}'
@@ -106,7 +106,7 @@ def _source(ctx: OpContext, args: ImportsStart, filename: str) -> Any:
 
 
 class JobRef(InputModel):
-    job_id: RecordId
+    job_id: JobId
 
 
 class JobOut(OutputModel):

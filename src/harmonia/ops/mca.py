@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from ..services import lenders as svc
-from .common import PageArgs, RecordId
+from .common import DealId, PageArgs
 from .registry import OpContext, Operation, Scope
 from .schema import OutputModel, rest_only
 
@@ -20,7 +20,7 @@ GUIDELINES = ("min_monthly_revenue", "min_months_in_business", "min_fico", "max_
 
 
 class LendersList(PageArgs):
-    opportunity_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="rank lenders for this deal"))
+    opportunity_id: DealId | None = Field(None, json_schema_extra=rest_only(description="rank lenders for this deal"))
 
 
 class LenderRow(OutputModel):

@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field
 from ..record_types import Assignable, Taggable
 from ..services import records as svc
 from ..services import tags as tag_service
-from .common import RecordId
+from .common import LinkedId, RecordId, UserId
 from .registry import OpContext, Operation, Scope
 from .schema import REST_ONLY, InputModel, OutputModel, rest_only
 
@@ -19,7 +19,7 @@ class TagsApply(InputModel):
         {"required": [f], "properties": {f: {"minItems": 1}}} for f in ("add", "remove")
     ]}})  # fmt: skip
     record_type: Taggable
-    record_id: RecordId
+    record_id: LinkedId
     add: list[str] = Field(default_factory=list, max_length=20)
     remove: list[str] = Field(default_factory=list, max_length=20)
     create_missing: bool = Field(False, json_schema_extra=rest_only(description="create tags that do not exist yet"))
@@ -41,8 +41,8 @@ def tags_apply(ctx: OpContext, args: TagsApply) -> TagsResult:
 
 class RecordsAssign(InputModel):
     record_type: Assignable
-    record_id: RecordId
-    user_id: RecordId = Field(
+    record_id: RecordId = Field(description="its id (ct_, op_, ta_...)")
+    user_id: UserId = Field(
         json_schema_extra=rest_only(description="the new owner (assignee for tasks and conversations)")
     )
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..services import reports as svc
 from ..services.reports import METRICS
-from .common import Instant, RecordId
+from .common import Instant, UserId
 from .registry import OpContext, Operation, Scope
 from .schema import InputModel, OutputModel
 
@@ -18,7 +18,7 @@ __all__ = ["OPERATIONS"]
 
 class ReportsActivity(InputModel):
     period: Literal["day", "week", "month"] = "week"
-    user_id: RecordId | None = None
+    user_id: UserId | None = None
     as_of: Instant | None = Field(None, description="default now")
 
 

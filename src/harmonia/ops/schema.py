@@ -8,7 +8,10 @@ with `additionalProperties: false` on input.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from datetime import date, datetime
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -104,7 +107,7 @@ class _Compact(GenerateJsonSchema):
 
     def default_schema(self, schema: Any) -> JsonSchemaValue:
         out = super().default_schema(schema)
-        if out.get("default", 0) in (None, ""):  # "left out" says as much
+        if out.get("default", 0) in (None, "") or out.get("default") is False:  # "left out" (a flag: off) says as much
             out.pop("default")
         return out
 
@@ -149,14 +152,14 @@ def _close_objects(node: Any) -> None:
             _close_objects(value)
 
 
-_UNPUBLISHED = ("maxLength", "minLength", "maxItems")  # enforced server-side; not worth a model's context
-
-
 def _drop_limits(node: Any) -> None:
+    """What a model would assume anyway, left out of MCP schemas. Length and item limits stay (issue 18: a limit
+    found only by an error costs a model a call); a minimum length of 1 (not blank), id patterns, and minimums of
+    0 and 1 go."""
     if isinstance(node, dict):
-        for key in _UNPUBLISHED:
-            node.pop(key, None)
-        if node.get("pattern") == ID_PATTERN:  # ids come from earlier results; a wrong one is explained when used
+        if node.get("minLength") == 1:
+            node.pop("minLength")
+        if node.get("pattern") == ID_PATTERN:  # ids come from earlier results; the description names the prefix
             node.pop("pattern")
         # Amounts are not negative and counts are positive: a model assumes so; a bound that says more stays.
         if node.get("minimum") == 0 or (node.get("minimum") == 1 and node.get("type") == "integer"):
@@ -268,28 +271,26 @@ def _trimmed_length(low: int, high: int | None) -> str:
     return rf"^{w}*{c}{_ANY}{{{low - 2},{high - 2}}}{c}{w}*$"
 
 
-def _inline_single_use_defs(schema: dict[str, Any]) -> None:
-    """A nested model used once is written where it is used: `$defs` + `$ref` cost more than the object itself, and
-    some clients resolve no `$ref` at all. (Pydantic puts every nested model in `$defs`.)"""
+def _inline_defs(schema: dict[str, Any]) -> None:
+    """Every nested model is written where it is used: some clients resolve no `$ref` at all, and `$defs` + `$ref`
+    cost more than a model used once. (Pydantic puts every nested model in `$defs`.) Only a recursive model, which
+    cannot be written out, would keep its `$defs`; none exists."""
     defs = schema.get("$defs", {})
-    uses = [ref.rsplit("/", 1)[-1] for ref in _refs(schema)]
-    once = {n for n in defs if uses.count(n) == 1 and next(_refs(defs[n]), None) is None}
 
-    def inline(node: Any) -> Any:
+    def inline(node: Any, within: frozenset[str]) -> Any:
         if isinstance(node, dict):
             name = str(node.get("$ref", "")).rsplit("/", 1)[-1]
-            if name in once:
-                return {**inline(defs[name]), **{k: inline(v) for k, v in node.items() if k != "$ref"}}
-            return {k: inline(v) for k, v in node.items()}
+            rest = {k: inline(v, within) for k, v in node.items() if k != "$ref" or name not in defs or name in within}
+            if name in defs and name not in within:
+                return {**inline(defs[name], within | {name}), **rest}
+            return rest
         if isinstance(node, list):
-            return [inline(v) for v in node]
+            return [inline(v, within) for v in node]
         return node
 
     for key in [k for k in schema if k != "$defs"]:
-        schema[key] = inline(schema[key])
-    for name in once:
-        del defs[name]
-    if "$defs" in schema and not defs:
+        schema[key] = inline(schema[key], frozenset())
+    if "$defs" in schema and next(_refs({k: v for k, v in schema.items() if k != "$defs"}), None) is None:
         del schema["$defs"]
 
 
@@ -310,7 +311,7 @@ def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, A
     _rest_only(schema, publish=not compact)
     if compact:
         _drop_limits(schema)
-        _inline_single_use_defs(schema)
+        _inline_defs(schema)
     else:
         _publish_trimming(schema)
     schema.setdefault("properties", {})
@@ -320,16 +321,19 @@ def input_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, A
 
 
 def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, Any]:
-    """The result's top level, shallow and never contradicted (outputs are not closed with additionalProperties).
+    """The result's top level, shallow and never contradicted: derived from the output model, and open (outputs are
+    not closed with additionalProperties, so a field added later never breaks a client that validates results).
 
-    `compact` (MCP): `{"type": "object"}`, which declares that every result carries `structuredContent` (an object,
-    which clients of the 2025 revisions need) and no more. Clients hand a model the tool's name, description and
-    input schema, not its output schema; the model reads the result itself. So the names of the always-present
-    fields (7% of `tools/list`) bought a model nothing, and building every output model's JSON schema delayed the
-    first `tools/list`. The OpenAPI document (compact=False) gives every always-present field with its type.
+    `compact` (MCP): the fields every result carries (those whose type has no null, as results are sent without
+    nulls), each with its JSON type, and a list's `next_cursor`; no `required`, so no serialiser choice can ever
+    contradict it. Optional fields are left to the tool's description: `tools/list` is paid for in context, and
+    the always-present fields name what a result is. The OpenAPI document (compact=False) gives the fields pydantic
+    requires, with their types and formats, and says which are required.
     """
     if compact:
-        return {"type": "object"}
+        props = {name: _json_type(field.annotation) for name, field in model.model_fields.items()
+                 if name == "next_cursor" or not _nullable(field.annotation)}  # fmt: skip
+        return {"type": "object", "properties": props} if props else {"type": "object"}
     full = model.model_json_schema(schema_generator=_Compact, mode="serialization")
     defs = full.get("$defs", {})
     required = set(full.get("required", ()))
@@ -343,7 +347,48 @@ def output_schema(model: type[BaseModel], *, compact: bool = True) -> dict[str, 
     return out
 
 
-def _shallow(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _nullable(annotation: Any) -> bool:
+    """May this field be None, and so be missing from a result (results are serialised without nulls)?"""
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _nullable(get_args(annotation)[0])
+    return get_origin(annotation) in (Union, UnionType) and any(_nullable(a) for a in get_args(annotation))
+
+
+# The JSON type a result field's Python type serialises to. Read from the annotation rather than from the model's
+# JSON schema: building 37 output models' schemas doubled the time of the first `tools/list` (a stdio cold start).
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", datetime: "string",
+                               date: "string", dict: "object", list: "array", tuple: "array", set: "array"}  # fmt: skip
+
+
+def _json_type(annotation: Any) -> dict[str, Any]:
+    """`{"type": ...}` for a field's annotation (with the item type of a list of scalars), or `{}` when its values
+    may be of several types."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _json_type(args[0])
+    if origin in (Union, UnionType):
+        kinds = [k for a in args if a is not type(None) for k in [_json_type(a)]]
+        return kinds[0] if kinds and all(k == kinds[0] for k in kinds) else {}
+    if origin is Literal:
+        kinds = [_json_type(type(v)) for v in args]
+        return kinds[0] if all(k == kinds[0] for k in kinds) else {}
+    if origin in (list, tuple, set, frozenset):
+        item = _json_type(args[0]) if len(args) == 1 else {}
+        return (
+            {"type": "array", "items": item} if item.get("type") not in (None, "object", "array") else {"type": "array"}
+        )
+    if origin is not None:
+        return {"type": _JSON_TYPES[origin]} if origin in _JSON_TYPES else {}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"type": "object"}
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return _json_type(Literal[tuple(m.value for m in annotation)])  # type: ignore[misc]
+    return {"type": _JSON_TYPES[annotation]} if annotation in _JSON_TYPES else {}
+
+
+def _shallow(prop: dict[str, Any], defs: dict[str, Any], *, formats: bool = True) -> dict[str, Any]:
     if "$ref" in prop:
         prop = defs.get(prop["$ref"].rsplit("/", 1)[-1], {})
     if "anyOf" in prop:
@@ -351,11 +396,11 @@ def _shallow(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": types[0]} if len(types) == 1 else {}
     kind = prop.get("type")
     if kind == "array":
-        item = _shallow(prop.get("items", {}), defs)
+        item = _shallow(prop.get("items", {}), defs, formats=formats)
         return {"type": "array", "items": item} if item.get("type") not in (None, "object") else {"type": "array"}
     if kind in ("string", "integer", "number", "boolean", "object"):
         out: dict[str, Any] = {"type": kind}
-        if "format" in prop:
+        if "format" in prop and formats:
             out["format"] = prop["format"]
         return out
     return {}

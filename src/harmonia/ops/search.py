@@ -13,7 +13,7 @@ from ..services import search as svc
 from ..untrusted import Fence
 from .common import Limit
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel, rest_only
+from .schema import MCP_OMITS, InputModel, OutputModel, rest_only
 
 __all__ = ["OPERATIONS"]
 
@@ -26,7 +26,7 @@ class Search(InputModel):
     )
     types: list[Searchable] | None = Field(None, json_schema_extra=rest_only(description="only these record types"))
     limit: Limit | None = None
-    cursor: str | None = Field(None, max_length=20)
+    cursor: str | None = Field(None, max_length=20, json_schema_extra={MCP_OMITS: ["maxLength"]})  # opaque
 
 
 class Hit(OutputModel):

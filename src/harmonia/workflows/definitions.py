@@ -95,7 +95,7 @@ class Tag(_Step):
 
 class AssignOwner(_Step):
     action: Literal["assign_owner"]
-    user_id: str = Field(min_length=1, max_length=24)
+    user_id: str = Field(min_length=1, max_length=24, description="us_ id")
 
 
 class NotifyOwner(_Step):
