@@ -40,6 +40,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 NAV = (
     ("board", "Pipeline", "/board"),
     ("contacts", "Contacts", "/contacts"),
+    ("accounts", "Accounts", "/accounts"),
+    ("lenders", "Lenders", "/lenders"),
     ("inbox", "Inbox", "/inbox"),
     ("tasks", "Tasks", "/tasks"),
     ("automation", "Automation", "/automation"),
