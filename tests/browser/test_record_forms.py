@@ -46,7 +46,9 @@ def _post(client: TestClient, path: str, data: dict[str, Any]) -> Any:
     return client.post(path, data={**data, "csrf": _csrf(form.text)}, follow_redirects=False)
 
 
-def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(web: TestClient, acme: Workspace) -> None:
+def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
+    web: TestClient, acme: Workspace
+) -> None:
     deals_before = acme.call("pipelines_list")["items"][0]["stages"][0]["open_count"]
 
     no_name = _post(web, "/deals/new", {"name": "", "amount": "$25,000"})
@@ -79,7 +81,9 @@ def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
     created = _post(web, "/accounts/new", {"name": "Rosa's Bakery LLC", "state": "fl", "owner_fico": "712"})
     assert created.status_code == 303
     account_page = web.get(created.headers["location"])
-    assert account_page.status_code == 200 and "Rosa&#39;s Bakery LLC" in account_page.text and "712" in account_page.text
+    assert (
+        account_page.status_code == 200 and "Rosa&#39;s Bakery LLC" in account_page.text and "712" in account_page.text
+    )
 
     for path in ("/accounts", "/accounts?q=bakery", "/lenders", "/tasks", "/board"):
         answer = web.get(path)
