@@ -211,7 +211,8 @@ def deal_brief(ui: Ui) -> Response:
     brief = ui.call("lenders_brief", opportunity_id=deal_id, lender_id=lender_id)["brief"]
     match = brief.get("match") or {}
     rules = match.get("rules") or []
-    return ui.render("deal_brief.html", brief=brief, rules=rules, match=match, deal_id=deal_id)
+    return ui.render("deal_brief.html", brief=brief, rules=rules, match=match, deal_id=deal_id,
+                     entities=dict(ENTITY_TYPES))  # fmt: skip
 
 
 # -- contacts: edit, with the account and consent -------------------------------------------------------------------
@@ -313,7 +314,7 @@ def account_page(ui: Ui) -> Response:
     account = ui.call("accounts_get", account_id=ui.path("account_id"))
     stages = {s["id"]: s["name"] for p in ui.call("pipelines_list")["items"] for s in p["stages"]}
     names = record_names(ui, [account.get("owner_id")])
-    return ui.render("account.html", account=account, stages=stages, names=names)
+    return ui.render("account.html", account=account, stages=stages, names=names, entities=dict(ENTITY_TYPES))
 
 
 # -- lenders --------------------------------------------------------------------------------------------------------
