@@ -64,6 +64,20 @@ def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
     assert nobody.status_code == 422 and "No contact matches “Zzyzx Nobody”" in nobody.text
     assert acme.call("pipelines_list")["items"][0]["stages"][0]["open_count"] == deals_before
 
+    # Two Dana Morrisons: typing the name lists both to choose from (nothing written yet); the one chosen is linked.
+    danas = [acme.call("contacts_create", first_name="Dana", last_name="Morrison", email=f"dana{i}@example.com")
+             for i in (1, 2)]  # fmt: skip
+    ask = _post(web, "/deals/new", {"name": "Morrison Plumbing", "contact": "Morrison"})
+    assert ask.status_code == 422 and "Several records match: choose the contact below" in ask.text
+    assert ask.text.count('name="contact_id" value="ct_') == 2
+    assert not acme.call("opportunities_list", contact_id=danas[1]["id"])["items"]
+    chosen = web.post("/deals/new", data={"name": "Morrison Plumbing", "contact_id": danas[1]["id"],
+                                          "csrf": _csrf(ask.text)}, follow_redirects=False)  # fmt: skip
+    assert chosen.status_code == 303
+    assert [d["name"] for d in acme.call("opportunities_list", contact_id=danas[1]["id"])["items"]] == [
+        "Morrison Plumbing"
+    ]
+
     contact = acme.call("contacts_create", first_name="Rosa", last_name="Diaz", phone="+13055550188")
     opt_in = _post(web, f"/contacts/{contact['id']}/edit", {"first_name": "Rosa", "phone": "+13055550188",
                                                              "sms_consent": "opted_in", "call_consent": "unknown"})  # fmt: skip

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ...errors import HarmoniaError, InvalidArguments, OutboundBlocked
 from .kit import Ui, url_with, view
-from .record_pages import lender_match, record_names
+from .record_pages import CONTACT_LABELS, lender_match, pick_account, record_names, unpicked
 from .wording import for_people
 
 __all__ = ["ROUTES"]
@@ -118,12 +118,16 @@ _CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "timezo
 
 @view
 def contact_new(ui: Ui) -> Response:
+    picking: dict[str, Any] = {"account_id": ui.field("account_id") or ui.query("account"), "candidates": {}}
+    picking["names"] = record_names(ui, [picking["account_id"]])
     if ui.request.method == "GET":
-        return ui.render("contact_new.html", values={})
+        return ui.render("contact_new.html", values={}, **picking)
     try:
-        created = ui.call("contacts_create", **{f: ui.field(f) or None for f in _CONTACT_FIELDS}, source="manual")
+        account_id = pick_account(ui, picking)
+        created = ui.call("contacts_create", **{f: ui.field(f) or None for f in _CONTACT_FIELDS}, source="manual",
+                          account_id=account_id)  # fmt: skip
     except HarmoniaError as error:
-        return ui.failed("contact_new.html", error)
+        return ui.failed("contact_new.html", error, CONTACT_LABELS, values=unpicked(ui, picking), **picking)
     return ui.redirect(f"/contacts/{created['id']}", flash=f"Created {created['name']}.")
 
 

@@ -20,7 +20,7 @@ from ...errors import HarmoniaError, InvalidArguments
 from .kit import Ui, url_with, view
 from .wording import for_people
 
-__all__ = ["ROUTES", "lender_match", "record_names"]
+__all__ = ["CONTACT_LABELS", "ROUTES", "lender_match", "pick_account", "record_names", "unpicked"]
 
 PAGE = 50  # rows a list page shows
 MATCH_ROWS = 25  # lenders the deal page ranks; the rest a click away on the lender page
@@ -88,7 +88,16 @@ def _pick(ui: Ui, kind: str, chosen_id: str, typed: str, label: str) -> tuple[st
     return None, hits
 
 
-def _unpicked(ui: Ui, context: dict[str, Any]) -> dict[str, Any]:
+def pick_account(ui: Ui, context: dict[str, Any]) -> str | None:
+    """The account a contact form names; several matches put the choices in `context` and ask."""
+    account_id, accounts = _pick(ui, "account", ui.field("account_id"), ui.field("account"), "Account")
+    if accounts:
+        context["candidates"] = {"account": accounts}
+        raise InvalidArguments("several accounts match: choose one below", field="account_id")
+    return account_id
+
+
+def unpicked(ui: Ui, context: dict[str, Any]) -> dict[str, Any]:
     """What was typed, shown again; a name that matched several records is cleared: the choices replace it."""
     return {k: v for k, v in ui.form.items() if not context["candidates"].get(k)}
 
@@ -155,7 +164,7 @@ def deal_new(ui: Ui) -> Response:
         created = ui.call("opportunities_create", **values, pipeline=ui.field("pipeline") or None,
                           stage=ui.field("stage") or None)  # fmt: skip
     except HarmoniaError as error:
-        return ui.failed("deal_form.html", error, DEAL_LABELS, values=_unpicked(ui, context), **context)
+        return ui.failed("deal_form.html", error, DEAL_LABELS, values=unpicked(ui, context), **context)
     return ui.redirect(f"/deals/{created['id']}", flash=f"Created {created['name']}.")
 
 
@@ -174,7 +183,7 @@ def deal_edit(ui: Ui) -> Response:
         values = _deal_values(ui, context)
         ui.call("opportunities_update", opportunity_id=deal_id, **values)
     except HarmoniaError as error:
-        return ui.failed("deal_form.html", error, DEAL_LABELS, values=_unpicked(ui, context), **context)
+        return ui.failed("deal_form.html", error, DEAL_LABELS, values=unpicked(ui, context), **context)
     return ui.redirect(f"/deals/{deal_id}", flash=f"Saved {ui.field('name') or deal['name']}.")
 
 
@@ -236,10 +245,7 @@ def contact_edit(ui: Ui) -> Response:
         values |= {f"{ch}_consent": v for ch, v in (contact.get("consent") or {}).items()}
         return ui.render("contact_edit.html", values=values, **context)
     try:
-        account_id, accounts = _pick(ui, "account", ui.field("account_id"), ui.field("account"), "Account")
-        if accounts:
-            context["candidates"] = {"account": accounts}
-            raise InvalidArguments("several accounts match: choose one below", field="account_id")
+        account_id = pick_account(ui, context)
         consent = {f"{ch}_consent": ui.field(f"{ch}_consent") or None for ch in CONSENT_CHOICES}
         ui.call("contacts_update", contact_id=contact_id, **{f: ui.field(f) or None for f in _CONTACT_FIELDS},
                 account_id=account_id, **consent, consent_source=ui.field("consent_source") or None,
@@ -249,7 +255,7 @@ def contact_edit(ui: Ui) -> Response:
             error = InvalidArguments("Source of consent is required to record an opt-in: say where the contact gave "
                                      "it (for example “signed application form”), and the date if it was not today",
                                      field="consent_source")  # fmt: skip
-        return ui.failed("contact_edit.html", error, CONTACT_LABELS, values=_unpicked(ui, context), **context)
+        return ui.failed("contact_edit.html", error, CONTACT_LABELS, values=unpicked(ui, context), **context)
     return ui.redirect(f"/contacts/{contact_id}", flash=f"Saved {contact['name']}.")
 
 
