@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import Site, screenshot
+from .test_web_polish import _UNLABELLED
 
 pytestmark = pytest.mark.one_backend
 
@@ -169,12 +170,14 @@ def test_accounts_lenders_tasks_and_the_board_are_found_by_hand(site: Site, brow
 
     # A phone: the new pages fit 390 px.
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in (f"/accounts/{account['id']}", "/lenders", f"/lenders/{busy['id']}", f"/deals/{deal['id']}/brief"):
+    for path in (f"/accounts/{account['id']}/edit", "/lenders", f"/lenders/{busy['id']}", f"/deals/{deal['id']}/brief",
+                 f"/deals/{deal['id']}/edit"):  # fmt: skip
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         wide = page.evaluate(
             """[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 391 && !e.closest('.table-wrap')).slice(0, 4).map(e => e.tagName + '.' + e.className + ':' + e.textContent.slice(0, 60))"""
         )
         assert width <= 390, f"{path} is {width}px wide on a phone: {wide}"
+        assert page.evaluate(_UNLABELLED) == [], path
     screenshot(page, "lender-phone")
     assert site.console_errors == []
