@@ -117,7 +117,8 @@ def _owners(ui: Ui, current: str | None) -> list[tuple[str, str]]:
 
 
 def _day_to_instant(ui: Ui, text: str) -> str | None:
-    """A date field (the person's calendar day) as the instant of its start in their time zone."""
+    """A date field (the person's calendar day) as an instant of it: noon in their time zone, so the day stays the
+    same wherever it is shown (midnight in Tokyo is the day before in UTC)."""
     if not text:
         return None
     try:
@@ -125,7 +126,10 @@ def _day_to_instant(ui: Ui, text: str) -> str | None:
     except ValueError:
         raise InvalidArguments("Date given must be a date, like 2026-12-01", field="consent_given_at") from None
     tz = ZoneInfo(ui.person.timezone if ui.person and ui.person.timezone else "UTC")
-    return datetime.combine(day, time(0, 0), tzinfo=tz).isoformat()
+    if day > datetime.now(tz).date():
+        raise InvalidArguments("Date given cannot be in the future: use the day the contact gave it",
+                               field="consent_given_at")  # fmt: skip
+    return datetime.combine(day, time(12, 0), tzinfo=tz).isoformat()
 
 
 # -- deals: create and edit -----------------------------------------------------------------------------------------
