@@ -84,6 +84,10 @@ def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
     assert opt_in.status_code == 422
     assert "Source of consent is required to record an opt-in" in opt_in.text
     assert "consent_source" not in re.sub(r'(name|id|for|aria-describedby)="[^"]*"', "", opt_in.text)
+    future = _post(web, f"/contacts/{contact['id']}/edit", {"first_name": "Rosa", "sms_consent": "opted_in",
+                                                             "consent_source": "web form",
+                                                             "consent_given_at": "2999-01-01"})  # fmt: skip
+    assert future.status_code == 422 and "Date given cannot be in the future" in future.text
     assert acme.call("contacts_get", contact_id=contact["id"])["consent"]["sms"] == "unknown"
 
     fico = _post(web, "/accounts/new", {"name": "Rosa's Bakery LLC", "owner_fico": "nine hundred"})
