@@ -195,6 +195,8 @@ def deal_edit(ui: Ui) -> Response:
 def _rules(row: dict[str, Any]) -> list[dict[str, Any]]:
     """Every rule of a ranked lender as {rule, result, actual, required}: fails and unknowns arrive as records,
     passes as "rule: actual (required)" lines (or records, if the operation sends them so)."""
+    if isinstance(row.get("rules"), list):  # a ranking that sends every rule as a record, result included
+        return [r for r in row["rules"] if isinstance(r, dict)]
     rules = [{**r, "result": "fail"} for r in row.get("fails") or []]
     rules += [{**r, "result": "unknown"} for r in row.get("unknowns") or []]
     for p in row.get("passes") or []:
