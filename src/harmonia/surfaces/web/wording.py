@@ -134,6 +134,8 @@ def _rule_value(value: Any, rule: Any = "") -> str:
         if not found:
             return {"False": "no", "True": "yes", "None": "not known"}.get(value, value)
         op, number = found.groups()
+        if not op and name not in _MONEY_RULES + _SHARE_RULES:
+            return value  # a code (NAICS 811111) or a count, as written
         amount = float(number.replace(",", ""))
         shown = _rule_value(int(amount) if amount.is_integer() and "." not in number else amount, rule)
         return f"{op} {shown}" if op else shown
