@@ -108,4 +108,6 @@ def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
         assert answer.status_code == 200, path
     lender = acme.call("lenders_list", limit=1)["items"][0]
     assert lender["name"] in web.get(f"/lenders/{lender['id']}").text
-    assert web.get("/lenders/ld_00000000000000000000").status_code == 404
+    for missing in ("/lenders/ld_00000000000000000000", "/accounts/not-an-id"):
+        answer = web.get(missing)
+        assert answer.status_code == 404 and "There is no " in answer.text and "list or search" not in answer.text
