@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from ...errors import HarmoniaError, InvalidArguments, OutboundBlocked
 from .kit import Ui, url_with, view
-from .record_pages import CONTACT_LABELS, lender_match, pick_account, record_names, unpicked
+from .lender_pages import lender_match
+from .record_pages import CONTACT_LABELS, pick_account, record_names, unpicked
 from .wording import for_people
 
 __all__ = ["ROUTES"]

@@ -1,5 +1,5 @@
-"""Records a person creates and edits by hand: deals, contacts (with their account and consent), accounts; the
-accounts and lenders pages; on each deal, the lender match and the printable submission brief.
+"""Records a person creates and edits by hand: deals, contacts (with their account and consent), accounts; and the
+accounts pages. (Lenders, the lender match and the submission brief: lender_pages.py.)
 
 Every read and write is an operation called as the signed-in person (`ui.call`); nothing here reaches a service.
 A form that does not go through is shown again with what was typed and the reason in plain words, and nothing of
@@ -20,10 +20,9 @@ from ...errors import HarmoniaError, InvalidArguments
 from .kit import Ui, url_with, view
 from .wording import for_people
 
-__all__ = ["CONTACT_LABELS", "ROUTES", "lender_match", "pick_account", "record_names", "unpicked"]
+__all__ = ["CONTACT_LABELS", "ENTITY_TYPES", "ROUTES", "pick_account", "record_names", "unpicked"]
 
 PAGE = 50  # rows a list page shows
-MATCH_ROWS = 25  # lenders the deal page ranks; the rest a click away on the lender page
 PICK_CHOICES = 8  # candidates offered when a typed contact or account matches several
 
 DEAL_LABELS = {"name": "Deal name", "amount": "Amount requested", "requested_amount": "Amount requested",
@@ -191,45 +190,6 @@ def deal_edit(ui: Ui) -> Response:
     return ui.redirect(f"/deals/{deal_id}", flash=f"Saved {ui.field('name') or deal['name']}.")
 
 
-# -- the lender match and the brief on a deal ----------------------------------------------------------------------
-def _rules(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every rule of a ranked lender as {rule, result, actual, required}: fails and unknowns arrive as records,
-    passes as "rule: actual (required)" lines (or records, if the operation sends them so)."""
-    if isinstance(row.get("rules"), list):  # a ranking that sends every rule as a record, result included
-        return [r for r in row["rules"] if isinstance(r, dict)]
-    rules = [{**r, "result": "fail"} for r in row.get("fails") or []]
-    rules += [{**r, "result": "unknown"} for r in row.get("unknowns") or []]
-    for p in row.get("passes") or []:
-        if isinstance(p, dict):
-            rules.append({**p, "result": "pass"})
-            continue
-        found = re.fullmatch(r"([^:]+): (.*) \((.*)\)", str(p))
-        rule, actual, required = found.groups() if found else (str(p), "", "")
-        rules.append({"rule": rule, "result": "pass", "actual": actual, "required": required})
-    return rules
-
-
-def lender_match(ui: Ui, deal_id: str) -> dict[str, Any]:
-    """The deal page's lender match: `lenders_list` ranking this deal, each lender with its rules."""
-    try:
-        ranked = ui.call("lenders_list", opportunity_id=deal_id, limit=MATCH_ROWS)
-    except HarmoniaError as error:
-        return {"rows": [], "error": for_people(error), "metrics": None, "more": False}
-    rows = [{**row, "rules": _rules(row)} for row in ranked["items"]]
-    return {"rows": rows, "error": None, "metrics": ranked.get("deal_metrics"), "more": bool(ranked.get("next_cursor"))}
-
-
-@view
-def deal_brief(ui: Ui) -> Response:
-    deal_id = ui.path("deal_id")
-    lender_id = ui.query("lender") or None
-    brief = ui.call("lenders_brief", opportunity_id=deal_id, lender_id=lender_id)["brief"]
-    match = brief.get("match") or {}
-    rules = match.get("rules") or []
-    return ui.render("deal_brief.html", brief=brief, rules=rules, match=match, deal_id=deal_id,
-                     entities=dict(ENTITY_TYPES))  # fmt: skip
-
-
 # -- contacts: edit, with the account and consent -------------------------------------------------------------------
 _CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "timezone")
 
@@ -329,29 +289,12 @@ def account_page(ui: Ui) -> Response:
     return ui.render("account.html", account=account, stages=stages, names=names, entities=dict(ENTITY_TYPES))
 
 
-# -- lenders --------------------------------------------------------------------------------------------------------
-@view
-def lenders(ui: Ui) -> Response:
-    cursor = ui.query("cursor") or None
-    listed = ui.call("lenders_list", limit=PAGE, cursor=cursor)
-    next_url = url_with("/lenders", cursor=listed["next_cursor"]) if listed.get("next_cursor") else None
-    return ui.render("lenders.html", lenders=listed["items"], next_url=next_url, cursor=cursor)
-
-
-@view
-def lender_page(ui: Ui) -> Response:
-    return ui.render("lender.html", lender=ui.call("lenders_get", lender_id=ui.path("lender_id")))
-
-
 ROUTES = [
     Route("/deals/new", deal_new, methods=["GET", "POST"]),
     Route("/deals/{deal_id}/edit", deal_edit, methods=["GET", "POST"]),
-    Route("/deals/{deal_id}/brief", deal_brief),
     Route("/contacts/{contact_id}/edit", contact_edit, methods=["GET", "POST"]),
     Route("/accounts", accounts),
     Route("/accounts/new", account_new, methods=["GET", "POST"]),
     Route("/accounts/{account_id}", account_page),
     Route("/accounts/{account_id}/edit", account_edit, methods=["GET", "POST"]),
-    Route("/lenders", lenders),
-    Route("/lenders/{lender_id}", lender_page),
 ]
