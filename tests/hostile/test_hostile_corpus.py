@@ -252,7 +252,8 @@ def test_the_web_ui_answers_hostile_links_and_forms_with_pages_never_an_error_50
         q = quote(text[:5000])
         for link in (f"/contacts?q={q}", f"/board?pipeline={q}", f"/inbox?status={q}", f"/tasks?due={q}",
                      f"/audit?action={q}", f"/contacts?cursor={q}", f"/deals/{q}", f"/contacts/{q}",
-                     f"/signin?next={q}"):  # fmt: skip
+                     f"/signin?next={q}", f"/accounts?q={q}", f"/accounts/{q}", f"/lenders/{q}",
+                     f"/deals/{deal_id}/brief?lender={q}"):  # fmt: skip
             _classify_http(tally, f"GET {link[:60]}", client.get(link, follow_redirects=False))
         forms = [
             ("/contacts/new", {"first_name": text, "last_name": text, "email": text, "phone": text}),
@@ -262,6 +263,18 @@ def test_the_web_ui_answers_hostile_links_and_forms_with_pages_never_an_error_50
             (f"/contacts/{contact_id}/tasks", {"title": text, "due_at": text}),
             ("/settings/tokens", {"name": text, "scopes": text}),
             ("/settings/users", {"email": text, "name": text, "role": text}),
+            ("/deals/new", {"name": text, "amount": text, "contact": text, "account_id": text, "stage": text}),
+            (
+                f"/contacts/{contact_id}/edit",
+                {
+                    "first_name": text,
+                    "account": text,
+                    "sms_consent": text,
+                    "consent_source": text,
+                    "consent_given_at": text,
+                },
+            ),
+            ("/accounts/new", {"name": text, "state": text, "owner_fico": text, "business_start_date": text}),
         ]
         for path, data in forms:
             before = row_counts(site.db, site.ws)

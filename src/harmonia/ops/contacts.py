@@ -123,7 +123,11 @@ def contacts_update(ctx: OpContext, args: ContactsUpdate) -> ContactOut:
     contact = get_or_404(ctx.uow, Contact, args.contact_id, "contact")
     changes = args.model_dump(exclude={"contact_id"}, exclude_unset=True)
     before = svc.update_contact(ctx.uow, contact, changes)
-    ctx.audit_target("contact", contact.id, before=before, after={k: getattr(contact, k) for k in before})
+    after = {k: getattr(contact, k) for k in before}
+    if args.consent_source and any(k.endswith("_consent") for k in before):  # the audit keeps where an opt-in came from
+        after["consent_source"] = args.consent_source
+        after["consent_given_at"] = args.consent_given_at
+    ctx.audit_target("contact", contact.id, before=before, after=after)
     return contact_out(contact, tag_service.names_for(ctx.uow, "contact", [contact.id]).get(contact.id))
 
 
@@ -132,6 +136,9 @@ class ContactsGet(InputModel):
 
 
 class ContactDetail(ContactOut):
+    consent_sources: dict[str, dict[str, Any]] | None = Field(
+        None, description="per channel, the latest change: how (its source), at, given_at"
+    )
     open_deals: list[dict[str, Any]] = []
     recent_messages: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
@@ -160,6 +167,7 @@ _CONTACT = Query(
                 "dnd_channels",
                 "timezone",
                 "source",
+                "consent_log",
                 "last_activity_at",
                 "updated_at",
             )
@@ -215,6 +223,7 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
     fence = Fence.for_channel(ctx.actor.channel)  # inbound bodies and subjects are the sender's words, not ours
     return ContactDetail(
         **base.model_dump(exclude_none=True),
+        consent_sources=dict(contact.consent_log) if contact.consent_log else None,
         open_deals=[
             _drop_none(
                 {

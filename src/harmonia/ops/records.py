@@ -1,4 +1,4 @@
-"""Operations across record types: tagging and assigning an owner."""
+"""Operations across record types: tagging, assigning an owner, and naming records by id."""
 
 from __future__ import annotations
 
@@ -60,6 +60,18 @@ def records_assign(ctx: OpContext, args: RecordsAssign) -> AssignResult:
     return AssignResult(record_type=args.record_type, record_id=args.record_id, user_id=user.id, user_name=user.name)
 
 
+class RecordsNames(InputModel):
+    ids: list[RecordId] = Field(min_length=1, max_length=500)
+
+
+class NamesResult(OutputModel):
+    names: dict[str, str]
+
+
+def records_names(ctx: OpContext, args: RecordsNames) -> NamesResult:
+    return NamesResult(names=svc.names_of(ctx.uow, args.ids))
+
+
 OPERATIONS = [
     Operation(
         name="tags_apply",
@@ -85,5 +97,19 @@ OPERATIONS = [
         output=AssignResult,
         handler=records_assign,
         rest=("POST", "/assign"),
+    ),
+    Operation(
+        name="records_names",
+        title="Name records by id",
+        scope=Scope.READ,
+        read_only=True,
+        idempotent=True,
+        description="The names of contacts, deals, accounts, users and lenders by id, for lists that show whose a "
+        "row is. Ids not found in this workspace are left out.",
+        input=RecordsNames,
+        output=NamesResult,
+        handler=records_names,
+        rest=("GET", "/records/names"),
+        mcp=False,
     ),
 ]

@@ -94,7 +94,7 @@ def change_consent(
                                  via=uow.actor.channel, user_id=uow.actor.user_id,
                                  client=uow.actor.client))  # fmt: skip
     log = dict(contact.consent_log or {})  # the latest per channel, for display; the history is consent_events
-    log[channel] = {"at": now.isoformat(), "how": source}
+    log[channel] = {"at": now.isoformat(), "how": source, "given_at": (given_at or now).isoformat()}
     contact.consent_log = log
     uow.emit("consent_changed", subject=("contact", contact.id), channel=channel, before=current, after=value)
     return str(current)

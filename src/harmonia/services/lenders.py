@@ -14,7 +14,7 @@ from ..models import Account, CashflowMonth, Lender, Opportunity, Submission, ut
 from .paging import DEFAULT_LIMIT, decode_offset, page
 from .records import get_or_404
 
-__all__ = ["deal_facts", "lender_brief", "lender_terms", "list_lenders", "match_lenders", "match_page"]
+__all__ = ["deal_facts", "get_lender", "lender_brief", "lender_terms", "list_lenders", "match_lenders", "match_page"]
 
 _TERM_FIELDS = tuple(f for f in LenderTerms.__dataclass_fields__ if f not in ("id", "name", "status"))
 
@@ -139,3 +139,21 @@ def _strengths_and_risks(m: dict[str, Any]) -> tuple[list[str], list[str]]:
     if m.get("max_nsf_month", 0) >= 3:
         risks.append(f"{m['max_nsf_month']} NSFs in a single month")
     return strengths[:3], risks[:3]
+
+
+RECENT_SUBMISSIONS = 20  # the lender page shows the latest; the whole history is on each deal
+
+
+def get_lender(uow: UnitOfWork, lender_id: str) -> tuple[Lender, list[tuple[Submission, str]]]:
+    """A lender and its latest submissions, newest first, each with its deal's name."""
+    lender = get_or_404(uow, Lender, lender_id, "lender")
+    rows = uow.session.execute(
+        select(Submission, Opportunity.name)
+        .join(
+            Opportunity, (Opportunity.tenant_id == Submission.tenant_id) & (Opportunity.id == Submission.opportunity_id)
+        )
+        .where(Submission.lender_id == lender.id)
+        .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+        .limit(RECENT_SUBMISSIONS)
+    ).all()
+    return lender, [(sub, name) for sub, name in rows]

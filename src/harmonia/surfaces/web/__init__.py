@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ...config import Settings
-from . import auth, automation_pages, import_pages, oauth_pages, pages, settings_pages
+from . import auth, automation_pages, import_pages, lender_pages, oauth_pages, pages, record_pages, settings_pages
 from .kit import HERE, templates
 
 __all__ = ["install"]
@@ -89,6 +89,8 @@ def install(app: Starlette) -> None:
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         *auth.ROUTES,
         *import_pages.ROUTES,  # before pages: /contacts/import is not a contact id
+        *record_pages.ROUTES,  # before pages: /deals/new is not a deal id
+        *lender_pages.ROUTES,
         *pages.ROUTES,
         *settings_pages.ROUTES,
         *oauth_pages.ROUTES,

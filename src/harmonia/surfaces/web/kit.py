@@ -40,6 +40,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 NAV = (
     ("board", "Pipeline", "/board"),
     ("contacts", "Contacts", "/contacts"),
+    ("accounts", "Accounts", "/accounts"),
+    ("lenders", "Lenders", "/lenders"),
     ("inbox", "Inbox", "/inbox"),
     ("tasks", "Tasks", "/tasks"),
     ("automation", "Automation", "/automation"),
@@ -250,6 +252,8 @@ _RECORDS = {
     "opportunity_id": ("deal", ("/board", "Back to the pipeline")),
     "contact_id": ("contact", ("/contacts", "Back to contacts")),
     "conversation_id": ("conversation", ("/inbox", "Back to the inbox")),
+    "account_id": ("account", ("/accounts", "Back to accounts")),
+    "lender_id": ("lender", ("/lenders", "Back to lenders")),
     "record_id": ("record", ("/board", "Back to the pipeline")),
 }
 

@@ -12,6 +12,8 @@ from starlette.routing import Route
 
 from ...errors import HarmoniaError, InvalidArguments, OutboundBlocked
 from .kit import Ui, url_with, view
+from .lender_pages import lender_match
+from .record_pages import CONTACT_LABELS, pick_account, record_names, unpicked
 from .wording import for_people
 
 __all__ = ["ROUTES"]
@@ -25,6 +27,10 @@ def home(ui: Ui) -> Response:
     return ui.redirect("/board")
 
 
+BOARD_CARDS = 8  # cards a column shows at first: eight columns fit a 1440 px screen without a wall of cards
+BOARD_MORE = 50  # after "show more" on that column; the whole stage is a filtered list away
+
+
 # -- pipeline board -------------------------------------------------------------------------------------------------
 @view
 def board(ui: Ui) -> Response:
@@ -33,12 +39,16 @@ def board(ui: Ui) -> Response:
         return ui.render("board.html", pipelines=[], pipeline=None, columns=[])
     chosen = ui.query("pipeline")
     pipeline = next((p for p in pipelines if p["id"] == chosen), pipelines[0])
+    expanded = ui.query("show")  # the one column whose "show more" was followed
     columns = []
     for stage in pipeline["stages"]:
         status = None if stage["kind"] == "open" else stage["kind"]
-        deals = ui.call("opportunities_list", pipeline=pipeline["id"], stage=stage["id"], status=status, limit=25)
-        columns.append({"stage": stage, "deals": deals["items"], "more": bool(deals.get("next_cursor"))})
-    return ui.render("board.html", pipelines=pipelines, pipeline=pipeline, columns=columns)
+        cap = BOARD_MORE if stage["id"] == expanded else BOARD_CARDS
+        deals = ui.call("opportunities_list", pipeline=pipeline["id"], stage=stage["id"], status=status, limit=cap)
+        columns.append({"stage": stage, "deals": deals["items"], "more": bool(deals.get("next_cursor")),
+                        "expanded": stage["id"] == expanded})  # fmt: skip
+    names = record_names(ui, [i for c in columns for d in c["deals"] for i in (d.get("contact_id"), d.get("owner_id"))])
+    return ui.render("board.html", pipelines=pipelines, pipeline=pipeline, columns=columns, names=names)
 
 
 @view
@@ -66,7 +76,9 @@ def _deal_context(ui: Ui, deal_id: str) -> dict[str, Any]:
     pipeline = next((p for p in pipelines if p["id"] == deal["pipeline_id"]), None)
     contact = ui.call("contacts_get", contact_id=deal["contact_id"]) if deal.get("contact_id") else None
     timeline = ui.call("records_timeline", record_type="opportunity", record_id=deal_id)["items"]
-    return {"deal": deal, "pipeline": pipeline, "contact": contact, "timeline": timeline}
+    owner_name = record_names(ui, [deal.get("owner_id")]).get(deal.get("owner_id") or "")
+    return {"deal": deal, "pipeline": pipeline, "contact": contact, "timeline": timeline,
+            "match": lender_match(ui, deal_id), "owner_name": owner_name}  # fmt: skip
 
 
 @view
@@ -107,12 +119,16 @@ _CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "timezo
 
 @view
 def contact_new(ui: Ui) -> Response:
+    picking: dict[str, Any] = {"account_id": ui.field("account_id") or ui.query("account"), "candidates": {}}
+    picking["names"] = record_names(ui, [picking["account_id"]])
     if ui.request.method == "GET":
-        return ui.render("contact_new.html", values={})
+        return ui.render("contact_new.html", values={}, **picking)
     try:
-        created = ui.call("contacts_create", **{f: ui.field(f) or None for f in _CONTACT_FIELDS}, source="manual")
+        account_id = pick_account(ui, picking)
+        created = ui.call("contacts_create", **{f: ui.field(f) or None for f in _CONTACT_FIELDS}, source="manual",
+                          account_id=account_id)  # fmt: skip
     except HarmoniaError as error:
-        return ui.failed("contact_new.html", error)
+        return ui.failed("contact_new.html", error, CONTACT_LABELS, values=unpicked(ui, picking), **picking)
     return ui.redirect(f"/contacts/{created['id']}", flash=f"Created {created['name']}.")
 
 
@@ -258,8 +274,9 @@ def tasks(ui: Ui) -> Response:
                      assignee_id=ui.actor.user_id if mine else None, limit=50, cursor=cursor)  # fmt: skip
     where = {"who": "mine" if mine else "all", "status": status}
     next_url = url_with("/tasks", **where, cursor=listed["next_cursor"]) if listed.get("next_cursor") else None
+    names = record_names(ui, [t.get("record_id") for t in listed["items"]])
     return ui.render("tasks.html", tasks=listed["items"], task_status=status, mine=mine, now=datetime.now(UTC),
-                     cursor=cursor, next_url=next_url, first_url=url_with("/tasks", **where))  # fmt: skip
+                     cursor=cursor, next_url=next_url, first_url=url_with("/tasks", **where), names=names)  # fmt: skip
 
 
 @view

@@ -117,7 +117,46 @@ def _reason(value: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
+# The lender match's rules carry raw numbers ("28370.92", "≥ 8000.0", 0.277): these are dollars or shares.
+_MONEY_RULES = ("avg monthly revenue", "avg daily balance", "deal size")
+_SHARE_RULES = ("withholding after funding",)
+
+
+def _rule_value(value: Any, rule: Any = "") -> str:
+    """A lender-match rule's actual or required value as a person reads it: "$28,371", "≥ $8,000", "27.7%"."""
+    if value is None or value == "":
+        return "not known"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    name = str(rule).lower()
+    if isinstance(value, str):
+        found = re.fullmatch(r"([≥≤<>]=?)?\s*(-?[\d,]+(?:\.\d+)?)", value.strip())
+        if not found:
+            return {"False": "no", "True": "yes", "None": "not known"}.get(value, value)
+        op, number = found.groups()
+        if not op and name not in _MONEY_RULES + _SHARE_RULES:
+            return value  # a code (NAICS 811111) or a count, as written
+        amount = float(number.replace(",", ""))
+        shown = _rule_value(int(amount) if amount.is_integer() and "." not in number else amount, rule)
+        return f"{op} {shown}" if op else shown
+    if not isinstance(value, int | float):
+        return str(value)
+    if name in _MONEY_RULES:
+        return _money(value)
+    if name in _SHARE_RULES and value <= 1:
+        return f"{value * 100:.1f}%".replace(".0%", "%")
+    return f"{value:,.1f}".removesuffix(".0") if isinstance(value, float) else f"{value:,}"
+
+
+def _rule_name(value: Any) -> str:
+    """ "FICO", "avg daily balance" → "FICO", "Avg daily balance" (capitalize() would say "Fico")."""
+    text = str(value or "").replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
 FILTERS: dict[str, Callable[..., str]] = {
+    "rule_value": _rule_value,
+    "rule_name": _rule_name,
     "money": _money,
     "when": _when,
     "day": _day,

@@ -11,6 +11,10 @@
     if (navigator.clipboard) navigator.clipboard.writeText(text).catch(function () {});
     button.textContent = "Copied";
   });
+  // The submission brief's Print button (the print stylesheet leaves out everything but the brief).
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
   // Forms that change something that cannot be undone ask first.
   document.addEventListener("submit", function (event) {
     var message = (event.submitter && event.submitter.getAttribute("data-confirm")) ||
