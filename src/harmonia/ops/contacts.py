@@ -221,7 +221,7 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "amount": d.amount,
                     "stage_id": d.stage_id,
                     "stage": d.stage,
-                    "updated_at": d.updated_at.isoformat(),
+                    "updated_at": d.updated_at,
                 }
             )
             for d in _OPEN_DEALS.rows(uow, contact_id=contact_id)
@@ -235,17 +235,14 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "status": m.status,
                     "subject": fence.mark_inbound(m.subject, m.direction, m.channel),
                     "body": fence.mark_inbound(m.body[:200], m.direction, m.channel),
-                    "at": m.created_at.isoformat(),
+                    "at": m.created_at,
                 }
             )
             for m in messages[:5]
         ],
-        notes=[
-            {"id": n.id, "body": n.body[:300], "at": n.created_at.isoformat()}
-            for n in _NOTES.rows(uow, contact_id=contact_id)
-        ],
+        notes=[{"id": n.id, "body": n.body[:300], "at": n.created_at} for n in _NOTES.rows(uow, contact_id=contact_id)],
         open_tasks=[
-            _drop_none({"id": t.id, "title": t.title, "due_at": t.due_at and t.due_at.isoformat()})
+            _drop_none({"id": t.id, "title": t.title, "due_at": t.due_at})
             for t in _OPEN_TASKS.rows(uow, contact_id=contact_id)
         ],
     )
