@@ -12,12 +12,12 @@ from sqlalchemy import bindparam, select
 
 from ..errors import InvalidArguments, OutboundBlocked
 from ..ids import new_id
-from ..models import Contact, Conversation, Message, Tenant
-from ..queries import TENANT, QueryFamily
+from ..models import Contact, Conversation, Message, Tenant, User
+from ..queries import TENANT, Query
 from ..services import comms as svc
 from ..services import tenancy
-from ..services.paging import Listing, at_least, eq, page
-from ..services.records import get_or_404
+from ..services.paging import Listing, at_least, eq, named, page, with_names
+from ..services.records import get_or_404, not_found
 from ..untrusted import Fence
 from .common import Page, PageArgs, RecordId, Since
 from .policies import outbound_on_needs_an_owner_at_the_server
@@ -49,19 +49,22 @@ class ConversationOut(OutputModel):
     unread: bool
     subject: str | None = None
     assignee_id: str | None = None
+    assignee_name: str | None = None
     last_message_at: datetime | None = None
 
 
-def conversation_out(c: Any, contact_name: str | None = None) -> ConversationOut:
+def conversation_out(c: Any) -> ConversationOut:
+    """`c`: a row of the conversation reads, with its contact's and assignee's names."""
     return ConversationOut(
         id=c.id,
         contact_id=c.contact_id,
-        contact_name=contact_name,
+        contact_name=f"{c.contact_first_name or ''} {c.contact_last_name or ''}".strip() or None,
         channel=c.channel,
         status=c.status,
         unread=c.unread,
         subject=c.subject,
         assignee_id=c.assignee_id,
+        assignee_name=c.assignee_name,
         last_message_at=c.last_message_at,
     )
 
@@ -104,19 +107,27 @@ class ConversationsList(PageArgs):
     updated_since: Since | None = None
 
 
+_CONVERSATION_COLUMNS = ("id", "contact_id", "channel", "subject", "assignee_id", "status", "unread",
+                         "last_message_at", "updated_at")  # fmt: skip
+# The thread's contact and assignee by name, in the thread's own statement.
+_CONVERSATION_NAMES = (
+    named(Contact.__table__, "contact_id", contact_first_name="first_name", contact_last_name="last_name"),
+    named(User.__table__, "assignee_id", assignee_name="name"),
+)
 _CONVERSATION_LIST = Listing(
     Conversation.__table__,
-    ("id", "contact_id", "channel", "subject", "assignee_id", "status", "unread", "last_message_at", "updated_at"),
+    _CONVERSATION_COLUMNS,
     {
         **{f: eq(f) for f in ("contact_id", "channel", "status", "assignee_id", "unread")},
         "updated_since": at_least("updated_at"),
     },
     {"updated_desc": ("updated_at", True)},
+    _CONVERSATION_NAMES,
 )
-_CT = Contact.__table__.c
-_CONTACT_NAMES = QueryFamily(
-    lambda n: select(_CT.id, _CT.first_name, _CT.last_name).where(
-        _CT.tenant_id == TENANT, _CT.id.in_([bindparam(f"c{i}") for i in range(n)])
+_CV = Conversation.__table__
+_CONVERSATION = Query(
+    with_names(select(*(_CV.c[k] for k in _CONVERSATION_COLUMNS)), _CV, _CONVERSATION_NAMES).where(
+        _CV.c.tenant_id == TENANT, _CV.c.id == bindparam("conversation_id")
     )
 )
 
@@ -126,16 +137,7 @@ def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[Conversa
         f: getattr(args, f) for f in ("contact_id", "channel", "status", "assignee_id", "unread", "updated_since")
     }
     rows, cursor = _CONVERSATION_LIST.page(ctx.uow, values, sort="updated_desc", limit=args.limit, cursor=args.cursor)
-    names = _contact_names(ctx, {c.contact_id for c in rows})
-    return Page[ConversationOut](items=[conversation_out(c, names.get(c.contact_id)) for c in rows], next_cursor=cursor)
-
-
-def _contact_names(ctx: OpContext, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    params = {f"c{i}": contact_id for i, contact_id in enumerate(sorted(ids))}
-    rows = _CONTACT_NAMES.get(len(ids)).rows(ctx.uow, **params)
-    return {r.id: f"{r.first_name} {r.last_name}".strip() for r in rows}
+    return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=cursor)
 
 
 class ConversationsGet(PageArgs):
@@ -148,7 +150,9 @@ class ThreadOut(ConversationOut):
 
 
 def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
-    conv = get_or_404(ctx.uow, Conversation, args.conversation_id, "conversation")
+    conv = _CONVERSATION.first(ctx.uow, conversation_id=args.conversation_id)
+    if conv is None:
+        raise not_found(args.conversation_id, "conversation")
     rows, cursor = page(
         ctx.session,
         select(Message).where(Message.conversation_id == conv.id),
@@ -159,9 +163,7 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
     )
     fence = Fence.for_channel(ctx.actor.channel)  # one nonce per response
     return ThreadOut(
-        **conversation_out(conv, _contact_names(ctx, {conv.contact_id}).get(conv.contact_id)).model_dump(
-            exclude_none=True
-        ),
+        **conversation_out(conv).model_dump(exclude_none=True),
         messages=[message_out(m, fence) for m in rows],
         next_cursor=cursor,
     )
