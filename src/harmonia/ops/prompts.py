@@ -159,7 +159,8 @@ def _lender(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
         "Write a one-page submission brief for this deal to the lender named in the data, for a broker to send "
         "with the file. Use only the numbers in the data (computed by Harmonia); if a value is missing say "
         '"not provided"; never invent guidelines. Fixed sections: header with the one-line ask; fit verdict, score '
-        "and the binding limit; guideline check table (requirement | merchant | ✓/✗/?); business snapshot; "
+        "and the binding limit, and how much of the ask it covers (the match's summary: never present a capped amount as "
+        "the deal's ask); guideline check table (requirement | merchant | ✓/✗/?); business snapshot; "
         "cashflow table with averages and trend; existing positions; strengths and risks; documents checklist; "
         "submission history; footer with the as-of dates. No SSN, date of birth or account numbers.\n\n"
         f"{_data(brief)}"
