@@ -245,6 +245,9 @@ def _given(*names: str) -> dict[str, Any]:
     return {"required": list(names), "properties": {n: {"type": "string"} for n in names}}
 
 
+MAX_CC = 49  # a send to at most 50 contacts; a larger one is a sequence (workflows), paced and stoppable
+
+
 class EmailSend(InputModel):
     # null counts as absent, as the server reads it
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"oneOf": [
@@ -255,6 +258,10 @@ class EmailSend(InputModel):
     subject: Subject | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)
     draft_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="send this email draft instead"))
+    cc: list[RecordId] | None = Field(
+        None, max_length=MAX_CC, description="more contacts to send the same email to (each in their own thread)"
+    )
+    confirmation_id: RecordId | None = Field(None, description="from the preview of a send to several contacts")
     idempotency_key: str | None = IdemKey
 
     @model_validator(mode="after")
@@ -263,14 +270,94 @@ class EmailSend(InputModel):
             raise ValueError("give either draft_id, or contact_id + subject + body, not both")
         if not self.draft_id and not (self.contact_id and self.subject and self.body):
             raise ValueError("give contact_id, subject and body (or draft_id)")
+        if self.draft_id and (self.cc or self.confirmation_id):
+            raise ValueError("cc and confirmation_id go with contact_id, subject and body, not with draft_id")
         return self
 
+    def recipients(self) -> list[str]:
+        return sorted({self.contact_id or "", *(self.cc or [])} - {""})
 
-def email_send(ctx: OpContext, args: EmailSend) -> MessageOut:
+
+class Recipient(OutputModel):
+    contact_id: str
+    name: str | None = None
+    email: str | None = None
+    would_send: bool
+    rule: str | None = None
+    reason: str | None = None
+
+
+class EmailSendOut(MessageOut):
+    """One message (a single send), or a preview (several recipients, not yet confirmed), or the messages a
+    confirmed send wrote."""
+
+    id: str | None = None  # type: ignore[assignment]
+    conversation_id: str | None = None  # type: ignore[assignment]
+    channel: str | None = None  # type: ignore[assignment]
+    direction: str | None = None  # type: ignore[assignment]
+    body: str | None = None  # type: ignore[assignment]
+    created_at: datetime | None = None  # type: ignore[assignment]
+    confirmation_id: str | None = None
+    expires_at: datetime | None = None
+    recipients: list[Recipient] | None = None
+    messages: list[MessageOut] | None = None
+    next_step: str | None = None
+
+
+def email_send(ctx: OpContext, args: EmailSend) -> EmailSendOut:
     if args.draft_id:
-        return _send(ctx, args, channel="email", draft_id=args.draft_id)
+        sent = _send(ctx, args, channel="email", draft_id=args.draft_id)
+    elif len(args.recipients()) > 1:
+        return _send_to_several(ctx, args)
+    else:
+        assert args.contact_id and args.body
+        sent = _send(ctx, args, contact_id=args.contact_id, channel="email", body=args.body, subject=args.subject)
+    return EmailSendOut(**dict(sent))
+
+
+def _send_to_several(ctx: OpContext, args: EmailSend) -> EmailSendOut:
+    """Two steps: without confirmation_id, a preview bound to exactly these recipients and this text (nothing is
+    queued); with it, the send — once: a repeated call answers what it wrote. The gate judges every message when it
+    is queued and again when it is delivered, as for any send."""
     assert args.contact_id and args.body
-    return _send(ctx, args, contact_id=args.contact_id, channel="email", body=args.body, subject=args.subject)
+    to = args.recipients()
+    get_or_404(ctx.uow, Contact, args.contact_id, "contact")
+    digest = svc.send_digest("email", to, args.subject, args.body)
+    if args.confirmation_id is None:
+        confirmation, verdicts = svc.preview_send(ctx.uow, channel="email", contact_ids=to, subject=args.subject,
+                                                  body=args.body, field="cc")  # fmt: skip
+        ctx.audit_target("send_confirmation", confirmation.id, after={"recipients": len(to), "status": "preview"})
+        going = sum(d.allowed for _, d in verdicts)
+        return EmailSendOut(
+            status="preview", subject=args.subject, confirmation_id=confirmation.id,
+            expires_at=confirmation.expires_at,
+            recipients=[Recipient(contact_id=c.id, name=f"{c.first_name or ''} {c.last_name or ''}".strip() or None,
+                                  email=c.email, would_send=d.allowed, rule=d.rule, reason=d.reason)
+                        for c, d in verdicts],
+            next_step=f"Nothing was sent. {going} of {len(to)} recipients may receive it now. To send it, call "
+            "email_send again with the same contact_id, cc, subject and body and this confirmation_id (within "
+            f"{svc.CONFIRMATION_TTL.seconds // 60} minutes, once); other recipients or text need a new preview.",
+        )  # fmt: skip
+    confirmation, replayed = svc.confirm_send(ctx.uow, args.confirmation_id, digest)
+    if replayed:
+        ctx.detail = "confirmed send replayed"
+        messages = svc.messages_by_id(ctx.uow, confirmation.message_ids or [])
+    else:
+        messages = []
+        for contact_id in confirmation.contact_ids:
+            msg, _ = svc.queue(ctx.uow, contact_id=contact_id, channel="email", body=args.body, subject=args.subject)
+            messages.append(msg)
+        confirmation.message_ids = [m.id for m in messages]
+    ctx.audit_target("send_confirmation", confirmation.id,
+                     after={"status": "confirmed", "queued": sum(m.status == "queued" for m in messages),
+                            "blocked": sum(m.status == "blocked" for m in messages)})  # fmt: skip
+    blocked = [m for m in messages if m.status == "blocked"]
+    if messages and len(blocked) == len(messages) and not replayed:
+        ctx.refuse(OutboundBlocked(blocked[0].rule or "blocked", f"{_reason(blocked[0]).rstrip('.')}. None of the "
+                                   f"{len(messages)} messages may go; each is kept in its thread as blocked and nothing "
+                                   "was sent.", message_ids=[m.id for m in messages]))  # fmt: skip
+    return EmailSendOut(status="confirmed", subject=args.subject, confirmation_id=confirmation.id,
+                        messages=[message_out(m) for m in messages])  # fmt: skip
 
 
 class SmsSend(InputModel):
@@ -400,9 +487,12 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Email a contact, or send an existing draft (draft_id)." + _obeys("unsubscribes"),
+        description="Email a contact, or send an existing draft (draft_id). With cc (several contacts, each in their "
+        "own thread): the first call only previews, naming each recipient and whether they may receive it, with a "
+        "confirmation_id; the same call again with that id (within 10 minutes, once) sends exactly that."
+        + _obeys("unsubscribes"),
         input=EmailSend,
-        output=MessageOut,
+        output=EmailSendOut,
         handler=email_send,
         rest=("POST", "/messages/email"),
     ),
