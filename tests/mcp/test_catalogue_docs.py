@@ -21,7 +21,9 @@ pytestmark = pytest.mark.one_backend
 
 # Issue 7: `tools/list` for an all-scope token, compact JSON. Every client pays for it in context on every
 # conversation, so a new tool or a longer description has to fit, or argue for a bigger budget here.
-TOOLS_LIST_BUDGET = 24_000
+# Issue 18 (+0.5 KB, knowingly): email_send's two-step send to several contacts (cc, confirmation_id), lenders_list's
+# fit and details, and the time zone reports_activity's periods follow.
+TOOLS_LIST_BUDGET = 24_600
 
 
 def _op(name: str) -> Operation:

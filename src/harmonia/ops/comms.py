@@ -258,10 +258,8 @@ class EmailSend(InputModel):
     subject: Subject | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)
     draft_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="send this email draft instead"))
-    cc: list[RecordId] | None = Field(
-        None, max_length=MAX_CC, description="more contacts to send the same email to (each in their own thread)"
-    )
-    confirmation_id: RecordId | None = Field(None, description="from the preview of a send to several contacts")
+    cc: list[RecordId] | None = Field(None, max_length=MAX_CC, description="contact ids")
+    confirmation_id: RecordId | None = Field(None, description="from the preview")
     idempotency_key: str | None = IdemKey
 
     @model_validator(mode="after")
@@ -487,10 +485,9 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Email a contact, or send an existing draft (draft_id). With cc (several contacts, each in their "
-        "own thread): the first call only previews, naming each recipient and whether they may receive it, with a "
-        "confirmation_id; the same call again with that id (within 10 minutes, once) sends exactly that."
-        + _obeys("unsubscribes"),
+        description="Email a contact, or send a draft (draft_id). With cc (more contacts, each in their own thread) "
+        "the first call only previews who may receive it and answers a confirmation_id; the same call with it "
+        "(within 10 minutes, once) sends exactly that." + _obeys("unsubscribes"),
         input=EmailSend,
         output=EmailSendOut,
         handler=email_send,

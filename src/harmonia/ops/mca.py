@@ -21,7 +21,7 @@ GUIDELINES = ("min_monthly_revenue", "min_months_in_business", "min_fico", "max_
 
 class LendersList(PageArgs):
     opportunity_id: RecordId | None = Field(None, json_schema_extra=rest_only(description="rank lenders for this deal"))
-    details: bool | None = Field(None, description="with opportunity_id: every rule's actual and required value")
+    details: bool | None = None
 
 
 class LenderRow(OutputModel):
@@ -88,10 +88,9 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="The lender grid. With opportunity_id: lenders ranked by a deterministic match, those who could "
-        "fund the whole ask first: each with fit (full, partial, unknown, none), max_amount, a one-line summary "
-        '("eligible for up to $75,000 of the $186,000 asked") and the rules it fails; details=true adds every rule\'s '
-        "actual vs required and the deal's metrics.",
+        description="The lender grid. With opportunity_id: lenders ranked by a deterministic match, whole-ask fits "
+        "first, each with fit (full/partial/unknown/none), max_amount, a one-line summary and the rules it fails; "
+        "details=true adds every rule's actual vs required.",
         input=LendersList,
         output=LendersPage,
         handler=lenders_list,
