@@ -49,8 +49,11 @@ def test_deals_contacts_threads_and_tasks_name_their_owner_contact_and_account_i
     daniel = acme.call("contacts_create", first_name="Daniel", last_name="Reyes", email="daniel@reyes.example",
                        account_id=account["id"], owner_id=rita["id"])  # fmt: skip
     for n in range(3):
-        acme.call("opportunities_create", name=f"Reyes Trucking — renewal {n}", contact_id=daniel["id"],
-                  account_id=account["id"], owner_id=rita["id"], amount=50_000 + n)  # fmt: skip
+        created = acme.call("opportunities_create", name=f"Reyes Trucking — renewal {n}", contact_id=daniel["id"],
+                            account_id=account["id"], owner_id=rita["id"], amount=50_000 + n)  # fmt: skip
+        assert (created["owner_name"], created["contact_name"], created["stage"]) == (
+            "Rita Williams", "Daniel Reyes", "New Lead"
+        )  # fmt: skip
     acme.call("opportunities_create", name="No one's deal yet", owner_id=acme.owner.id)
     acme.call("tasks_create", title="Chase statements", due_at="2026-12-08T15:00:00Z", assignee_id=rita["id"],
               record_type="contact", record_id=daniel["id"])  # fmt: skip

@@ -204,7 +204,7 @@ def opportunities_create(ctx: OpContext, args: OpportunitiesCreate) -> DealOut:
         values["owner_id"] = ctx.actor.user_id
     d = svc.create(ctx.uow, values, pipeline=args.pipeline, stage=args.stage)
     ctx.audit_target("opportunity", d.id, after=snapshot(d, ("name", "amount", "stage_id")))
-    return deal_out(d, _stage_names(ctx))
+    return deal_out(svc.deal_row(ctx.uow, d.id))
 
 
 class OpportunitiesUpdate(_DealFields):
@@ -216,7 +216,7 @@ def opportunities_update(ctx: OpContext, args: OpportunitiesUpdate) -> DealOut:
     d = get_or_404(ctx.uow, Opportunity, args.opportunity_id, "opportunity")
     before = svc.update(ctx.uow, d, args.model_dump(exclude={"opportunity_id"}, exclude_unset=True))
     ctx.audit_target("opportunity", d.id, before=before, after={k: getattr(d, k) for k in before})
-    return deal_out(d, _stage_names(ctx))
+    return deal_out(svc.deal_row(ctx.uow, d.id))
 
 
 class OpportunitiesMoveStage(InputModel):
@@ -235,7 +235,7 @@ def opportunities_move_stage(ctx: OpContext, args: OpportunitiesMoveStage) -> Mo
     target, previous = svc.move_stage(ctx.uow, d, args.stage, args.reason)
     if previous is not None:
         ctx.audit_target("opportunity", d.id, before={"stage": previous.name}, after={"stage": target.name})
-    out = deal_out(d, _stage_names(ctx))
+    out = deal_out(svc.deal_row(ctx.uow, d.id))
     return MoveResult(
         **out.model_dump(exclude_none=True), moved=previous is not None, from_stage=previous.name if previous else None
     )

@@ -33,8 +33,8 @@ from ..queries import TENANT, Query
 from .paging import Listing, at_least, at_most, eq, named, with_names
 from .records import apply_changes, get_or_404, not_found
 
-__all__ = ["DealView", "create", "get_deal", "list_deals", "move_stage", "pipelines", "recount_stages",
-           "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
+__all__ = ["DEAL_NAMES", "DealView", "create", "deal_row", "get_deal", "list_deals", "move_stage", "pipelines",
+           "recount_stages", "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
 
 OPP_FIELDS = (
     "name", "contact_id", "account_id", "amount", "owner_id", "source", "expected_close", "requested_amount",
@@ -317,6 +317,15 @@ _CASHFLOW = Query(
     .order_by(_CF.c.month.desc())
     .limit(6)
 )
+
+
+def deal_row(uow: UnitOfWork, deal_id: str) -> Any:
+    """One deal as the reads show it, with its stage, owner, contact and account by name (a write's answer: the
+    unit's pending changes are flushed first, so it shows them)."""
+    d = _DEAL.first(uow, opportunity_id=deal_id)
+    if d is None:
+        raise not_found(deal_id, "opportunity")
+    return d
 
 
 def stage_names(uow: UnitOfWork) -> dict[str, str]:
