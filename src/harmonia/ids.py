@@ -48,6 +48,7 @@ PREFIXES: dict[str, str] = {
     "workflow_version": "wv",
     "enrollment": "en",
     "step_run": "sr",
+    "send_confirmation": "sx",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

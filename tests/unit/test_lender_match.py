@@ -74,12 +74,12 @@ def test_the_worked_example_of_the_research_is_capped_by_withholding_at_29500() 
 def test_a_lender_maximum_below_the_ask_caps_the_fundable_amount() -> None:
     found = evaluate(deal(requested=60_000.0), lender(max_deal_size=20_000.0, min_deal_size=5_000.0))
     assert (found.est_max_advance, found.binding_limit) == (20_000.0, "lender maximum")
-    assert rule(found, "deal size") == Rule("deal size", "pass", 20_000.0, "≥ 5,000")
+    assert rule(found, "fundable amount") == Rule("fundable amount", "pass", 20_000.0, "≥ 5,000")
 
 
 def test_a_capped_amount_below_the_lenders_minimum_fails_the_deal_size_though_the_ask_is_above_it() -> None:
     found = evaluate(deal(requested=60_000.0), lender(max_deal_size=20_000.0, min_deal_size=25_000.0))
-    assert rule(found, "deal size") == Rule("deal size", "fail", 20_000.0, "≥ 25,000")
+    assert rule(found, "fundable amount") == Rule("fundable amount", "fail", 20_000.0, "≥ 25,000")
     assert found.verdict == "not_a_fit"
 
 
@@ -91,7 +91,7 @@ def test_a_lender_maximum_that_is_not_a_round_500_is_floored_to_one() -> None:
 @pytest.mark.parametrize(("requested", "result"), [(25_000.0, "pass"), (24_999.99, "fail")])
 def test_the_minimum_deal_size_is_inclusive_to_the_cent(requested: float, result: str) -> None:
     found = evaluate(deal(requested=requested), lender(min_deal_size=25_000.0))
-    assert rule(found, "deal size") == Rule("deal size", result, requested, "≥ 25,000")
+    assert rule(found, "fundable amount") == Rule("fundable amount", result, requested, "≥ 25,000")
 
 
 def test_the_adb_limit_binds_at_ten_times_the_average_daily_balance() -> None:
@@ -119,7 +119,7 @@ def test_a_merchant_already_over_the_withholding_cap_can_be_advanced_nothing() -
     # 20 % of $2,000/day is $400; existing debits take $450.
     found = evaluate(deal(positions=(daily(450.0),)), lender(min_deal_size=5_000.0))
     assert (found.est_max_advance, found.binding_limit) == (0.0, "withholding cap")
-    assert rule(found, "deal size") == Rule("deal size", "fail", 0.0, "≥ 5,000")
+    assert rule(found, "fundable amount") == Rule("fundable amount", "fail", 0.0, "≥ 5,000")
 
 
 # Factor rate and payback: the sell rate is the buy-rate midpoint plus 8 points, never above 1.499; the daily
@@ -230,3 +230,51 @@ def test_an_inactive_lender_is_not_a_fit_and_ranks_below_every_eligible_one() ->
     ranked = rank(facts, [paused, active])
     assert [(x.lender, x.verdict) for x in ranked] == [("Zebra Funding", "eligible"), ("Aardvark Capital", "not_a_fit")]
     assert rule(ranked[1], "lender active") == Rule("lender active", "fail", "paused", "active")
+
+
+# What the ask meets: a cap below the ask is a partial fit said in dollars, never the deal's "actual" amount.
+
+
+def test_a_lender_capped_below_the_ask_is_a_partial_fit_for_up_to_its_cap_of_the_amount_asked() -> None:
+    # $186,000 asked; ADB $100,000 and $400,000 a month leave the lender's $75,000 maximum as the binding limit.
+    found = evaluate(deal(400_000.0, requested=186_000.0, adb=100_000.0), lender(max_deal_size=75_000.0))
+    assert (found.fit, found.max_amount, found.requested_amount) == ("partial", 75_000.0, 186_000.0)
+    assert found.summary == "eligible for up to $75,000 of the $186,000 asked (lender maximum)"
+    assert found.verdict == "eligible"
+    full = evaluate(deal(400_000.0, requested=60_000.0, adb=100_000.0), lender(max_deal_size=75_000.0))
+    assert (full.fit, full.summary) == ("full", "eligible for the full $60,000 asked (up to $75,000)")
+
+
+def test_a_missing_ask_is_unknown_never_zero() -> None:
+    found = evaluate(deal(requested=None), lender(min_deal_size=5_000.0, max_deal_size=30_000.0))
+    assert (found.fit, found.requested_amount, found.max_amount) == ("unknown", None, 30_000.0)
+    # the fundable amount is what the lender could fund (its cap), not min(0, cap): the minimum deal size passes
+    assert rule(found, "fundable amount") == Rule("fundable amount", "pass", 30_000.0, "≥ 5,000")
+    assert found.summary == "eligible for up to $30,000; the amount asked is unknown"
+
+
+def test_a_failing_lender_is_no_fit_and_its_summary_names_the_rules_it_fails() -> None:
+    found = evaluate(deal(fico=580), lender(min_fico=600))
+    assert (found.fit, found.summary) == ("none", "not a fit: fails FICO")
+
+
+def test_lenders_who_can_fund_the_whole_ask_rank_before_better_scored_partial_ones() -> None:
+    # Cheap, fast, A-paper but capped at $30,000 (the higher score) against a dear lender who can fund all $40,000 (its binding
+    # limit, the revenue multiple, is $43,000).
+    capped = replace(
+        lender(
+            max_deal_size=30_000.0,
+            buy_rate_min=1.15,
+            buy_rate_max=1.18,
+            paper_grades=("A",),
+            preferred_industries=("722",),
+            median_hours_to_decision=4.0,
+        ),
+        id="ld_a",
+        name="Capped",
+    )
+    whole = replace(lender(buy_rate_min=1.45, buy_rate_max=1.49, max_withholding_pct=1.0), id="ld_b", name="Whole")
+    ranked = rank(deal(requested=40_000.0), [capped, whole])
+    assert [(x.lender, x.fit) for x in ranked] == [("Whole", "full"), ("Capped", "partial")]
+    assert ranked[1].score > ranked[0].score
+    assert ranked[1].summary == "eligible for up to $30,000 of the $40,000 asked (lender maximum)"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-__all__ = ["DealFacts", "LenderTerms", "MonthFacts", "Rule", "evaluate", "metrics", "rank"]
+__all__ = ["FITS", "DealFacts", "LenderTerms", "Match", "MonthFacts", "Rule", "evaluate", "metrics", "rank"]
 
 BUSINESS_DAYS_PER_MONTH = 21.5
 
@@ -83,6 +83,9 @@ class Rule:
         return {"rule": self.rule, "result": self.result, "actual": self.actual, "required": self.required}
 
 
+FITS = ("full", "partial", "unknown", "none")  # how much of the ask this lender could fund, best first
+
+
 @dataclass
 class Match:
     lender_id: str
@@ -92,10 +95,19 @@ class Match:
     est_max_advance: float | None
     binding_limit: str | None
     rules: list[Rule] = field(default_factory=list)
+    # What the ask meets: `requested_amount` is the deal's own ask (None: not given, never 0); `max_amount` what this
+    # lender could fund (its capacity estimate, or its maximum deal size when there are no statements); `fit` full
+    # (the whole ask), partial (less), unknown (the ask or the cap is not known) or none (a rule fails); `summary`
+    # says it in one line, e.g. "eligible for up to $75,000 of the $186,000 asked".
+    requested_amount: float | None = None
+    max_amount: float | None = None
+    fit: str = "unknown"
+    summary: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"lender_id": self.lender_id, "lender": self.lender, "verdict": self.verdict, "score": self.score,
-                "est_max_advance": self.est_max_advance, "binding_limit": self.binding_limit,
+        return {"lender_id": self.lender_id, "lender": self.lender, "verdict": self.verdict, "fit": self.fit,
+                "summary": self.summary, "requested_amount": self.requested_amount, "max_amount": self.max_amount,
+                "score": self.score, "est_max_advance": self.est_max_advance, "binding_limit": self.binding_limit,
                 "rules": [r.as_dict() for r in self.rules]}  # fmt: skip
 
 
@@ -205,9 +217,12 @@ def evaluate(deal: DealFacts, lender: LenderTerms, m: dict[str, Any] | None = No
         if rule is not None:
             rules.append(rule)
     est, binding = _capacity(deal, lender, m)
-    fundable = min(deal.requested_amount or 0, est) if est is not None else deal.requested_amount
+    ask = deal.requested_amount
+    # What this lender could fund of the ask: the ask, capped by the estimate; with no ask, the estimate alone (a
+    # missing ask is unknown, never $0).
+    fundable = est if ask is None else min(ask, est) if est is not None else ask
     if lender.min_deal_size is not None:
-        rules.append(Rule("deal size", "unknown" if fundable is None else
+        rules.append(Rule("fundable amount", "unknown" if fundable is None else
                           "pass" if fundable >= lender.min_deal_size else "fail", fundable,
                           f"≥ {lender.min_deal_size:,.0f}"))  # fmt: skip
     if lender.max_withholding_pct is not None and m.get("daily_revenue") and fundable:
@@ -223,7 +238,41 @@ def evaluate(deal: DealFacts, lender: LenderTerms, m: dict[str, Any] | None = No
     fails = sum(r.result == "fail" for r in rules)
     unknowns = sum(r.result == "unknown" for r in rules)
     verdict = "not_a_fit" if fails else "eligible_with_unknowns" if unknowns else "eligible"
-    return Match(lender.id, lender.name, verdict, _score(deal, lender, m, rules, fundable), est, binding, rules)
+    cap = est if est is not None else lender.max_deal_size
+    fit = (
+        "none" if fails or (cap is not None and cap <= 0)
+        else "unknown" if ask is None or cap is None
+        else "full" if cap >= ask
+        else "partial"
+    )  # fmt: skip
+    return Match(lender.id, lender.name, verdict, _score(deal, lender, m, rules, fundable), est, binding, rules,
+                 requested_amount=ask, max_amount=cap, fit=fit, summary=_summary(fit, ask, cap, binding, rules))  # fmt: skip
+
+
+def _dollars(amount: float) -> str:
+    return f"${amount:,.0f}"
+
+
+def _summary(fit: str, ask: float | None, cap: float | None, binding: str | None, rules: list[Rule]) -> str:
+    """The match in one line a broker can read aloud: how much of the ask, and why not more or not at all."""
+    fails = [r.rule for r in rules if r.result == "fail"]
+    unknown = [r.rule for r in rules if r.result == "unknown"]
+    if fit == "none":
+        line = f"not a fit: fails {', '.join(fails)}" if fails else "not a fit: could fund nothing at these numbers"
+    elif fit == "full":
+        assert ask is not None
+        assert cap is not None
+        line = f"eligible for the full {_dollars(ask)} asked (up to {_dollars(cap)})"
+    elif fit == "partial":
+        assert ask is not None and cap is not None
+        line = f"eligible for up to {_dollars(cap)} of the {_dollars(ask)} asked" + (f" ({binding})" if binding else "")
+    elif cap is not None:
+        line = f"eligible for up to {_dollars(cap)}; the amount asked is unknown"
+    else:
+        line = "eligible; no statements to size the advance" + (f" against {_dollars(ask)} asked" if ask else "")
+    if unknown and fit != "none":
+        line += f"; unknown: {', '.join(unknown)}"
+    return line
 
 
 def _terms(lender: LenderTerms) -> tuple[float, float]:
@@ -281,9 +330,10 @@ def _score(deal: DealFacts, lender: LenderTerms, m: dict[str, Any], rules: list[
 
 
 def rank(deal: DealFacts, lenders: list[LenderTerms]) -> list[Match]:
-    """Eligible by score, then eligible-with-unknowns by score, then not-a-fit by fewest fails; ties by name."""
+    """Those who could fund the whole ask first, then an unknown fit, then part of the ask, then the not-a-fit (by
+    fewest fails); within each, eligible before eligible-with-unknowns, then by score; ties by name."""
     m = metrics(deal)
     matches = [evaluate(deal, lender, m) for lender in lenders]
     order = {"eligible": 0, "eligible_with_unknowns": 1, "not_a_fit": 2}
-    return sorted(matches, key=lambda x: (order[x.verdict], sum(r.result == "fail" for r in x.rules), -x.score,
-                                          x.lender))  # fmt: skip
+    return sorted(matches, key=lambda x: (FITS.index(x.fit), order[x.verdict], sum(r.result == "fail" for r in x.rules),
+                                          -x.score, x.lender))  # fmt: skip

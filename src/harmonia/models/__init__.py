@@ -1,6 +1,16 @@
 """All SQLAlchemy models. Importing this package registers every table on `Base.metadata`."""
 
-from .activities import MESSAGE_STATUSES, ActivityCount, Calendar, Conversation, Event, Message, Note, Task
+from .activities import (
+    MESSAGE_STATUSES,
+    ActivityCount,
+    Calendar,
+    Conversation,
+    Event,
+    Message,
+    Note,
+    SendConfirmation,
+    Task,
+)
 from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
 from .consent import ConsentEvent
@@ -45,6 +55,7 @@ __all__ = [
     "Opportunity",
     "Pipeline",
     "Scope",
+    "SendConfirmation",
     "Stage",
     "StageChange",
     "StepRun",

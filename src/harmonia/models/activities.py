@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, TenantOwned, TenantScoped, UTCDateTime, tenant_fk
+from .base import Base, Json, TenantOwned, TenantScoped, UTCDateTime, tenant_fk
 
-__all__ = ["MESSAGE_STATUSES", "ActivityCount", "Calendar", "Conversation", "Event", "Message", "Note", "Task"]
+__all__ = ["MESSAGE_STATUSES", "ActivityCount", "Calendar", "Conversation", "Event", "Message", "Note",
+           "SendConfirmation", "Task"]  # fmt: skip
 
 # queued → (claimed: a lease on a queued row) → sending → sent/delivered | failed | unknown; held and blocked carry the
 # gate's rule in `rule`. `unknown`: it may or may not have left (the worker stopped mid-send, the connection dropped
@@ -121,6 +122,22 @@ class Message(TenantScoped, Base):
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # a refused send of a draft: the blocked attempt points at the draft, which stays a draft
     draft_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class SendConfirmation(TenantScoped, Base):
+    """The preview of a send to several recipients, which a second call confirms by id: short-lived, used once, bound
+    to the person and token that asked for it (`created_by`, `token_id`) and to exactly those recipients, subject
+    and body (`digest`). `message_ids`: what the confirmed send wrote, returned again if the call is repeated."""
+
+    __tablename__ = "send_confirmations"
+
+    channel: Mapped[str] = mapped_column(String(8))
+    contact_ids: Mapped[list[str]] = mapped_column(Json)  # sorted, each once
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of channel, recipients, subject and body
+    token_id: Mapped[str | None] = mapped_column(String(24))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_ids: Mapped[list[str] | None] = mapped_column(Json)
 
 
 class Task(TenantScoped, Base):

@@ -24,19 +24,21 @@ class TaskOut(OutputModel):
     status: str
     due_at: datetime | None = None
     assignee_id: str | None = None
+    assignee_name: str | None = None
     record_type: str | None = None
     record_id: str | None = None
     body: str | None = None
     completed_at: datetime | None = None
 
 
-def task_out(t: Task) -> TaskOut:
+def task_out(t: Task, names: dict[str, str] | None = None) -> TaskOut:
     return TaskOut(
         id=t.id,
         title=t.title,
         status=t.status,
         due_at=t.due_at,
         assignee_id=t.assignee_id,
+        assignee_name=(names or {}).get(t.assignee_id or ""),
         record_type=t.record_type,
         record_id=t.record_id,
         body=t.body,
@@ -57,7 +59,8 @@ def tasks_list(ctx: OpContext, args: TasksList) -> Page[TaskOut]:
     filters = {f: getattr(args, f) for f in ("assignee_id", "status", "record_type", "record_id")}
     rows, cursor = svc.list_tasks(ctx.uow, filters, due_before=args.due_before, due_after=args.due_after,
                                   limit=args.limit, cursor=args.cursor)  # fmt: skip
-    return Page[TaskOut](items=[task_out(t) for t in rows], next_cursor=cursor)
+    names = svc.user_names(ctx.uow, {t.assignee_id for t in rows})
+    return Page[TaskOut](items=[task_out(t, names) for t in rows], next_cursor=cursor)
 
 
 class TasksCreate(InputModel):
@@ -105,17 +108,19 @@ class NoteOut(OutputModel):
     record_type: str
     record_id: str
     author_id: str | None = None
+    author_name: str | None = None
     via: str | None = None
     created_at: datetime
 
 
-def note_out(n: Note) -> NoteOut:
+def note_out(n: Note, names: dict[str, str] | None = None) -> NoteOut:
     return NoteOut(
         id=n.id,
         body=n.body,
         record_type=n.record_type,
         record_id=n.record_id,
         author_id=n.author_id,
+        author_name=(names or {}).get(n.author_id or ""),
         via=n.created_via,
         created_at=n.created_at,
     )
@@ -131,7 +136,8 @@ class NotesList(PageArgs):
 def notes_list(ctx: OpContext, args: NotesList) -> Page[NoteOut]:
     filters = {f: getattr(args, f) for f in ("record_type", "record_id", "author_id")}
     rows, cursor = svc.list_notes(ctx.uow, filters, since=args.since, limit=args.limit, cursor=args.cursor)
-    return Page[NoteOut](items=[note_out(n) for n in rows], next_cursor=cursor)
+    names = svc.user_names(ctx.uow, {n.author_id for n in rows})
+    return Page[NoteOut](items=[note_out(n, names) for n in rows], next_cursor=cursor)
 
 
 class NotesCreate(InputModel):
@@ -189,7 +195,7 @@ OPERATIONS = [
         scope=Scope.READ,
         read_only=True,
         idempotent=True,
-        description="Events between start and end, in start order.",
+        description="Events between start and end, in start order. Times are UTC.",
         input=CalendarsEvents,
         output=Page[EventOut],
         handler=calendars_events,

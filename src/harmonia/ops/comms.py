@@ -12,12 +12,12 @@ from sqlalchemy import bindparam, select
 
 from ..errors import InvalidArguments, OutboundBlocked
 from ..ids import new_id
-from ..models import Contact, Conversation, Message, Tenant
-from ..queries import TENANT, QueryFamily
+from ..models import Contact, Conversation, Message, Tenant, User
+from ..queries import TENANT, Query
 from ..services import comms as svc
 from ..services import tenancy
-from ..services.paging import Listing, at_least, eq, page
-from ..services.records import get_or_404
+from ..services.paging import Listing, at_least, eq, named, page, with_names
+from ..services.records import get_or_404, not_found
 from ..untrusted import Fence
 from .common import ContactId, ConversationId, Page, PageArgs, RecordId, Since, UserId
 from .policies import outbound_on_needs_an_owner_at_the_server
@@ -49,19 +49,22 @@ class ConversationOut(OutputModel):
     unread: bool
     subject: str | None = None
     assignee_id: str | None = None
+    assignee_name: str | None = None
     last_message_at: datetime | None = None
 
 
-def conversation_out(c: Any, contact_name: str | None = None) -> ConversationOut:
+def conversation_out(c: Any) -> ConversationOut:
+    """`c`: a row of the conversation reads, with its contact's and assignee's names."""
     return ConversationOut(
         id=c.id,
         contact_id=c.contact_id,
-        contact_name=contact_name,
+        contact_name=f"{c.contact_first_name or ''} {c.contact_last_name or ''}".strip() or None,
         channel=c.channel,
         status=c.status,
         unread=c.unread,
         subject=c.subject,
         assignee_id=c.assignee_id,
+        assignee_name=c.assignee_name,
         last_message_at=c.last_message_at,
     )
 
@@ -104,19 +107,27 @@ class ConversationsList(PageArgs):
     updated_since: Since | None = None
 
 
+_CONVERSATION_COLUMNS = ("id", "contact_id", "channel", "subject", "assignee_id", "status", "unread",
+                         "last_message_at", "updated_at")  # fmt: skip
+# The thread's contact and assignee by name, in the thread's own statement.
+_CONVERSATION_NAMES = (
+    named(Contact.__table__, "contact_id", contact_first_name="first_name", contact_last_name="last_name"),
+    named(User.__table__, "assignee_id", assignee_name="name"),
+)
 _CONVERSATION_LIST = Listing(
     Conversation.__table__,
-    ("id", "contact_id", "channel", "subject", "assignee_id", "status", "unread", "last_message_at", "updated_at"),
+    _CONVERSATION_COLUMNS,
     {
         **{f: eq(f) for f in ("contact_id", "channel", "status", "assignee_id", "unread")},
         "updated_since": at_least("updated_at"),
     },
     {"updated_desc": ("updated_at", True)},
+    _CONVERSATION_NAMES,
 )
-_CT = Contact.__table__.c
-_CONTACT_NAMES = QueryFamily(
-    lambda n: select(_CT.id, _CT.first_name, _CT.last_name).where(
-        _CT.tenant_id == TENANT, _CT.id.in_([bindparam(f"c{i}") for i in range(n)])
+_CV = Conversation.__table__
+_CONVERSATION = Query(
+    with_names(select(*(_CV.c[k] for k in _CONVERSATION_COLUMNS)), _CV, _CONVERSATION_NAMES).where(
+        _CV.c.tenant_id == TENANT, _CV.c.id == bindparam("conversation_id")
     )
 )
 
@@ -126,16 +137,7 @@ def conversations_list(ctx: OpContext, args: ConversationsList) -> Page[Conversa
         f: getattr(args, f) for f in ("contact_id", "channel", "status", "assignee_id", "unread", "updated_since")
     }
     rows, cursor = _CONVERSATION_LIST.page(ctx.uow, values, sort="updated_desc", limit=args.limit, cursor=args.cursor)
-    names = _contact_names(ctx, {c.contact_id for c in rows})
-    return Page[ConversationOut](items=[conversation_out(c, names.get(c.contact_id)) for c in rows], next_cursor=cursor)
-
-
-def _contact_names(ctx: OpContext, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    params = {f"c{i}": contact_id for i, contact_id in enumerate(sorted(ids))}
-    rows = _CONTACT_NAMES.get(len(ids)).rows(ctx.uow, **params)
-    return {r.id: f"{r.first_name} {r.last_name}".strip() for r in rows}
+    return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=cursor)
 
 
 class ConversationsGet(PageArgs):
@@ -148,7 +150,9 @@ class ThreadOut(ConversationOut):
 
 
 def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
-    conv = get_or_404(ctx.uow, Conversation, args.conversation_id, "conversation")
+    conv = _CONVERSATION.first(ctx.uow, conversation_id=args.conversation_id)
+    if conv is None:
+        raise not_found(args.conversation_id, "conversation")
     rows, cursor = page(
         ctx.session,
         select(Message).where(Message.conversation_id == conv.id),
@@ -159,9 +163,7 @@ def conversations_get(ctx: OpContext, args: ConversationsGet) -> ThreadOut:
     )
     fence = Fence.for_channel(ctx.actor.channel)  # one nonce per response
     return ThreadOut(
-        **conversation_out(conv, _contact_names(ctx, {conv.contact_id}).get(conv.contact_id)).model_dump(
-            exclude_none=True
-        ),
+        **conversation_out(conv).model_dump(exclude_none=True),
         messages=[message_out(m, fence) for m in rows],
         next_cursor=cursor,
     )
@@ -243,6 +245,9 @@ def _given(*names: str) -> dict[str, Any]:
     return {"required": list(names), "properties": {n: {"type": "string"} for n in names}}
 
 
+MAX_CC = 49  # a send to at most 50 contacts; a larger one is a sequence (workflows), paced and stoppable
+
+
 class EmailSend(InputModel):
     # null counts as absent, as the server reads it
     model_config = ConfigDict(json_schema_extra={REST_ONLY: {"oneOf": [
@@ -257,6 +262,8 @@ class EmailSend(InputModel):
         description="ms_ id (email_draft)",
         json_schema_extra=rest_only(description="send this email draft instead"),
     )
+    cc: list[ContactId] | None = Field(None, max_length=MAX_CC, description="more ct_ ids: a preview first")
+    confirmation_id: RecordId | None = Field(None, description="from the preview")
     idempotency_key: str | None = IdemKey
 
     @model_validator(mode="after")
@@ -265,14 +272,94 @@ class EmailSend(InputModel):
             raise ValueError("give either draft_id, or contact_id + subject + body, not both")
         if not self.draft_id and not (self.contact_id and self.subject and self.body):
             raise ValueError("give contact_id, subject and body (or draft_id)")
+        if self.draft_id and (self.cc or self.confirmation_id):
+            raise ValueError("cc and confirmation_id go with contact_id, subject and body, not with draft_id")
         return self
 
+    def recipients(self) -> list[str]:
+        return sorted({self.contact_id or "", *(self.cc or [])} - {""})
 
-def email_send(ctx: OpContext, args: EmailSend) -> MessageOut:
+
+class Recipient(OutputModel):
+    contact_id: str
+    name: str | None = None
+    email: str | None = None
+    would_send: bool
+    rule: str | None = None
+    reason: str | None = None
+
+
+class EmailSendOut(MessageOut):
+    """One message (a single send), or a preview (several recipients, not yet confirmed), or the messages a
+    confirmed send wrote."""
+
+    id: str | None = None  # type: ignore[assignment]
+    conversation_id: str | None = None  # type: ignore[assignment]
+    channel: str | None = None  # type: ignore[assignment]
+    direction: str | None = None  # type: ignore[assignment]
+    body: str | None = None  # type: ignore[assignment]
+    created_at: datetime | None = None  # type: ignore[assignment]
+    confirmation_id: str | None = None
+    expires_at: datetime | None = None
+    recipients: list[Recipient] | None = None
+    messages: list[MessageOut] | None = None
+    next_step: str | None = None
+
+
+def email_send(ctx: OpContext, args: EmailSend) -> EmailSendOut:
     if args.draft_id:
-        return _send(ctx, args, channel="email", draft_id=args.draft_id)
+        sent = _send(ctx, args, channel="email", draft_id=args.draft_id)
+    elif len(args.recipients()) > 1:
+        return _send_to_several(ctx, args)
+    else:
+        assert args.contact_id and args.body
+        sent = _send(ctx, args, contact_id=args.contact_id, channel="email", body=args.body, subject=args.subject)
+    return EmailSendOut(**dict(sent))
+
+
+def _send_to_several(ctx: OpContext, args: EmailSend) -> EmailSendOut:
+    """Two steps: without confirmation_id, a preview bound to exactly these recipients and this text (nothing is
+    queued); with it, the send — once: a repeated call answers what it wrote. The gate judges every message when it
+    is queued and again when it is delivered, as for any send."""
     assert args.contact_id and args.body
-    return _send(ctx, args, contact_id=args.contact_id, channel="email", body=args.body, subject=args.subject)
+    to = args.recipients()
+    get_or_404(ctx.uow, Contact, args.contact_id, "contact")
+    digest = svc.send_digest("email", to, args.subject, args.body)
+    if args.confirmation_id is None:
+        confirmation, verdicts = svc.preview_send(ctx.uow, channel="email", contact_ids=to, subject=args.subject,
+                                                  body=args.body, field="cc")  # fmt: skip
+        ctx.audit_target("send_confirmation", confirmation.id, after={"recipients": len(to), "status": "preview"})
+        going = sum(d.allowed for _, d in verdicts)
+        return EmailSendOut(
+            status="preview", subject=args.subject, confirmation_id=confirmation.id,
+            expires_at=confirmation.expires_at,
+            recipients=[Recipient(contact_id=c.id, name=f"{c.first_name or ''} {c.last_name or ''}".strip() or None,
+                                  email=c.email, would_send=d.allowed, rule=d.rule, reason=d.reason)
+                        for c, d in verdicts],
+            next_step=f"Nothing was sent. {going} of {len(to)} recipients may receive it now. To send it, call "
+            "email_send again with the same contact_id, cc, subject and body and this confirmation_id (within "
+            f"{svc.CONFIRMATION_TTL.seconds // 60} minutes, once); other recipients or text need a new preview.",
+        )  # fmt: skip
+    confirmation, replayed = svc.confirm_send(ctx.uow, args.confirmation_id, digest)
+    if replayed:
+        ctx.detail = "confirmed send replayed"
+        messages = svc.messages_by_id(ctx.uow, confirmation.message_ids or [])
+    else:
+        messages = []
+        for contact_id in confirmation.contact_ids:
+            msg, _ = svc.queue(ctx.uow, contact_id=contact_id, channel="email", body=args.body, subject=args.subject)
+            messages.append(msg)
+        confirmation.message_ids = [m.id for m in messages]
+    ctx.audit_target("send_confirmation", confirmation.id,
+                     after={"status": "confirmed", "queued": sum(m.status == "queued" for m in messages),
+                            "blocked": sum(m.status == "blocked" for m in messages)})  # fmt: skip
+    blocked = [m for m in messages if m.status == "blocked"]
+    if messages and len(blocked) == len(messages) and not replayed:
+        ctx.refuse(OutboundBlocked(blocked[0].rule or "blocked", f"{_reason(blocked[0]).rstrip('.')}. None of the "
+                                   f"{len(messages)} messages may go; each is kept in its thread as blocked and nothing "
+                                   "was sent.", message_ids=[m.id for m in messages]))  # fmt: skip
+    return EmailSendOut(status="confirmed", subject=args.subject, confirmation_id=confirmation.id,
+                        messages=[message_out(m) for m in messages])  # fmt: skip
 
 
 class SmsSend(InputModel):
@@ -402,9 +489,11 @@ OPERATIONS = [
         scope=Scope.COMMS,
         read_only=False,
         open_world=True,
-        description="Email a contact, or send an existing draft (draft_id)." + _obeys("unsubscribes"),
+        description="Email a contact, or send a draft (draft_id). With cc (more contacts, each in their own thread) "
+        "the first call only previews who may receive it and answers a confirmation_id; the same call with it "
+        "(within 10 minutes, once) sends exactly that." + _obeys("unsubscribes"),
         input=EmailSend,
-        output=MessageOut,
+        output=EmailSendOut,
         handler=email_send,
         rest=("POST", "/messages/email"),
     ),

@@ -13,6 +13,7 @@ from ..models import Contact, Conversation, Message, Note, Opportunity, Stage, T
 from ..queries import TENANT, Query
 from ..services import contacts as svc
 from ..services import tags as tag_service
+from ..services.paging import with_names
 from ..services.records import get_or_404, not_found, snapshot
 from ..untrusted import Fence
 from .common import AccountId, ContactId, Instant, Page, PageArgs, Since, TimeZoneName, UserId
@@ -35,7 +36,9 @@ class ContactOut(OutputModel):
     phone: str | None = None
     title: str | None = None
     account_id: str | None = None
+    account_name: str | None = None
     owner_id: str | None = None
+    owner_name: str | None = None
     tags: list[str] | None = None
     consent: dict[str, str] | None = None
     dnd: bool | None = None
@@ -58,7 +61,9 @@ def contact_out(c: Any, tags: list[str] | None = None, *, full: bool = True) -> 
         phone=c.phone,
         title=c.title,
         account_id=c.account_id,
+        account_name=getattr(c, "account_name", None),
         owner_id=c.owner_id,
+        owner_name=getattr(c, "owner_name", None),
         tags=tags or None,
         consent={"email": c.email_consent, "sms": c.sms_consent, "call": c.call_consent} if full else None,
         dnd=c.dnd or None,
@@ -148,30 +153,34 @@ class ContactDetail(ContactOut):
 # contacts_get is the most called read: six compiled queries (queries.py), no ORM.
 _C, _O, _S, _CV, _M, _N, _T = (m.__table__.c for m in (Contact, Opportunity, Stage, Conversation, Message, Note, Task))
 _CONTACT = Query(
-    select(
-        *(
-            _C[k]
-            for k in (
-                "id",
-                "first_name",
-                "last_name",
-                "email",
-                "phone",
-                "title",
-                "account_id",
-                "owner_id",
-                "email_consent",
-                "sms_consent",
-                "call_consent",
-                "dnd",
-                "dnd_channels",
-                "timezone",
-                "source",
-                "consent_log",
-                "last_activity_at",
-                "updated_at",
+    with_names(
+        select(
+            *(
+                _C[k]
+                for k in (
+                    "id",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "phone",
+                    "title",
+                    "account_id",
+                    "owner_id",
+                    "email_consent",
+                    "sms_consent",
+                    "call_consent",
+                    "dnd",
+                    "dnd_channels",
+                    "timezone",
+                    "source",
+                    "consent_log",
+                    "last_activity_at",
+                    "updated_at",
+                )
             )
-        )
+        ),
+        Contact.__table__,
+        svc.CONTACT_NAMES,
     ).where(_C.tenant_id == TENANT, _C.id == bindparam("contact_id"))
 )
 _OPEN_DEALS = Query(
@@ -232,7 +241,7 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "amount": d.amount,
                     "stage_id": d.stage_id,
                     "stage": d.stage,
-                    "updated_at": d.updated_at.isoformat(),
+                    "updated_at": d.updated_at,
                 }
             )
             for d in _OPEN_DEALS.rows(uow, contact_id=contact_id)
@@ -246,17 +255,14 @@ def contacts_get(ctx: OpContext, args: ContactsGet) -> ContactDetail:
                     "status": m.status,
                     "subject": fence.mark_inbound(m.subject, m.direction, m.channel),
                     "body": fence.mark_inbound(m.body[:200], m.direction, m.channel),
-                    "at": m.created_at.isoformat(),
+                    "at": m.created_at,
                 }
             )
             for m in messages[:5]
         ],
-        notes=[
-            {"id": n.id, "body": n.body[:300], "at": n.created_at.isoformat()}
-            for n in _NOTES.rows(uow, contact_id=contact_id)
-        ],
+        notes=[{"id": n.id, "body": n.body[:300], "at": n.created_at} for n in _NOTES.rows(uow, contact_id=contact_id)],
         open_tasks=[
-            _drop_none({"id": t.id, "title": t.title, "due_at": t.due_at and t.due_at.isoformat()})
+            _drop_none({"id": t.id, "title": t.title, "due_at": t.due_at})
             for t in _OPEN_TASKS.rows(uow, contact_id=contact_id)
         ],
     )

@@ -26,8 +26,11 @@ class DealOut(OutputModel):
     status: str
     amount: float | None = None
     contact_id: str | None = None
+    contact_name: str | None = None
     account_id: str | None = None
+    account_name: str | None = None
     owner_id: str | None = None
+    owner_name: str | None = None
     tags: list[str] | None = None
     last_activity_at: datetime | None = None
     days_idle: int | None = None
@@ -35,21 +38,30 @@ class DealOut(OutputModel):
     updated_at: datetime | None = None
 
 
+def full_name(first: str | None, last: str | None) -> str | None:
+    return f"{first or ''} {last or ''}".strip() or None
+
+
 def deal_out(
-    d: Any, stage_names: dict[str, str], tags: list[str] | None = None, *, now: datetime | None = None
+    d: Any, stage_names: dict[str, str] | None = None, tags: list[str] | None = None, *, now: datetime | None = None
 ) -> DealOut:
+    """`d`: a row of the deal reads (with the names of its stage, owner, contact and account), or a model object
+    (a write's answer: names from `stage_names` only)."""
     # never negative: an activity stamped a moment ahead of this server's clock (another server's) is "today"
     idle = max(0, ((now or utcnow()) - d.last_activity_at).days) if d.last_activity_at else None
     return DealOut(
         id=d.id,
         name=d.name,
-        stage=stage_names.get(d.stage_id),
+        stage=getattr(d, "stage_name", None) or (stage_names or {}).get(d.stage_id),
         stage_id=d.stage_id,
         status=d.status,
         amount=d.amount,
         contact_id=d.contact_id,
+        contact_name=full_name(getattr(d, "contact_first_name", None), getattr(d, "contact_last_name", None)),
         account_id=d.account_id,
+        account_name=getattr(d, "account_name", None),
         owner_id=d.owner_id,
+        owner_name=getattr(d, "owner_name", None),
         tags=tags or None,
         last_activity_at=d.last_activity_at,
         days_idle=idle,
@@ -82,10 +94,9 @@ def opportunities_list(ctx: OpContext, args: OpportunitiesList) -> Page[DealOut]
     rows, cursor = svc.list_deals(ctx.uow, pipeline=args.pipeline, stage=args.stage, filters=filters,
                                   stale_days=args.stale_days, sort=args.sort, limit=args.limit,
                                   cursor=args.cursor)  # fmt: skip
-    names = _stage_names(ctx)
     tags = tag_service.names_for(ctx.uow, "opportunity", [d.id for d in rows])
     now = utcnow()
-    return Page[DealOut](items=[deal_out(d, names, tags.get(d.id), now=now) for d in rows], next_cursor=cursor)
+    return Page[DealOut](items=[deal_out(d, None, tags.get(d.id), now=now) for d in rows], next_cursor=cursor)
 
 
 class OpportunitiesGet(InputModel):
@@ -110,9 +121,8 @@ MCA_FIELDS = ("requested_amount", "funded_amount", "factor_rate", "term_days", "
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if isinstance(v, datetime | date) else v) for k, v in d.items() if v not in (None, [], {})
-    }
+    """Without the empty values. Times stay datetimes: the result's serialisation writes every instant one way."""
+    return {k: v for k, v in d.items() if v not in (None, [], {})}
 
 
 def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
@@ -135,6 +145,7 @@ def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
                     "to": names.get(h.to_stage_id),
                     "at": h.at,
                     "by": h.created_by,
+                    "by_name": h.by_name,
                     "via": h.created_via,
                     "reason": h.reason,
                 }
@@ -142,7 +153,10 @@ def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
             for h in view.history
         ],
         tasks=[_clean({"id": t.id, "title": t.title, "status": t.status, "due_at": t.due_at}) for t in view.tasks],
-        notes=[_clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id}) for n in view.notes],
+        notes=[
+            _clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id, "by_name": n.author_name})
+            for n in view.notes
+        ],
         submissions=[_clean(x._asdict()) for x in view.submissions],
         cashflow=[
             _clean(
@@ -190,7 +204,7 @@ def opportunities_create(ctx: OpContext, args: OpportunitiesCreate) -> DealOut:
         values["owner_id"] = ctx.actor.user_id
     d = svc.create(ctx.uow, values, pipeline=args.pipeline, stage=args.stage)
     ctx.audit_target("opportunity", d.id, after=snapshot(d, ("name", "amount", "stage_id")))
-    return deal_out(d, _stage_names(ctx))
+    return deal_out(svc.deal_row(ctx.uow, d.id))
 
 
 class OpportunitiesUpdate(_DealFields):
@@ -202,7 +216,7 @@ def opportunities_update(ctx: OpContext, args: OpportunitiesUpdate) -> DealOut:
     d = get_or_404(ctx.uow, Opportunity, args.opportunity_id, "opportunity")
     before = svc.update(ctx.uow, d, args.model_dump(exclude={"opportunity_id"}, exclude_unset=True))
     ctx.audit_target("opportunity", d.id, before=before, after={k: getattr(d, k) for k in before})
-    return deal_out(d, _stage_names(ctx))
+    return deal_out(svc.deal_row(ctx.uow, d.id))
 
 
 class OpportunitiesMoveStage(InputModel):
@@ -221,7 +235,7 @@ def opportunities_move_stage(ctx: OpContext, args: OpportunitiesMoveStage) -> Mo
     target, previous = svc.move_stage(ctx.uow, d, args.stage, args.reason)
     if previous is not None:
         ctx.audit_target("opportunity", d.id, before={"stage": previous.name}, after={"stage": target.name})
-    out = deal_out(d, _stage_names(ctx))
+    out = deal_out(svc.deal_row(ctx.uow, d.id))
     return MoveResult(
         **out.model_dump(exclude_none=True), moved=previous is not None, from_stage=previous.name if previous else None
     )

@@ -11,8 +11,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic_core import to_jsonable_python
 
 from ..db import Actor, Database, UnitOfWork
 from ..errors import HarmoniaError, InvalidArguments, NotFound, ScopeDenied
@@ -68,7 +70,9 @@ def _money(v: float | None) -> str:
 
 
 def _payload(data: Any) -> str:
-    return json.dumps(data, indent=1, default=str, ensure_ascii=False)
+    """JSON written as the tools' results are (pydantic's serialisation): every instant ISO 8601 in UTC with `Z`,
+    dates YYYY-MM-DD."""
+    return json.dumps(to_jsonable_python(data, fallback=str), indent=1, ensure_ascii=False)
 
 
 def _data(data: Any) -> str:
@@ -90,22 +94,25 @@ def _daily(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
     changes = briefs.pipeline_changes(uow, since)
     now, new, moved, won, lost = changes.now, changes.new, changes.moved, changes.won, changes.lost
     decisions, stalled, totals = changes.decisions, changes.stalled, changes.totals
+    zone = briefs.workspace_zone(uow)
     payload = {
-        "since": since.isoformat(timespec="minutes"), "as_of": now.astimezone(since.tzinfo).isoformat(timespec="minutes"),
+        "since": since.astimezone(UTC), "since_local": f"{since.astimezone(zone):%a %Y-%m-%d %H:%M} ({zone.key})",
+        "as_of": now, "timezone": zone.key,
         "new_deals": new, "stage_moves": moved, "won": won, "lost": lost, "lender_decisions": decisions,
         "stalled_sample": stalled[:15], "open_pipeline_by_stage": totals,
         "open_pipeline_total": changes.open_total,
     }  # fmt: skip
     text = (
-        f"Write my morning pipeline brief for what changed since {payload['since']}.\n"
-        "Use only the CRM data below (from Harmonia, as of the time shown); do not invent deals or numbers. "
+        f"Write my morning pipeline brief for what changed since {payload['since_local']}.\n"
+        "Use only the CRM data below (from Harmonia, as of the time shown; times are UTC, say them in the "
+        "workspace's timezone); do not invent deals or numbers. "
         "Sections: headline numbers; new deals; won and lost (with amounts and reasons); lender approvals and "
         "declines; other stage moves; deals stalling that need a nudge today; open pipeline by stage. Keep it short "
         "and skimmable; amounts in dollars. If a section is empty, say so in one line.\n\n"
         f"{_data(payload)}"
     )
     summary = (f"{len(new)} new, {len(moved)} moved, {len(won)} won, {len(lost)} lost, "
-               f"{len(decisions)} lender decisions since {payload['since']}")  # fmt: skip
+               f"{len(decisions)} lender decisions since {payload['since_local']}")  # fmt: skip
     return summary, text
 
 
@@ -131,7 +138,7 @@ def _stale(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
     now, rows = briefs.stale_deals(uow, days)
     for row in rows:
         row["suggested_next_step"] = NEXT_STEP.get(row["stage"] or "", "review and decide next step")
-    payload = {"as_of": now.isoformat(timespec="minutes"), "idle_days_at_least": days, "deals": rows}
+    payload = {"as_of": now, "idle_days_at_least": days, "deals": rows}
     text = (
         f"These open deals have had no activity for {days}+ days (CRM data below, oldest first). For each: one line "
         "on why it matters (stage, amount, days idle) and the suggested next step. Then, for the deals where an "
@@ -152,7 +159,8 @@ def _lender(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
         "Write a one-page submission brief for this deal to the lender named in the data, for a broker to send "
         "with the file. Use only the numbers in the data (computed by Harmonia); if a value is missing say "
         '"not provided"; never invent guidelines. Fixed sections: header with the one-line ask; fit verdict, score '
-        "and the binding limit; guideline check table (requirement | merchant | ✓/✗/?); business snapshot; "
+        "and the binding limit, and how much of the ask it covers (the match's summary: never present a capped amount as "
+        "the deal's ask); guideline check table (requirement | merchant | ✓/✗/?); business snapshot; "
         "cashflow table with averages and trend; existing positions; strengths and risks; documents checklist; "
         "submission history; footer with the as-of dates. No SSN, date of birth or account numbers.\n\n"
         f"{_data(brief)}"

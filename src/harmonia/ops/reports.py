@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -60,8 +60,8 @@ def reports_activity(ctx: OpContext, args: ReportsActivity) -> ActivityReport:
     return ActivityReport(
         period=args.period,
         timezone=str(counts.timezone),
-        current_start=counts.start,
-        previous_start=counts.previous_start,
+        current_start=counts.start.astimezone(UTC),  # periods follow the workspace's zone; instants are UTC
+        previous_start=counts.previous_start.astimezone(UTC),
         compared_span_hours=round(counts.span.total_seconds() / 3600, 1),
         items=items,
         dropped=dropped[:20],
@@ -76,7 +76,8 @@ OPERATIONS = [
         read_only=True,
         idempotent=True,
         description="Calls, emails, SMS, notes and stage moves per user this period so far vs the same span before; "
-        "`dropped` ranks the falls (whose calls dropped off this week?).",
+        "`dropped` ranks the falls (whose calls dropped off this week?). Periods follow the workspace's timezone; "
+        "times are UTC.",
         input=ReportsActivity,
         output=ActivityReport,
         handler=reports_activity,

@@ -34,6 +34,9 @@ class Hit(OutputModel):
     id: str
     title: str
     snippet: str | None = None
+    owner_name: str | None = None
+    account_name: str | None = None
+    contact_name: str | None = None
 
 
 class SearchResult(OutputModel):
@@ -46,8 +49,8 @@ def search(ctx: OpContext, args: Search) -> SearchResult:
     fence = Fence.for_channel(ctx.actor.channel)  # an inbound message's words are the sender's, not the workspace's
     items = [
         Hit(type=kind, id=row.id, title=_title(kind, row, fence),
-            snippet=_snippet(kind, row, found.terms, fence) if kind in ("note", "message") else None)
-        for kind, row in found.hits
+            snippet=_snippet(kind, row, found.terms, fence) if kind in ("note", "message") else None, **names)
+        for kind, row, names in found.hits
     ]  # fmt: skip
     return SearchResult(items=items, next_cursor=found.next_cursor)
 

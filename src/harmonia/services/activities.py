@@ -29,6 +29,7 @@ __all__ = [
     "list_tasks",
     "touch_record",
     "update_task",
+    "user_names",
 ]
 
 
@@ -41,6 +42,14 @@ def touch_record(uow: UnitOfWork, record_type: str | None, record_id: str | None
         opp = uow.session.scalar(select(Opportunity).where(Opportunity.id == record_id))
         if opp is not None:
             contact_service.touch(uow, opp.contact_id)
+
+
+def user_names(uow: UnitOfWork, ids: set[str | None]) -> dict[str, str]:
+    """The names of these people (a page's assignees or authors), in one statement."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return {uid: name for uid, name in uow.session.execute(select(User.id, User.name).where(User.id.in_(wanted)))}
 
 
 def check_link(uow: UnitOfWork, record_type: str | None, record_id: str | None) -> None:

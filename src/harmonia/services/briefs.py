@@ -7,10 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 
 from ..db import UnitOfWork
-from ..models import Lender, Opportunity, Stage, StageChange, Submission, Tenant, utcnow
+from ..models import Lender, Opportunity, Stage, StageChange, Submission, Tenant
+from ..queries import TENANT, Query
+from .deals import DEAL_NAMES
+from .paging import with_names
 
 __all__ = ["PipelineChanges", "pipeline_changes", "stale_deals", "workspace_zone"]
 
@@ -33,36 +36,61 @@ class PipelineChanges:
     open_total: float
 
 
+_OPP, _SC = Opportunity.__table__, StageChange.__table__
+_NAMES = tuple(n for n in DEAL_NAMES if n.via != "stage_id")
+# Each move with its deal and the deal's people by name, in one statement (not a read per deal).
+_MOVES = Query(
+    with_names(
+        select(_SC.c.at, _SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.reason, _OPP.c.id, _OPP.c.name,
+               _OPP.c.amount),
+        _OPP, _NAMES,
+        source=_SC.join(_OPP, (_OPP.c.tenant_id == TENANT) & (_OPP.c.id == _SC.c.opportunity_id)),
+    )
+    .where(_SC.c.tenant_id == TENANT, _SC.c.at >= bindparam("since", type_=_SC.c.at.type))
+    .order_by(_SC.c.at, _SC.c.id)
+)  # fmt: skip
+# Open deals idle since a moment, the most neglected first, with their people by name.
+_IDLE = Query(
+    with_names(select(_OPP.c.id, _OPP.c.name, _OPP.c.stage_id, _OPP.c.amount, _OPP.c.contact_id, _OPP.c.owner_id,
+                      _OPP.c.account_id, _OPP.c.last_activity_at), _OPP, _NAMES)
+    .where(_OPP.c.tenant_id == TENANT, _OPP.c.status == "open",
+           _OPP.c.last_activity_at <= bindparam("idle_since", type_=_OPP.c.last_activity_at.type))
+    .order_by(_OPP.c.last_activity_at, _OPP.c.id)
+    .limit(bindparam("n", type_=Integer()))
+)  # fmt: skip
+
+
+def _people(row: Any, *, full: bool = False) -> dict[str, Any]:
+    """Who a deal row names: its contact and its owner; `full` adds the contact's first name (to greet them) and the
+    account. Names that are missing are left out."""
+    first, last = row.contact_first_name, row.contact_last_name
+    pairs = [("contact_name", f"{first or ''} {last or ''}".strip() or None)]
+    if full:
+        pairs += [("contact_first_name", first), ("account_name", row.account_name)]
+    return {k: v for k, v in [*pairs, ("owner_name", row.owner_name)] if v}
+
+
+def _idle_days(now: datetime, at: datetime | None) -> int | None:
+    return max(0, (now - at).days) if at else None
+
+
 def pipeline_changes(uow: UnitOfWork, since: datetime) -> PipelineChanges:
-    """What changed since `since`: new deals, stage moves (won, lost, other), lender decisions; and a sample of the
-    deals stalling in each stage now, with the open pipeline by stage."""
+    """What changed since `since`: new deals, stage moves (won, lost, other), lender decisions; and the deals stalling
+    now (idle past their stage's threshold, at least 7 days), most idle first, with the open pipeline by stage."""
     s = uow.session
     stages = {st.id: st for st in s.scalars(select(Stage).order_by(Stage.position))}
-    deals: dict[str, Opportunity] = {}
-
-    def deal(opp_id: str) -> Opportunity | None:
-        if opp_id not in deals:
-            found = s.scalar(select(Opportunity).where(Opportunity.id == opp_id))
-            if found is None:
-                return None
-            deals[opp_id] = found
-        return deals[opp_id]
-
-    moves = list(s.scalars(select(StageChange).where(StageChange.at >= since).order_by(StageChange.at)))
     new: list[dict[str, Any]] = []
     moved: list[dict[str, Any]] = []
     won: list[dict[str, Any]] = []
     lost: list[dict[str, Any]] = []
-    for m in moves:
-        d = deal(m.opportunity_id)
-        if d is None:
-            continue
-        row = {
-            "deal": d.name,
-            "id": d.id,
-            "amount": d.amount,
-            "at": m.at.isoformat(timespec="minutes"),
+    for m in _MOVES.rows(uow, since=since):
+        row: dict[str, Any] = {
+            "deal": m.name,
+            "id": m.id,
+            "amount": m.amount,
+            "at": m.at,
             "to": stages[m.to_stage_id].name if m.to_stage_id in stages else m.to_stage_id,
+            **_people(m),
         }
         if m.from_stage_id is None:
             new.append(row)
@@ -73,30 +101,23 @@ def pipeline_changes(uow: UnitOfWork, since: datetime) -> PipelineChanges:
             row | ({"reason": m.reason} if m.reason else {})
         )
     lenders = dict(s.execute(select(Lender.id, Lender.name)).all())
-    decisions = []
-    for sub in s.scalars(select(Submission).where(Submission.decided_at >= since).order_by(Submission.decided_at)):
-        d = deal(sub.opportunity_id)
-        decisions.append({"deal": d.name if d else sub.opportunity_id, "lender": lenders.get(sub.lender_id),
-                          "status": sub.status, "offer": sub.offer_amount, "factor": sub.factor_rate,
-                          "decline_reason": sub.decline_reason})  # fmt: skip
-    now = utcnow()
+    decided = list(s.scalars(select(Submission).where(Submission.decided_at >= since).order_by(Submission.decided_at)))
+    deal_names = dict(s.execute(select(Opportunity.id, Opportunity.name).where(
+        Opportunity.id.in_({sub.opportunity_id for sub in decided}))).all()) if decided else {}  # fmt: skip
+    decisions = [{"deal": deal_names.get(sub.opportunity_id, sub.opportunity_id), "id": sub.opportunity_id,
+                  "lender": lenders.get(sub.lender_id), "status": sub.status, "offer": sub.offer_amount,
+                  "factor": sub.factor_rate, "decline_reason": sub.decline_reason}
+                 for sub in decided]  # fmt: skip
+    now = uow.now()
+    thresholds = {st.id: max(st.stale_days, 7) for st in stages.values() if st.kind == "open" and st.stale_days}
     stalled = []
-    for st in stages.values():
-        if st.kind != "open" or not st.stale_days:
-            continue
-        for d in s.scalars(select(Opportunity).where(
-                Opportunity.stage_id == st.id, Opportunity.status == "open",
-                Opportunity.last_activity_at <= now - timedelta(days=max(st.stale_days, 7)))
-                .order_by(Opportunity.last_activity_at).limit(5)):  # fmt: skip
-            stalled.append(
-                {
-                    "deal": d.name,
-                    "id": d.id,
-                    "stage": st.name,
-                    "amount": d.amount,
-                    "idle_days": (now - d.last_activity_at).days if d.last_activity_at else None,
-                }
-            )
+    if thresholds:
+        for d in _IDLE.rows(uow, idle_since=now - timedelta(days=min(thresholds.values())), n=500):
+            idle = _idle_days(now, d.last_activity_at)
+            if d.stage_id in thresholds and idle is not None and idle >= thresholds[d.stage_id]:
+                stalled.append({"deal": d.name, "id": d.id, "stage": stages[d.stage_id].name, "amount": d.amount,
+                                "idle_days": idle, **_people(d)})  # fmt: skip
+    stalled.sort(key=lambda x: (-x["idle_days"], x["deal"]))  # the most idle first
     totals = [{"stage": st.name, "open": st.open_count, "amount": st.open_amount}
               for st in stages.values() if st.kind == "open"]  # fmt: skip
     return PipelineChanges(now=now, new=new, moved=moved, won=won, lost=lost, decisions=decisions, stalled=stalled,
@@ -104,14 +125,12 @@ def pipeline_changes(uow: UnitOfWork, since: datetime) -> PipelineChanges:
 
 
 def stale_deals(uow: UnitOfWork, days: int) -> tuple[datetime, list[dict[str, Any]]]:
-    """(now, the open deals idle for `days` or more, oldest first; at most 50), each with its stage's name."""
-    s = uow.session
-    now = utcnow()
-    stages = {st.id: st for st in s.scalars(select(Stage))}
+    """(now, the open deals idle for `days` or more, the most idle first; at most 50), each with its stage's name and
+    its contact (full and first name), account and owner by name."""
+    now = uow.now()
+    stages = {st.id: st for st in uow.session.scalars(select(Stage))}
     rows = []
-    for d in s.scalars(select(Opportunity).where(Opportunity.status == "open",
-                                                  Opportunity.last_activity_at <= now - timedelta(days=days))
-                       .order_by(Opportunity.last_activity_at).limit(50)):  # fmt: skip
+    for d in _IDLE.rows(uow, idle_since=now - timedelta(days=days), n=50):
         st = stages.get(d.stage_id)
         rows.append(
             {
@@ -121,7 +140,8 @@ def stale_deals(uow: UnitOfWork, days: int) -> tuple[datetime, list[dict[str, An
                 "amount": d.amount,
                 "contact_id": d.contact_id,
                 "owner_id": d.owner_id,
-                "idle_days": (now - d.last_activity_at).days if d.last_activity_at else None,
+                **_people(d, full=True),
+                "idle_days": _idle_days(now, d.last_activity_at),
                 "stage_threshold_days": st.stale_days if st else None,
             }
         )

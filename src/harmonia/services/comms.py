@@ -22,6 +22,7 @@ have left, so it is never sent again by itself — a person checks and resends. 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -30,6 +31,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -37,18 +39,20 @@ from ..comms import gate
 from ..comms.providers import Providers
 from ..comms.providers.base import Delivery
 from ..db import Actor, Database, UnitOfWork
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidArguments, NotFound
 from ..events import DomainEvent
 from ..ids import new_id
-from ..models import Contact, Conversation, Installation, Message, Tenant
+from ..models import Contact, Conversation, Installation, Message, SendConfirmation, Tenant
 from . import audit
 from . import contacts as contact_service
 from .records import get_or_404
 
 __all__ = [
+    "CONFIRMATION_TTL",
     "IdempotencyKeyTaken",
     "Providers",
     "claim",
+    "confirm_send",
     "deliver_queued",
     "dispatch_due",
     "dispatcher_id",
@@ -56,8 +60,11 @@ __all__ = [
     "find_idempotent",
     "install_inprocess_dispatch",
     "lock_message",
+    "messages_by_id",
+    "preview_send",
     "queue",
     "record",
+    "send_digest",
     "sweep",
     "thread",
     "would_send",
@@ -169,6 +176,63 @@ def queue(
     contact_service.touch(uow, contact.id, now)
     uow.session.flush()
     return msg, decision
+
+
+# --- sends to several recipients: a preview first, then the send it names -----------------------------------------
+
+CONFIRMATION_TTL = timedelta(minutes=10)
+
+
+def send_digest(channel: str, contact_ids: list[str], subject: str | None, body: str) -> str:
+    """What a confirmation is bound to: the channel, exactly these recipients (in any order) and the text."""
+    data = {"channel": channel, "to": sorted(set(contact_ids)), "subject": subject or "", "body": body}
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def preview_send(
+    uow: UnitOfWork, *, channel: str, contact_ids: list[str], subject: str | None, body: str, field: str
+) -> tuple[SendConfirmation, list[tuple[Contact, gate.Decision]]]:
+    """Store a confirmation for this send (nothing is sent or queued) and the gate's verdict on each recipient now;
+    the gate runs again, in full, when the confirmed send is queued and when it is delivered."""
+    contacts = [get_or_404(uow, Contact, cid, "contact", field=field) for cid in sorted(set(contact_ids))]
+    tenant = uow.session.get(Tenant, uow.tenant_id)
+    assert tenant is not None
+    now = uow.now()
+    confirmation = SendConfirmation(id=new_id("send_confirmation"), channel=channel,
+                                    contact_ids=[c.id for c in contacts],
+                                    digest=send_digest(channel, contact_ids, subject, body),
+                                    token_id=uow.actor.token_id, expires_at=now + CONFIRMATION_TTL)  # fmt: skip
+    uow.session.add(confirmation)
+    return confirmation, [(c, gate.check(uow, tenant, c, channel, now)) for c in contacts]
+
+
+def confirm_send(uow: UnitOfWork, confirmation_id: str, digest: str) -> tuple[SendConfirmation, bool]:
+    """The confirmation, locked and marked used, and whether it had been used already (then the caller answers with
+    what that send wrote and sends nothing). Refused: another caller's or unknown (the same answer), for other
+    recipients or text, or expired."""
+    found = uow.session.scalar(select(SendConfirmation).where(SendConfirmation.id == confirmation_id)
+                               .with_for_update().execution_options(populate_existing=True))  # fmt: skip
+    actor = uow.actor
+    if found is None or found.created_by != actor.user_id or found.token_id != actor.token_id:
+        raise NotFound(f"no confirmation {confirmation_id!r} was given to you; call again without confirmation_id "
+                       "for a new preview", field="confirmation_id")  # fmt: skip
+    if found.digest != digest:
+        raise Conflict("this confirmation was given for other recipients or another subject or body, and sends only "
+                       "what was previewed; call again without confirmation_id for a new preview",
+                       field="confirmation_id")  # fmt: skip
+    if found.used_at is not None:
+        return found, True
+    if found.expires_at <= uow.now():
+        raise InvalidArguments(f"this confirmation expired at {found.expires_at:%H:%M:%S} UTC (they last "
+                               f"{CONFIRMATION_TTL.seconds // 60} minutes); nothing was sent: call again without "
+                               "confirmation_id for a new preview", field="confirmation_id")  # fmt: skip
+    found.used_at = uow.now()
+    return found, False
+
+
+def messages_by_id(uow: UnitOfWork, ids: list[str]) -> list[Message]:
+    found = {m.id: m for m in uow.session.scalars(select(Message).where(Message.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
 
 
 def lock_message(uow: UnitOfWork, message_id: str, field: str = "message_id") -> Message:

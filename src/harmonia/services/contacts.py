@@ -15,11 +15,12 @@ from ..ids import new_id
 from ..models import Account, ConsentEvent, Contact, Tagging, User, utcnow
 from ..queries import TENANT
 from . import tags as tag_service
-from .paging import Listing, at_least, eq
+from .paging import Listing, at_least, eq, named
 from .records import apply_changes, get_or_404
 
 __all__ = [
     "CONSENT_VALUES",
+    "CONTACT_NAMES",
     "change_consent",
     "create_contact",
     "list_contacts",
@@ -246,6 +247,12 @@ def _has_tag(c: Any, tag_id: Any) -> Any:
                           _TG.record_id == c.id)  # fmt: skip
 
 
+# A contact's owner and account by name, read in the contact's own statement.
+CONTACT_NAMES = (
+    named(User.__table__, "owner_id", owner_name="name"),
+    named(Account.__table__, "account_id", account_name="name"),
+)
+
 _CONTACT_LIST = Listing(
     Contact.__table__,
     ("id", "first_name", "last_name", "email", "phone", "title", "account_id", "owner_id", "dnd", "dnd_channels",
@@ -264,6 +271,7 @@ _CONTACT_LIST = Listing(
         "created_asc": ("created_at", False),
         "last_name_asc": ("last_name", False),
     },
+    CONTACT_NAMES,
 )  # fmt: skip
 
 

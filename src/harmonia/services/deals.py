@@ -30,11 +30,11 @@ from ..models import (
     utcnow,
 )
 from ..queries import TENANT, Query
-from .paging import Listing, at_least, at_most, eq
+from .paging import Listing, at_least, at_most, eq, named, with_names
 from .records import apply_changes, get_or_404, not_found
 
-__all__ = ["DealView", "create", "get_deal", "list_deals", "move_stage", "pipelines", "recount_stages",
-           "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
+__all__ = ["DEAL_NAMES", "DealView", "create", "deal_row", "get_deal", "list_deals", "move_stage", "pipelines",
+           "recount_stages", "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
 
 OPP_FIELDS = (
     "name", "contact_id", "account_id", "amount", "owner_id", "source", "expected_close", "requested_amount",
@@ -191,6 +191,15 @@ def recount_stages(uow: UnitOfWork) -> None:
 
 # Reads. The hot ones (opportunities_list, opportunities_get) run on compiled queries (queries.py), no ORM.
 
+# Who and what a deal points at, by name, read in the deal's own statement: a model writes "Hi Daniel" and "Rita's
+# deal" without a contacts_get or users_list per deal (users_list needs admin).
+DEAL_NAMES = (
+    named(Stage.__table__, "stage_id", stage_name="name"),
+    named(User.__table__, "owner_id", owner_name="name"),
+    named(Contact.__table__, "contact_id", contact_first_name="first_name", contact_last_name="last_name"),
+    named(Account.__table__, "account_id", account_name="name"),
+)
+
 _DEAL_LIST = Listing(
     Opportunity.__table__,
     ("id", "name", "stage_id", "status", "amount", "contact_id", "account_id", "owner_id", "last_activity_at",
@@ -204,6 +213,7 @@ _DEAL_LIST = Listing(
         "has_amount": lambda c, p: c.amount.is_not(None),  # sorting by amount leaves out deals without one
     },
     {"updated_desc": ("updated_at", True), "amount_desc": ("amount", True), "idle_desc": ("last_activity_at", False)},
+    DEAL_NAMES,
 )  # fmt: skip
 
 
@@ -238,10 +248,19 @@ def list_deals(
 _OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP = (
     m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline)
 )
-_DEAL = Query(select(_OPP).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")))
+_DEAL = Query(
+    with_names(select(_OPP), _OPP, DEAL_NAMES).where(
+        _OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")
+    )
+)
 _STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
+_USR = User.__table__
 _HISTORY = Query(
-    select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason)
+    with_names(
+        select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason),
+        _SC,
+        (named(_USR, "created_by", by_name="name"),),
+    )
     .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == bindparam("opportunity_id"))
     .order_by(_SC.c.at)
 )
@@ -256,7 +275,11 @@ _DEAL_TASKS = Query(
     .limit(20)
 )
 _DEAL_NOTES = Query(
-    select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id)
+    with_names(
+        select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id),
+        _NTE,
+        (named(_USR, "author_id", author_name="name"),),
+    )
     .where(
         _NTE.c.tenant_id == TENANT,
         _NTE.c.record_type == "opportunity",
@@ -294,6 +317,15 @@ _CASHFLOW = Query(
     .order_by(_CF.c.month.desc())
     .limit(6)
 )
+
+
+def deal_row(uow: UnitOfWork, deal_id: str) -> Any:
+    """One deal as the reads show it, with its stage, owner, contact and account by name (a write's answer: the
+    unit's pending changes are flushed first, so it shows them)."""
+    d = _DEAL.first(uow, opportunity_id=deal_id)
+    if d is None:
+        raise not_found(deal_id, "opportunity")
+    return d
 
 
 def stage_names(uow: UnitOfWork) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from sqlalchemy import select
 from ..db import UnitOfWork
 from ..errors import NotFound
 from ..mca.match import DealFacts, LenderTerms, Match, MonthFacts, metrics, rank
-from ..models import Account, CashflowMonth, Lender, Opportunity, Submission, utcnow
+from ..models import Account, CashflowMonth, Contact, Lender, Opportunity, Submission, User, utcnow
 from .paging import DEFAULT_LIMIT, decode_offset, page
 from .records import get_or_404
 
@@ -89,8 +88,12 @@ def lender_brief(uow: UnitOfWork, opportunity_id: str, lender_id: str | None = N
                                .order_by(Submission.submitted_at))  # fmt: skip
     strengths, risks = _strengths_and_risks(m)
     docs = opp.documents or {}
+    contact = uow.session.scalar(select(Contact).where(Contact.id == opp.contact_id)) if opp.contact_id else None
+    owner = uow.session.scalar(select(User.name).where(User.id == opp.owner_id)) if opp.owner_id else None
     return {
         "deal": {"id": opp.id, "name": opp.name, "requested_amount": opp.requested_amount or opp.amount,
+                 "contact_name": f"{contact.first_name or ''} {contact.last_name or ''}".strip() or None
+                 if contact else None, "owner_name": owner,
                  "position": opp.position or len(opp.existing_positions or []) + 1,
                  "payment_frequency": opp.payment_frequency, "use_of_funds": opp.use_of_funds},
         "lender": {"id": chosen.lender_id, "name": chosen.lender,
@@ -114,7 +117,7 @@ def lender_brief(uow: UnitOfWork, opportunity_id: str, lender_id: str | None = N
         "submission_history": [{"lender": lenders.get(s.lender_id), "submitted": s.submitted_at.date().isoformat(),
                                 "status": s.status, "offer": s.offer_amount, "decline_reason": s.decline_reason}
                                for s in subs],
-        "as_of": {"brief": date.today().isoformat(),
+        "as_of": {"brief": uow.now().date(),
                   "latest_statement": months[-1].month if months else None},
     }  # fmt: skip
 

@@ -11,6 +11,7 @@ import base64
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,7 +38,9 @@ __all__ = [
     "decode_offset",
     "encode_cursor",
     "eq",
+    "named",
     "page",
+    "with_names",
 ]
 
 DEFAULT_LIMIT = 25
@@ -189,12 +192,46 @@ def at_most(column: str) -> Condition:
     return lambda c, p: c[column] <= p
 
 
+@dataclass(frozen=True)
+class Named:
+    """Columns of a record another one points at, read in the same statement (a LEFT JOIN on the tenant and the id):
+    "owner_id" comes with "owner_name", so a model never makes a second call to learn who a record belongs to."""
+
+    table: Any
+    via: str  # the pointing column, e.g. "owner_id"
+    columns: tuple[tuple[str, str], ...]  # (label in the row, column of `table`)
+
+    def join(self, left: Any, base: Any) -> Any:
+        t = self.table
+        return left.outerjoin(t, (t.c.tenant_id == TENANT) & (t.c.id == base.c[self.via]))
+
+    def selected(self) -> list[Any]:
+        return [self.table.c[column].label(label) for label, column in self.columns]
+
+
+def named(table: Any, via: str, **columns: str) -> Named:
+    """`named(User.__table__, "owner_id", owner_name="name")`: the owner's name beside the owner's id."""
+    return Named(table, via, tuple(columns.items()))
+
+
+def with_names(stmt: Select[Any], base: Any, names: Sequence[Named], *, source: Any = None) -> Select[Any]:
+    """`stmt` over `base` (or over `source`, a join that holds `base`) with the columns of `names` added, joined in
+    the same statement (one table once each: the compiled queries' tenant wall refuses aliases)."""
+    if not names:
+        return stmt
+    source = base if source is None else source
+    for n in names:
+        source = n.join(source, base)
+    return stmt.add_columns(*(col for n in names for col in n.selected())).select_from(source)
+
+
 class Listing:
     """A keyset-paged list over one tenant table on compiled queries (harmonia.queries): the hot `*_list` tools.
 
     `filters` maps an argument name to the condition it adds, given the table's columns and a bound parameter of that
     name; a filter whose value is None is left out. `sorts` maps a sort name to (column, descending); `id` breaks
-    ties. One statement is compiled per shape (filters present, sort, first page or not) and reused."""
+    ties. `names` adds the names of the records the rows point at (owner, contact, account…) in the same statement.
+    One statement is compiled per shape (filters present, sort, first page or not) and reused."""
 
     def __init__(
         self,
@@ -202,13 +239,15 @@ class Listing:
         columns: Sequence[str],
         filters: Mapping[str, Condition],
         sorts: Mapping[str, tuple[str, bool]],
+        names: Sequence[Named] = (),
     ) -> None:
         self.table, self.columns, self.filters, self.sorts = table, tuple(columns), dict(filters), dict(sorts)
+        self.names = tuple(names)
         self._family = QueryFamily(self._statement)
 
     def _statement(self, present: tuple[str, ...], sort: str, after: bool) -> Select[Any]:
         c = self.table.c
-        stmt = select(*(c[k] for k in self.columns)).where(c.tenant_id == TENANT)
+        stmt = with_names(select(*(c[k] for k in self.columns)), self.table, self.names).where(c.tenant_id == TENANT)
         for name in present:
             stmt = stmt.where(self.filters[name](c, bindparam(name)))  # compared with a column, it takes its type
         column, descending = self.sorts[sort]

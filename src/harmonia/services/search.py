@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from .. import fulltext
 from ..db import UnitOfWork
 from ..errors import InvalidArguments
+from ..models import Account, Contact, User
 from ..record_types import RECORD_TYPES, SEARCHABLE
 from .paging import DEFAULT_LIMIT, decode_offset
 
@@ -100,8 +101,35 @@ def _score(terms: list[str], title: str, body: str, tag: str) -> float:
 @dataclass
 class Found:
     terms: list[str]  # the query's words, as matched (snippets mark them)
-    hits: list[tuple[str, Any]]  # (kind, record row) of this page, best first
+    hits: list[tuple[str, Any, dict[str, str]]]  # (kind, record, names of its owner, account, contact), best first
     next_cursor: str | None
+
+
+# Who a hit belongs to and what it is about, by name, in the statement that reads the hits (outer joins on the
+# tenant and the id; the session's tenant wall filters every entity).
+_POINTERS = (("owner_id", User, ("name",), "owner_name"), ("account_id", Account, ("name",), "account_name"),
+             ("contact_id", Contact, ("first_name", "last_name"), "contact_name"))  # fmt: skip
+
+
+def _with_names(model: Any) -> tuple[Any, list[tuple[str, int]]]:
+    stmt = select(model)
+    labels = []
+    for via, target, columns, label in _POINTERS:
+        if hasattr(model, via) and target is not model:
+            stmt = stmt.outerjoin(target, (target.tenant_id == model.tenant_id) & (target.id == getattr(model, via)))
+            stmt = stmt.add_columns(*(getattr(target, c) for c in columns))
+            labels.append((label, len(columns)))
+    return stmt, labels
+
+
+def _names(labels: list[tuple[str, int]], values: list[Any]) -> dict[str, str]:
+    out, i = {}, 0
+    for label, n in labels:
+        text_ = " ".join(v for v in values[i : i + n] if v).strip()
+        if text_:
+            out[label] = text_
+        i += n
+    return out
 
 
 def search(uow: UnitOfWork, q: str, types: Sequence[str] | None, *, limit: int | None, cursor: str | None) -> Found:
@@ -118,8 +146,11 @@ def search(uow: UnitOfWork, q: str, types: Sequence[str] | None, *, limit: int |
     for kind, rid, *_ in page:
         by_kind.setdefault(kind, []).append(rid)
     records: dict[str, Any] = {}
+    names: dict[str, dict[str, str]] = {}
     for kind, ids in by_kind.items():
-        model = RECORD_TYPES[kind].model
-        records.update((row.id, row) for row in uow.session.scalars(select(model).where(model.id.in_(ids))))
-    hits = [(kind, records[rid]) for kind, rid, *_ in page if rid in records]
+        stmt, labels = _with_names(RECORD_TYPES[kind].model)
+        for row, *values in uow.session.execute(stmt.where(RECORD_TYPES[kind].model.id.in_(ids))):
+            records[row.id] = row
+            names[row.id] = _names(labels, values)
+    hits = [(kind, records[rid], names[rid]) for kind, rid, *_ in page if rid in records]
     return Found(terms, hits, str(offset + limit) if more else None)
