@@ -48,6 +48,9 @@ PREFIXES: dict[str, str] = {
     "workflow_version": "wv",
     "enrollment": "en",
     "step_run": "sr",
+    "tenant_secret": "sk",
+    "tenant_tool": "tt",
+    "upstream": "up",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

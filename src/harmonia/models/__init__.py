@@ -3,6 +3,7 @@
 from .activities import MESSAGE_STATUSES, ActivityCount, Calendar, Conversation, Event, Message, Note, Task
 from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
+from .byo import TenantSecret, TenantTool, Upstream
 from .consent import ConsentEvent
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
@@ -55,6 +56,9 @@ __all__ = [
     "Tenant",
     "TenantOwned",
     "TenantScoped",
+    "TenantSecret",
+    "TenantTool",
+    "Upstream",
     "User",
     "WebSession",
     "Workflow",

@@ -10,6 +10,7 @@ from . import (
     activities,
     admin,
     automation,
+    byo,
     comms,
     contacts,
     deals,
@@ -42,6 +43,7 @@ _MODULES = (
     deletes,
     imports,
     automation,
+    byo,
 )
 
 
