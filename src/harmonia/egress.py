@@ -260,6 +260,8 @@ def fetch(
                             raise EgressRefused(f"{url} took longer than {timeout:g} seconds")
                     return EgressResponse(url=url, status_code=response.status_code,
                                           headers=dict(response.headers), content=bytes(body))  # fmt: skip
+            except httpx.InvalidURL:
+                raise EgressRefused(f"{url[:200]} is not a URL that can be fetched") from None
             except httpx.TimeoutException:
                 raise EgressRefused(f"{url} took longer than {timeout:g} seconds") from None
             except httpx.HTTPError as error:
