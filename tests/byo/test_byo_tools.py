@@ -86,6 +86,7 @@ async def test_an_http_tool_reaches_only_its_host_with_its_secret_and_answers_fe
             seen = json.loads(text.split("» ", 1)[1].rsplit(" «/untrusted", 1)[0])
             assert seen["path"] == "/merchants/..%2F..%2Fadmin"  # a value never climbs out of its path segment
             assert seen["api_key"] == API_KEY and seen["authorization"] is None  # the caller's token stays here
+            assert seen["via"] == f"1.1 {instance_id(acme.db)}"
             bad = await c.call_tool("custom_lookup", {})
             assert bad.is_error and "'merchant_id' is a required property" in bad.content[0].text  # type: ignore[union-attr]
             blocked = await c.call_tool("custom_notify", {"to": "merchant"})
@@ -94,6 +95,10 @@ async def test_an_http_tool_reaches_only_its_host_with_its_secret_and_answers_fe
         http, c = client(harmonia["url"] + "/mcp?toolsets=custom", harmonia["reader"])
         async with http, c:  # scopes filter: a read token sees the read tool, never the sending one
             assert {t.name for t in (await c.list_tools()).tools} == {"custom_lookup"}
+        http, c = client(harmonia["url"] + "/mcp/readonly?toolsets=custom", harmonia["token"])
+        async with http, c:  # the read-only endpoint serves read-only tools only, whatever the token holds
+            assert {t.name for t in (await c.list_tools()).tools} == {"custom_lookup"}
+            assert (await c.call_tool("custom_notify", {})).is_error
         async with httpx2.AsyncClient(timeout=10) as raw:  # another workspace does not even know the toolset
             answer = await raw.post(harmonia["url"] + "/mcp?toolsets=custom", json={},
                                     headers={"Authorization": f"Bearer {harmonia['rival']}"})  # fmt: skip

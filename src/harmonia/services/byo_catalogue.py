@@ -23,7 +23,7 @@ from ..db import Actor, Database
 from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
 from ..models import TenantTool, Upstream
 from ..routing import Trace
-from ..untrusted import Fence
+from ..untrusted import Fence, neutralise
 from . import audit, byo, byo_calls
 from . import comms as comms_service
 
@@ -89,25 +89,26 @@ class TenantCatalogue:
                     log.warning("upstream %s of %s not listed: %s", upstream.name, actor.tenant_id, error.message)
         return [t for t in out if t.scope in actor.scopes]
 
-    async def call(self, actor: Actor, name: str, arguments: dict[str, Any], meta: Any,
-                   toolsets: Iterable[str]) -> tuple[bool, str] | None:  # fmt: skip
-        """Run extra tool `name` (None: no such tool here). Answers (is_error, text); raises a HarmoniaError for a
-        refusal (scope, switch, loop, guard), which is audited here like any other outcome."""
+    async def call(self, actor: Actor, name: str, arguments: dict[str, Any], meta: Any, toolsets: Iterable[str],
+                   *, read_only: bool = False) -> tuple[bool, str] | None:  # fmt: skip
+        """Run extra tool `name` (None: no such tool here — or, on a read-only endpoint, no such read-only tool).
+        Answers (is_error, text); raises a HarmoniaError for a refusal (scope, switch, loop, guard), which is audited
+        here like any other outcome."""
         chosen = set(toolsets)
         found = await anyio.to_thread.run_sync(self._definitions, actor)
         digest = audit_digest(arguments)
         if name.startswith(byo.CUSTOM_TOOLSET + "_") and byo.CUSTOM_TOOLSET in chosen:
             row = next((t for t in found.tools if f"{byo.CUSTOM_TOOLSET}_{t.name}" == name), None)
-            if row is None:
+            tool = _http_tool(row) if row is not None else None
+            if row is None or tool is None or (read_only and not tool.read_only):
                 return None
-            tool = _http_tool(row)
             return await self._audited(actor, tool, ("tenant_tool", row.id), digest,
                                        lambda: self._call_http(actor, row, arguments))  # fmt: skip
         for upstream in found.upstreams:
             if upstream.name in chosen and name.startswith(upstream.name + "_"):
                 tools = await self._upstream_tools(actor, upstream)
                 match = next((t for t in tools if t.name == name), None)
-                if match is None:
+                if match is None or (read_only and not match.read_only):
                     return None
                 trace = Trace.from_meta(meta)
                 target = ("upstream", upstream.id)
@@ -156,6 +157,8 @@ class TenantCatalogue:
         host = byo_calls.expand(row.method, row.url_template, {}, {k: "x" for k in arguments}, {}).host
         secrets = await anyio.to_thread.run_sync(self._secrets, actor, byo_calls.secret_names(row.headers), host)
         request = byo_calls.expand(row.method, row.url_template, row.headers, arguments, secrets)
+        instance = await anyio.to_thread.run_sync(lambda: self.instance)
+        request.headers["Via"] = f"1.1 {instance}"  # a workspace's endpoint can tell a call came through us
 
         def send() -> egress.EgressResponse:
             return egress.fetch(request.url, method=request.method, headers=request.headers, content=request.body,
@@ -191,7 +194,8 @@ class TenantCatalogue:
                 continue  # a name no client could call
             sends = t.name in (upstream.sending_tools or [])
             tools.append(ExtraTool(
-                name=name, toolset=upstream.name, scope="mcp:comms" if sends else upstream.scope, title=t.title,
+                name=name, toolset=upstream.name, scope="mcp:comms" if sends else upstream.scope,
+                title=neutralise(t.title)[:80] if t.title else None,
                 description=byo_calls.clean_description(upstream.name, t.description), input_schema=t.input_schema,
                 read_only=t.read_only and not sends, destructive=t.destructive, sends=sends, remote=t.name,
             ))  # fmt: skip
@@ -199,9 +203,10 @@ class TenantCatalogue:
 
     async def _call_upstream(self, actor: Actor, upstream: Upstream, tool: ExtraTool, arguments: dict[str, Any],
                              trace: Trace) -> tuple[bool, str]:  # fmt: skip
-        trace.check_route(self.instance, upstream.name, self.max_hops)
+        instance = await anyio.to_thread.run_sync(lambda: self.instance)  # read once from the database, then kept
+        trace.check_route(instance, upstream.name, self.max_hops)
         headers = await self._upstream_headers(actor, upstream)
-        return await byo_calls.call_upstream(upstream.url, headers, tool.remote, arguments, trace, self.instance,
+        return await byo_calls.call_upstream(upstream.url, headers, tool.remote, arguments, trace, instance,
                                              upstream.name, f"upstream_{upstream.name}")  # fmt: skip
 
 

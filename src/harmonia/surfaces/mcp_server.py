@@ -157,11 +157,16 @@ def build_server(
         name = params.name
         op = registry.get(name)
         loop = asyncio.get_running_loop()
-        if op is None and h.byo is not None and not read_only and not chosen(ctx) <= static_toolsets:
+        if op is None and h.byo is not None and not chosen(ctx) <= static_toolsets:
             try:
-                routed = await h.byo.call(a, name, dict(params.arguments or {}), params.meta, chosen(ctx))
+                routed = await h.byo.call(a, name, dict(params.arguments or {}), params.meta, chosen(ctx),
+                                          read_only=read_only)  # fmt: skip
             except HarmoniaError as error:
                 return _error(error)
+            except Exception:  # a fault of ours in the workspace's own tools: logged, never shown
+                request_id = a.request_id or uuid.uuid4().hex[:12]
+                log.exception("workspace tool %s failed (request %s)", name, request_id)
+                return _error(HarmoniaError(f"'{name}' failed unexpectedly. Quote request id {request_id} to support."))
             if routed is not None:
                 is_error, text = routed
                 return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
