@@ -11,8 +11,7 @@ configured for; everywhere else (lists, audit, logs) it is a digest.
 from __future__ import annotations
 
 import hashlib
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from typing import Any
 
 from .errors import HarmoniaError, InvalidArguments
 
@@ -37,8 +36,13 @@ def digest(value: str) -> str:
 class Vault:
     def __init__(self, keys: str | None) -> None:
         parts = [k.strip() for k in (keys or "").split(",") if k.strip()]
+        self._fernet: Any = None
+        if not parts:
+            return
+        from cryptography.fernet import Fernet, MultiFernet  # loaded only by a server that has a vault key
+
         try:
-            self._fernet = MultiFernet([Fernet(k) for k in parts]) if parts else None
+            self._fernet = MultiFernet([Fernet(k) for k in parts])
         except ValueError:
             raise InvalidArguments(
                 "HARMONIA_SECRETS_KEYS holds a value that is not a Fernet key; " + HOW_TO_SET
@@ -48,20 +52,22 @@ class Vault:
     def configured(self) -> bool:
         return self._fernet is not None
 
-    def _keys(self) -> MultiFernet:
+    def _keys(self) -> Any:
         if self._fernet is None:
             raise SecretsNotConfigured("secrets cannot be stored: this server has no vault key; " + HOW_TO_SET)
         return self._fernet
 
     def encrypt(self, value: str) -> str:
-        return self._keys().encrypt(value.encode()).decode()
+        return str(self._keys().encrypt(value.encode()).decode())
 
     def decrypt(self, ciphertext: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
-            return self._keys().decrypt(ciphertext.encode()).decode()
+            return str(self._keys().decrypt(ciphertext.encode()).decode())
         except InvalidToken:
             raise SecretsNotConfigured("a stored secret cannot be decrypted with the keys in HARMONIA_SECRETS_KEYS "
                                        "(was a key removed before `harmonia secrets rotate`?)") from None  # fmt: skip
 
     def rotate(self, ciphertext: str) -> str:
-        return self._keys().rotate(ciphertext.encode()).decode()
+        return str(self._keys().rotate(ciphertext.encode()).decode())

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from .. import egress
 from ..errors import InvalidArguments
 from ..services import byo as svc
 from ..services.byo_calls import PLACEHOLDER, SECRET_REF
@@ -38,6 +37,8 @@ Host = Field(pattern=HOST_PATTERN, max_length=253)
 def _checked_url(url: str, what: str) -> str:
     """An https URL (or http to an address the operator allowed in HARMONIA_EGRESS_ALLOW: a self-hosted intranet),
     with no user name or password in it. The egress guard checks the address again on every call."""
+    from ..egress import address_refusal, allowed_networks
+
     parts = urlsplit(PLACEHOLDER.sub("x", url))
     if not parts.hostname or parts.username or parts.password:
         raise ValueError(f"{what} must be an absolute https URL without a user name or password")
@@ -48,7 +49,7 @@ def _checked_url(url: str, what: str) -> str:
             ip = ipaddress.ip_address(parts.hostname)
         except ValueError:
             ip = None
-        if ip is not None and egress.address_refusal(str(ip), egress.allowed_networks()) is None:
+        if ip is not None and address_refusal(str(ip), allowed_networks()) is None:
             return url
     raise ValueError(f"{what} must use https (plain http only to an address the operator allows in "
                      "HARMONIA_EGRESS_ALLOW)")  # fmt: skip

@@ -17,7 +17,6 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx2
 import orjson
 
-from .. import egress
 from ..errors import HarmoniaError, InvalidArguments
 from ..routing import Trace
 from ..untrusted import Fence, neutralise
@@ -93,10 +92,12 @@ def _client(url: str, headers: Mapping[str, str], via: str | None) -> Any:
     from mcp.client import Client
     from mcp.client.streamable_http import streamable_http_client
 
+    from ..egress import AsyncGuardedTransport
+
     sent = dict(headers)
     if via:
         sent["Via"] = via
-    http = httpx2.AsyncClient(transport=egress.AsyncGuardedTransport(), headers=sent, trust_env=False,
+    http = httpx2.AsyncClient(transport=AsyncGuardedTransport(), headers=sent, trust_env=False,
                               follow_redirects=False, timeout=UPSTREAM_TIMEOUT)  # fmt: skip
     return http, Client(streamable_http_client(url, http_client=http))
 
@@ -148,13 +149,15 @@ def clean_description(upstream: str, text: str) -> str:
 
 
 def _unreachable(url: str, error: BaseException) -> HarmoniaError:
+    from ..egress import EgressRefused
+
     inner = error
     while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
         inner = inner.exceptions[0]
-    if isinstance(inner, egress.EgressRefused):
+    if isinstance(inner, EgressRefused):
         return inner
     cause = inner.__cause__ or inner.__context__
-    if isinstance(cause, egress.EgressRefused):
+    if isinstance(cause, EgressRefused):
         return cause
     host = urlsplit(url).hostname
     return HarmoniaError(f"the upstream server at {host} could not be reached or answered badly "

@@ -18,7 +18,6 @@ from typing import Any
 
 import anyio
 
-from .. import egress
 from ..db import Actor, Database
 from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
 from ..models import TenantTool, Upstream
@@ -160,8 +159,10 @@ class TenantCatalogue:
         instance = await anyio.to_thread.run_sync(lambda: self.instance)
         request.headers["Via"] = f"1.1 {instance}"  # a workspace's endpoint can tell a call came through us
 
-        def send() -> egress.EgressResponse:
-            return egress.fetch(request.url, method=request.method, headers=request.headers, content=request.body,
+        from ..egress import EgressResponse, fetch
+
+        def send() -> EgressResponse:
+            return fetch(request.url, method=request.method, headers=request.headers, content=request.body,
                                 max_bytes=row.max_bytes, timeout=row.timeout_seconds)  # fmt: skip
 
         answer = await anyio.to_thread.run_sync(send)

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
 import orjson
@@ -38,9 +38,11 @@ from ..ops.prompts import PROMPTS, PromptSpec
 from ..ops.prompts import render as render_prompt
 from ..ops.registry import Operation
 from ..ops.schema import input_schema, output_schema
-from ..services.byo_catalogue import ExtraTool
 from ..untrusted import DATA_NOT_INSTRUCTIONS
 from . import mcp_tasks
+
+if TYPE_CHECKING:
+    from ..services.byo_catalogue import ExtraTool
 
 __all__ = ["ACTOR_SCOPE_KEY", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
 
