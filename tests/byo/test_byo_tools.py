@@ -107,14 +107,14 @@ async def test_an_http_tool_reaches_only_its_host_with_its_secret_and_answers_fe
     assert [r.outcome for r in audit_rows(acme, "custom_lookup")] == ["ok", "error"]
     assert [(r.outcome, r.detail) for r in audit_rows(acme, "custom_notify")] == [("blocked", "blocked")]
     # The vault: ciphertext at rest, never the value in any answer or audit row; rotation moves to the new key.
-    with acme.db.system_session(write=False) as s:
-        stored = s.scalars(select(TenantSecret.ciphertext)).one()
-        audit_text = " ".join(str(a.__dict__) for a in s.scalars(select(AuditEvent)))
+    with acme.db.unit_of_work(acme.actor(), write=False) as uow:
+        stored = uow.session.scalars(select(TenantSecret.ciphertext)).one()
+        audit_text = " ".join(str(a.__dict__) for a in uow.session.scalars(select(AuditEvent)))
     assert API_KEY not in stored and Vault(KEY_OLD).decrypt(stored) == API_KEY and API_KEY not in audit_text
     assert API_KEY not in json.dumps(acme.call("secrets_list"))
     assert rotate_secrets(acme.db, Vault(f"{KEY_NEW},{KEY_OLD}")) == 1
-    with acme.db.system_session(write=False) as s:
-        assert Vault(KEY_NEW).decrypt(s.scalars(select(TenantSecret.ciphertext)).one()) == API_KEY
+    with acme.db.unit_of_work(acme.actor(), write=False) as uow:
+        assert Vault(KEY_NEW).decrypt(uow.session.scalars(select(TenantSecret.ciphertext)).one()) == API_KEY
     acme.db.vault = Vault(None)
     with pytest.raises(SecretsNotConfigured, match="set HARMONIA_SECRETS_KEYS"):
         acme.call("secrets_set", name="other", host="127.0.0.1", value="v")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..db import Database, UnitOfWork
+from ..db import Actor, Database, UnitOfWork
 from ..errors import Conflict, InvalidArguments, NotFound
 from ..ids import new_id
 from ..models import Installation, Tenant, TenantSecret, TenantTool, Upstream
@@ -101,12 +101,17 @@ def secret_values(uow: UnitOfWork, vault: Vault, names: set[str], host: str) -> 
 
 
 def rotate_secrets(db: Database, vault: Vault) -> int:
-    """Re-encrypt every stored secret of every workspace under the first key (after a new key was put in front)."""
+    """Re-encrypt every stored secret of every workspace under the first key (after a new key was put in front), one
+    workspace per transaction (row-level security lets a unit of work see only its own workspace's rows)."""
+    with db.system_session(write=False) as s:
+        tenant_ids = list(s.scalars(select(Tenant.id)))
     count = 0
-    with db.system_session() as s:
-        for row in s.scalars(select(TenantSecret)):
-            row.ciphertext = vault.rotate(row.ciphertext)
-            count += 1
+    for tenant_id in tenant_ids:
+        actor = Actor(tenant_id=tenant_id, channel="cli", client="harmonia secrets rotate")
+        with db.unit_of_work(actor) as uow:
+            for row in uow.session.scalars(select(TenantSecret)):
+                row.ciphertext = vault.rotate(row.ciphertext)
+                count += 1
     return count
 
 
