@@ -156,6 +156,13 @@ async def test_upstream_mcp_servers_are_served_as_toolsets_and_a_call_that_comes
             sends = await c.call_tool("notos_relay", {"tool": "contacts_list"})
             assert sends.is_error and "blocked: outbound_off" in sends.content[0].text  # type: ignore[union-attr]
 
+        http, c = client(harmonia["url"] + "/mcp?toolsets=all", harmonia["token"])
+        async with http, c:  # `all` is every toolset, the workspace's own included
+            assert {"signl_echo", "notos_relay", "workflows_list", "contacts_list"} <= {
+                t.name for t in (await c.list_tools()).tools
+            }
+        http, c = client(mcp_url, harmonia["token"])
+        async with http, c:
             # Without the operator's allowance the guard refuses the loopback upstream before any byte leaves.
             monkeypatch.delenv("HARMONIA_EGRESS_ALLOW")
             refused = await c.call_tool("signl_echo", {})
