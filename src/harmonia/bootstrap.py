@@ -91,7 +91,7 @@ def bootstrap(
         executor=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="harmonia-db"),
         providers=providers or comms.Providers.from_settings(settings),
         owns_db=owns_db,
-        byo=TenantCatalogue(database, max_hops=settings.max_hops),
+        byo=TenantCatalogue(database, max_hops=settings.max_hops, ca_file=settings.egress_ca_file),
     )
     if settings.inprocess_dispatch:  # this process delivers what it queues, and runs the jobs it starts
         h.extras["inprocess_dispatch"] = comms.install_inprocess_dispatch(database, h.providers)

@@ -1,5 +1,6 @@
-"""The one way Harmonia calls out on a tenant's or a client's behalf (Client ID Metadata Documents today; webhooks
-and bring-your-own tools later): an httpx client whose transport refuses to reach anything but the public internet.
+"""The one way Harmonia calls out on a tenant's or a client's behalf (Client ID Metadata Documents, a workspace's
+HTTP tools, and — through `AsyncGuardedTransport`, for the MCP SDK's client — upstream MCP servers): httpx clients
+whose transport refuses to reach anything but the public internet.
 
 Why each rule:
 - The host is resolved **once**, every address is checked, and the connection goes to the checked address (the URL's

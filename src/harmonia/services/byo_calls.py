@@ -88,7 +88,7 @@ class UpstreamTool:
     destructive: bool
 
 
-def _client(url: str, headers: Mapping[str, str], via: str | None) -> Any:
+def _client(url: str, headers: Mapping[str, str], via: str | None, verify: Any) -> Any:
     from mcp.client import Client
     from mcp.client.streamable_http import streamable_http_client
 
@@ -97,14 +97,14 @@ def _client(url: str, headers: Mapping[str, str], via: str | None) -> Any:
     sent = dict(headers)
     if via:
         sent["Via"] = via
-    http = httpx2.AsyncClient(transport=AsyncGuardedTransport(), headers=sent, trust_env=False,
+    http = httpx2.AsyncClient(transport=AsyncGuardedTransport(verify=verify), headers=sent, trust_env=False,
                               follow_redirects=False, timeout=UPSTREAM_TIMEOUT)  # fmt: skip
     return http, Client(streamable_http_client(url, http_client=http))
 
 
-async def list_upstream_tools(url: str, headers: Mapping[str, str]) -> list[UpstreamTool]:
+async def list_upstream_tools(url: str, headers: Mapping[str, str], verify: Any = True) -> list[UpstreamTool]:
     """The upstream's tools (every page), as it describes them."""
-    http, client = _client(url, headers, None)
+    http, client = _client(url, headers, None, verify)
     tools: list[UpstreamTool] = []
     try:
         async with http, client as c:
@@ -123,10 +123,10 @@ async def list_upstream_tools(url: str, headers: Mapping[str, str]) -> list[Upst
 
 
 async def call_upstream(url: str, headers: Mapping[str, str], tool: str, arguments: dict[str, Any], trace: Trace,
-                        instance: str, upstream: str, source: str) -> tuple[bool, str]:  # fmt: skip
+                        instance: str, upstream: str, source: str, verify: Any = True) -> tuple[bool, str]:  # fmt: skip
     """Call `tool` on the upstream with the trace in `_meta` and `Via`; answers (is_error, text fenced as untrusted)."""
     meta, via = trace.onward(instance, upstream)
-    http, client = _client(url, headers, via)
+    http, client = _client(url, headers, via, verify)
     try:
         async with http, client as c:
             result = await c.call_tool(tool, arguments, read_timeout_seconds=UPSTREAM_TIMEOUT, meta=meta)

@@ -54,12 +54,24 @@ class _Definitions:
 
 
 class TenantCatalogue:
-    def __init__(self, db: Database, *, max_hops: int = 3, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, *, max_hops: int = 3, ca_file: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.db = db
+        self.ca_file = ca_file  # HARMONIA_EGRESS_CA_FILE: an operator's own CA, trusted beside the public roots
+        self._verify: Any = None
         self.max_hops = max_hops
         self.monotonic = monotonic
         self._cache: dict[tuple[str, str, str], tuple[float, list[byo_calls.UpstreamTool]]] = {}
         self._instance: str | None = None
+
+    @property
+    def verify(self) -> Any:
+        """The TLS trust of every call out (built once: loading the roots costs milliseconds)."""
+        if self._verify is None:
+            from ..egress import trust
+
+            self._verify = trust(self.ca_file)
+        return self._verify
 
     @property
     def instance(self) -> str:
@@ -159,11 +171,13 @@ class TenantCatalogue:
         instance = await anyio.to_thread.run_sync(lambda: self.instance)
         request.headers["Via"] = f"1.1 {instance}"  # a workspace's endpoint can tell a call came through us
 
-        from ..egress import EgressResponse, fetch
+        from ..egress import EgressResponse, GuardedTransport, fetch
+
+        transport = GuardedTransport(verify=self.verify)
 
         def send() -> EgressResponse:
             return fetch(request.url, method=request.method, headers=request.headers, content=request.body,
-                                max_bytes=row.max_bytes, timeout=row.timeout_seconds)  # fmt: skip
+                                max_bytes=row.max_bytes, timeout=row.timeout_seconds, transport=transport)  # fmt: skip
 
         answer = await anyio.to_thread.run_sync(send)
         text = answer.content.decode("utf-8", errors="replace")
@@ -186,7 +200,7 @@ class TenantCatalogue:
         cached = self._cache.get(key)
         if cached is None or cached[0] < self.monotonic():
             headers = await self._upstream_headers(actor, upstream)
-            remote = await byo_calls.list_upstream_tools(upstream.url, headers)
+            remote = await byo_calls.list_upstream_tools(upstream.url, headers, self.verify)
             self._cache[key] = cached = (self.monotonic() + UPSTREAM_TTL, remote)
         tools = []
         for t in cached[1]:
@@ -208,7 +222,7 @@ class TenantCatalogue:
         trace.check_route(instance, upstream.name, self.max_hops)
         headers = await self._upstream_headers(actor, upstream)
         return await byo_calls.call_upstream(upstream.url, headers, tool.remote, arguments, trace, instance,
-                                             upstream.name, f"upstream_{upstream.name}")  # fmt: skip
+                                             upstream.name, f"upstream_{upstream.name}", self.verify)  # fmt: skip
 
 
 def _http_tool(row: TenantTool) -> ExtraTool:
