@@ -11,6 +11,7 @@ from . import (
     admin,
     automation,
     byo,
+    byo_tools,
     comms,
     contacts,
     deals,
@@ -44,6 +45,7 @@ _MODULES = (
     imports,
     automation,
     byo,
+    byo_tools,
 )
 
 
