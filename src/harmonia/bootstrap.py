@@ -27,6 +27,8 @@ from .ops import build_registry
 from .ops.registry import Registry
 from .services import comms, jobs
 from .services.audit import ReadAudits
+from .services.byo_catalogue import TenantCatalogue
+from .vault import Vault
 
 __all__ = ["Harmonia", "bootstrap"]
 
@@ -40,6 +42,7 @@ class Harmonia:
     executor: ThreadPoolExecutor
     providers: comms.Providers
     owns_db: bool = True
+    byo: TenantCatalogue | None = None  # a workspace's own tools and upstream MCP servers (services.byo_catalogue)
     extras: dict[str, Any] = field(default_factory=dict)  # surface-owned parts (e.g. the in-process dispatcher)
 
     def invoke(self, actor: Actor, name: str, arguments: dict[str, Any] | None = None, *, strict: bool = False) -> Any:
@@ -78,6 +81,8 @@ def bootstrap(
     database = db or Database(settings.database_url, clock=clock)
     if clock is not None:
         database.clock = clock
+    if settings.secrets_keys:
+        database.vault = Vault(settings.secrets_keys)
     h = Harmonia(
         settings=settings,
         db=database,
@@ -86,6 +91,7 @@ def bootstrap(
         executor=ThreadPoolExecutor(max_workers=threads, thread_name_prefix="harmonia-db"),
         providers=providers or comms.Providers.from_settings(settings),
         owns_db=owns_db,
+        byo=TenantCatalogue(database, max_hops=settings.max_hops, ca_file=settings.egress_ca_file),
     )
     if settings.inprocess_dispatch:  # this process delivers what it queues, and runs the jobs it starts
         h.extras["inprocess_dispatch"] = comms.install_inprocess_dispatch(database, h.providers)

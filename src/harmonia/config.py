@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     toolsets: str | None = None  # for `harmonia mcp`: comma separated (SPEC §8); default core
     # Calls out (Client ID Metadata Documents): an extra CA bundle to trust; HARMONIA_EGRESS_ALLOW widens addresses.
     egress_ca_file: str | None = None
+    # The secrets vault's Fernet keys, comma-separated: the first encrypts, all decrypt (rotation). Not the session key.
+    secrets_keys: str | None = None
+    # A routed call (to an upstream MCP server) deeper than this many hops is refused (harmonia.routing).
+    max_hops: int = 3
     twilio_base_url: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

@@ -33,6 +33,7 @@ from . import bulk, fulltext
 from .clock import Clock, SystemClock
 from .events import DomainEvent, EventBus
 from .models.base import TenantOwned, TenantScoped
+from .vault import Vault
 
 __all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_table_names"]
 
@@ -78,6 +79,8 @@ class Database:
     ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()  # what "now" means for every rule that reads the time
+        # The secrets vault (keys: HARMONIA_SECRETS_KEYS, set by the composition root); without keys it refuses to store.
+        self.vault = Vault(None)
         self.bus = bus or EventBus()  # after commit, a unit's domain events are handed to these handlers
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         kwargs: dict[str, Any] = {"echo": echo}

@@ -1,5 +1,6 @@
-"""The one way Harmonia calls out on a tenant's or a client's behalf (Client ID Metadata Documents today; webhooks
-and bring-your-own tools later): an httpx client whose transport refuses to reach anything but the public internet.
+"""The one way Harmonia calls out on a tenant's or a client's behalf (Client ID Metadata Documents, a workspace's
+HTTP tools, and — through `AsyncGuardedTransport`, for the MCP SDK's client — upstream MCP servers): httpx clients
+whose transport refuses to reach anything but the public internet.
 
 Why each rule:
 - The host is resolved **once**, every address is checked, and the connection goes to the checked address (the URL's
@@ -26,11 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
+import httpx2
 
 from .errors import HarmoniaError
 
 __all__ = [
+    "AsyncGuardedTransport",
     "EgressRefused",
     "EgressResponse",
     "GuardedTransport",
@@ -127,31 +131,73 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        if url.scheme not in ("http", "https"):
-            raise EgressRefused(f"only http and https can be fetched, not {url.scheme!r}")
-        if url.username or url.password:
-            raise EgressRefused("a URL with a user name or password in it is refused")
-        host = url.host
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            addresses = [host] if _is_ip(host) else self.resolver(host, port)
-        except OSError:
-            raise EgressRefused(f"the host {host!r} could not be resolved") from None
-        if not addresses:
-            raise EgressRefused(f"the host {host!r} has no address")
-        for address in addresses:
-            refusal = address_refusal(address, self.allow)
-            if refusal:
-                raise EgressRefused(f"{host} resolves to a forbidden address: {refusal}")
-        checked = addresses[0]
-        pinned = url.copy_with(host=checked)
-        extensions = dict(request.extensions)
-        if url.scheme == "https" and not _is_ip(host):
-            extensions["sni_hostname"] = host  # certificate checked against the name, connection to the checked IP
+        addresses = _addresses(url, self.allow, self.resolver)
+        pinned, host_header, extensions = _pinned(url, addresses[0], request.extensions)
         headers = httpx.Headers(request.headers)
-        headers["host"] = url.netloc.decode("ascii")
+        headers["host"] = host_header
         request = httpx.Request(request.method, pinned, headers=headers, stream=request.stream, extensions=extensions)
         return super().handle_request(request)
+
+
+class AsyncGuardedTransport(httpx2.AsyncHTTPTransport):
+    """The same checks for the MCP SDK's async client (httpx2): upstream MCP servers are reached only through it.
+    The name is resolved off the event loop, once; the connection goes to the checked address."""
+
+    def __init__(
+        self,
+        *,
+        allow: Iterable[Network] | None = None,
+        resolver: Resolver | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        super().__init__(verify=verify, trust_env=False, retries=0)
+        self.allow = tuple(allowed_networks() if allow is None else allow)
+        self.resolver = resolver or _system_resolver
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        if _is_ip(url.host) or url.scheme not in ("http", "https"):
+            addresses = _addresses(url, self.allow, self.resolver)
+        else:
+            resolve = self.resolver
+            addresses = await anyio.to_thread.run_sync(lambda: _addresses(url, self.allow, resolve))
+        pinned, host_header, extensions = _pinned(url, addresses[0], request.extensions)
+        headers = httpx2.Headers(request.headers)
+        headers["host"] = host_header
+        request = httpx2.Request(request.method, pinned, headers=headers, stream=request.stream,
+                                 extensions=extensions)  # fmt: skip
+        return await super().handle_async_request(request)
+
+
+def _addresses(url: Any, allow: tuple[Network, ...], resolver: Resolver) -> list[str]:
+    """Every address `url`'s host resolves to, each checked; refused (EgressRefused) when any is forbidden — a
+    name with one public and one private answer is refused, since either could be the one connected to."""
+    if url.scheme not in ("http", "https"):
+        raise EgressRefused(f"only http and https can be fetched, not {url.scheme!r}")
+    if url.username or url.password:
+        raise EgressRefused("a URL with a user name or password in it is refused")
+    host = url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        addresses = [host] if _is_ip(host) else resolver(host, port)
+    except OSError:
+        raise EgressRefused(f"the host {host!r} could not be resolved") from None
+    if not addresses:
+        raise EgressRefused(f"the host {host!r} has no address")
+    for address in addresses:
+        refusal = address_refusal(address, allow)
+        if refusal:
+            raise EgressRefused(f"{host} resolves to a forbidden address: {refusal}")
+    return list(addresses)
+
+
+def _pinned(url: Any, checked: str, extensions: Any) -> tuple[Any, str, dict[str, Any]]:
+    """The request's URL with its host replaced by the checked address, the Host header it must keep, and the TLS
+    server name (the certificate is checked against the name while the connection goes to the checked IP)."""
+    out = dict(extensions)
+    if url.scheme == "https" and not _is_ip(url.host):
+        out["sni_hostname"] = url.host
+    return url.copy_with(host=checked), url.netloc.decode("ascii"), out
 
 
 def _is_ip(host: str) -> bool:
@@ -180,6 +226,7 @@ def fetch(
     *,
     method: str = "GET",
     headers: dict[str, str] | None = None,
+    content: bytes | None = None,
     follow_redirects: bool = False,
     max_redirects: int = 3,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -196,7 +243,7 @@ def fetch(
                       timeout=httpx.Timeout(timeout)) as client:  # fmt: skip
         for _hop in range(max_redirects + 1):
             try:
-                with client.stream(method, url, headers=sent) as response:
+                with client.stream(method, url, headers=sent, content=content) as response:
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         if not follow_redirects:
@@ -214,6 +261,8 @@ def fetch(
                             raise EgressRefused(f"{url} took longer than {timeout:g} seconds")
                     return EgressResponse(url=url, status_code=response.status_code,
                                           headers=dict(response.headers), content=bytes(body))  # fmt: skip
+            except httpx.InvalidURL:
+                raise EgressRefused(f"{url[:200]} is not a URL that can be fetched") from None
             except httpx.TimeoutException:
                 raise EgressRefused(f"{url} took longer than {timeout:g} seconds") from None
             except httpx.HTTPError as error:

@@ -49,6 +49,9 @@ PREFIXES: dict[str, str] = {
     "enrollment": "en",
     "step_run": "sr",
     "send_confirmation": "sx",
+    "tenant_secret": "sk",
+    "tenant_tool": "tt",
+    "upstream": "up",
 }
 _KIND_BY_PREFIX = {v: k for k, v in PREFIXES.items()}
 

@@ -232,7 +232,7 @@ def test_the_audit_log_filters_by_day_and_refuses_a_mistyped_record_id_plainly(s
 
 
 PAGES = ("/board", "/contacts", "/contacts?q=zzqxv", "/contacts/new", "/inbox", "/tasks?who=all", "/settings/comms",
-         "/settings/users", "/settings/tokens", "/settings/connect", "/audit")  # fmt: skip
+         "/settings/users", "/settings/tokens", "/settings/connect", "/settings/tools", "/audit")  # fmt: skip
 
 _UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
   .filter(e => e.offsetParent !== null)

@@ -7,9 +7,11 @@ import time
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, Page, expect
 
 from harmonia.services import comms, tenancy
+from harmonia.vault import Vault
 
 from .conftest import PASSWORD, Inbox, Site, first_contact_with_email, screenshot
 
@@ -133,7 +135,7 @@ def test_a_form_posted_without_its_csrf_token_changes_nothing(site: Site, browse
     assert "did not come from Harmonia" in response.text()
 
 
-def test_creating_a_token_shows_its_secret_once_with_client_config_and_revoking_it_stops_it(
+def test_creating_a_token_shows_its_secret_once_with_client_config_and_revoking_it_stops_it_and_so_for_tool_secrets(
     site: Site, browser: Browser
 ) -> None:
     page = site.sign_in(browser)
@@ -160,6 +162,27 @@ def test_creating_a_token_shows_its_secret_once_with_client_config_and_revoking_
     row.get_by_role("button", name="Revoke Claude Desktop on my laptop").click()
     expect(page.get_by_role("status")).to_contain_text("Revoked Claude Desktop on my laptop")
     assert httpx.get(f"{site.url}/api/v1/contacts", params={"limit": 1}, headers=auth).status_code == 401
+
+    # Workspace tools: a secret for them is write-only too, and an upstream only at an address the guard accepts.
+    site.ws.db.vault = Vault(Fernet.generate_key().decode())
+    page.goto("/settings/tools")
+    page.get_by_label("Secret name").fill("ledger_key")
+    page.get_by_label("Host it may be sent to").fill("api.ledger.example")
+    page.get_by_label("Secret value").fill("sk-very-secret-123")
+    page.get_by_role("button", name="Store secret").click()
+    expect(page.get_by_role("status")).to_contain_text("Secret ledger_key stored; it is never shown again.")
+    row = page.get_by_role("row", name="ledger_key")
+    expect(row).to_contain_text("api.ledger.example")
+    expect(row).to_contain_text("sha256:")
+    assert "sk-very-secret-123" not in page.content()
+    page.get_by_label("Toolset name").fill("signl")
+    page.get_by_label("Address").fill("http://10.0.0.5/mcp")
+    page.get_by_role("button", name="Add upstream").click()
+    expect(page.get_by_role("alert")).to_contain_text("must use https")
+    screenshot(page, "settings-workspace-tools")
+    member = site.sign_in(browser, site.member_email)
+    member.goto("/settings/tools")
+    expect(member.locator(".empty")).to_contain_text("Only the workspace owner")
 
 
 def test_an_invited_person_joins_through_their_link_and_lands_signed_in(site: Site, browser: Browser) -> None:

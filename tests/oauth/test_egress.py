@@ -33,6 +33,15 @@ HOSTILE = [
     "http://[64:ff9b::7f00:1]/",
     "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
     "http://224.0.0.1/",
+    "http://[::ffff:7f00:1]/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[64:ff9b:1::a00:1]/",
+    "http://[2002:a9fe:a9fe::1]/",
+    "http://100.127.255.254/",
+    "http://198.18.0.1/",
+    "http://192.0.0.170/",
+    "http://0177.0.0.1/",
+    "http://metadata.google.internal/computeMetadata/v1/",
     "http://rebind.example/",
     "http://half-private.example/",
     "http://user:secret@93.184.216.34/",
@@ -40,7 +49,11 @@ HOSTILE = [
     "file:///etc/passwd",
 ]
 
-FAKE_DNS = {"rebind.example": ["127.0.0.1"], "half-private.example": ["93.184.216.34", "10.1.1.1"]}
+FAKE_DNS = {
+    "metadata.google.internal": ["169.254.169.254"],
+    "rebind.example": ["127.0.0.1"],
+    "half-private.example": ["93.184.216.34", "10.1.1.1"],
+}
 
 
 def fake_resolver(host: str, port: int) -> list[str]:
@@ -55,6 +68,18 @@ def fake_resolver(host: str, port: int) -> list[str]:
 def test_a_hostile_destination_is_refused_before_any_connection(url: str) -> None:
     with pytest.raises(EgressRefused):
         fetch(url, transport=GuardedTransport(allow=(), resolver=fake_resolver), timeout=2)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/mcp", "http://[::ffff:169.254.169.254]/", "http://rebind.example/"])
+async def test_the_async_transport_of_upstream_mcp_calls_refuses_the_same_destinations(url: str) -> None:
+    import httpx2
+
+    from harmonia.egress import AsyncGuardedTransport
+
+    transport = AsyncGuardedTransport(allow=(), resolver=fake_resolver)
+    async with httpx2.AsyncClient(transport=transport, trust_env=False) as client:
+        with pytest.raises(EgressRefused):
+            await client.post(url, json={})
 
 
 class _Handler(BaseHTTPRequestHandler):

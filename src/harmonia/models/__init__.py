@@ -13,6 +13,7 @@ from .activities import (
 )
 from .audit import AuditEvent
 from .base import Base, TenantOwned, TenantScoped, utcnow
+from .byo import TenantSecret, TenantTool, Upstream
 from .consent import ConsentEvent
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
 from .deals import Opportunity, Pipeline, Stage, StageChange
@@ -66,6 +67,9 @@ __all__ = [
     "Tenant",
     "TenantOwned",
     "TenantScoped",
+    "TenantSecret",
+    "TenantTool",
+    "Upstream",
     "User",
     "WebSession",
     "Workflow",

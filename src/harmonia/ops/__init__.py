@@ -10,6 +10,8 @@ from . import (
     activities,
     admin,
     automation,
+    byo,
+    byo_tools,
     comms,
     contacts,
     deals,
@@ -44,6 +46,8 @@ _MODULES = (
     deletes,
     imports,
     automation,
+    byo,
+    byo_tools,
 )
 
 

@@ -138,14 +138,20 @@ class Registry:
         names = {op.toolset for op in self._ops.values() if op.mcp}
         return [CORE, *sorted(names - {CORE})]
 
-    def choose_toolsets(self, requested: str | Iterable[str] | None) -> frozenset[str]:
-        """`core,automation` / ["core"] / "all" / None (→ core) as a set of toolsets; an unknown name is refused."""
+    def choose_toolsets(
+        self, requested: str | Iterable[str] | None, tenant_toolsets: Callable[[], Iterable[str]] | None = None
+    ) -> frozenset[str]:
+        """`core,automation` / ["core"] / "all" / None (→ core) as a set of toolsets; an unknown name is refused.
+        `tenant_toolsets()` gives the caller's workspace's own toolsets (its HTTP tools, its upstreams): asked only
+        when a name is not one of the registry's, or for `all`, so another workspace's names stay unknown."""
         if requested is None:
             return frozenset({CORE})
         names = [n.strip() for n in (requested.split(",") if isinstance(requested, str) else requested) if n.strip()]
         known = self.toolsets()
         if not names:
             return frozenset({CORE})
+        if tenant_toolsets is not None and ("all" in names or any(n not in known for n in names)):
+            known = [*known, *(n for n in tenant_toolsets() if n not in known)]
         if "all" in names:
             return frozenset(known)
         unknown = [n for n in names if n not in known]

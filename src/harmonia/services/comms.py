@@ -39,7 +39,7 @@ from ..comms import gate
 from ..comms.providers import Providers
 from ..comms.providers.base import Delivery
 from ..db import Actor, Database, UnitOfWork
-from ..errors import Conflict, InvalidArguments, NotFound
+from ..errors import Conflict, InvalidArguments, NotFound, OutboundBlocked
 from ..events import DomainEvent
 from ..ids import new_id
 from ..models import Contact, Conversation, Installation, Message, SendConfirmation, Tenant
@@ -61,6 +61,7 @@ __all__ = [
     "install_inprocess_dispatch",
     "lock_message",
     "messages_by_id",
+    "outbound_refusal",
     "preview_send",
     "queue",
     "record",
@@ -533,3 +534,14 @@ def email_webhook_key(db: Database) -> str:
         pass
     with db.system_session(write=False) as s:
         return str(s.scalar(select(Installation.value).where(Installation.key == EMAIL_WEBHOOK_KEY)))
+
+
+def outbound_refusal(uow: UnitOfWork) -> OutboundBlocked | None:
+    """The gate's refusal when this workspace's outbound switch is off (for a tool that sends to people outside the
+    outbox: a workspace's own tool or an upstream's), worded by the gate itself; None when it is on."""
+    tenant = uow.session.get(Tenant, uow.tenant_id)
+    assert tenant is not None
+    decision = gate.check(uow, tenant, None, "tool", uow.now())
+    if decision.rule != "outbound_off":
+        return None
+    return OutboundBlocked(decision.rule, decision.reason or "outbound is off")

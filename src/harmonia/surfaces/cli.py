@@ -11,6 +11,7 @@ import typer
 
 from ..config import get_settings
 from ..errors import HarmoniaError
+from .cli_byo import secrets_app, upstreams_app
 from .cli_imports import export_command, import_app
 from .launch import configure_logging
 
@@ -34,6 +35,8 @@ app.add_typer(seed_app, name="seed")
 app.add_typer(users_app, name="users")
 app.add_typer(ops_app, name="ops")
 app.add_typer(import_app, name="import")
+app.add_typer(upstreams_app, name="upstreams")
+app.add_typer(secrets_app, name="secrets")
 app.command("export")(export_command)
 
 __all__ = ["app", "main"]

@@ -89,7 +89,18 @@ class BearerAuth:
         actor = dataclasses.replace(actor, request_id=request_id)
         scope[ACTOR_SCOPE_KEY] = actor
         try:
-            scope[TOOLSETS_SCOPE_KEY] = self.h.registry.choose_toolsets(_query_value(scope, "toolsets"))
+            requested = _query_value(scope, "toolsets")
+            byo = self.h.byo
+            own = (lambda: byo.toolsets(actor)) if byo is not None else None
+            if (
+                requested is not None
+                and own is not None
+                and any(n.strip() not in self.h.registry.toolsets() for n in requested.split(","))
+            ):  # the workspace's own toolsets are read from the database: off the event loop
+                chosen = await anyio.to_thread.run_sync(lambda: self.h.registry.choose_toolsets(requested, own))
+            else:
+                chosen = self.h.registry.choose_toolsets(requested, own)
+            scope[TOOLSETS_SCOPE_KEY] = chosen
         except HarmoniaError as error:
             await _reply(send, 400, {"error": "invalid_request", "error_description": error.message})
             return

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
 import orjson
@@ -40,6 +40,9 @@ from ..ops.registry import Operation
 from ..ops.schema import input_schema, output_schema
 from ..untrusted import DATA_NOT_INSTRUCTIONS
 from . import mcp_tasks
+
+if TYPE_CHECKING:
+    from ..services.byo_catalogue import ExtraTool
 
 __all__ = ["ACTOR_SCOPE_KEY", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
 
@@ -110,6 +113,7 @@ def build_server(
     `toolsets`, or those on the request scope, or `core`."""
     registry = h.registry
     loop_executor = h.executor
+    static_toolsets = frozenset(registry.toolsets())
 
     async def who(ctx: ServerRequestContext[Any]) -> Actor:
         found = actor
@@ -133,9 +137,17 @@ def build_server(
         ops = registry.mcp_tools(a.scopes, chosen(ctx))
         return [op for op in ops if op.read_only] if read_only else ops
 
+    async def extra_tools(ctx: ServerRequestContext[Any], a: Actor) -> list[ExtraTool]:
+        """The workspace's own tools of the chosen toolsets (services.byo_catalogue), after the registry's."""
+        if h.byo is None or chosen(ctx) <= static_toolsets:
+            return []
+        extras = await h.byo.tools(a, chosen(ctx))
+        return [t for t in extras if t.read_only] if read_only else extras
+
     async def list_tools(ctx: ServerRequestContext[Any], params: Any) -> types.ListToolsResult:
         a = await who(ctx)
-        return types.ListToolsResult(tools=[tool_definition(op) for op in visible(ctx, a)])
+        tools = [tool_definition(op) for op in visible(ctx, a)]
+        return types.ListToolsResult(tools=tools + [_extra_definition(t) for t in await extra_tools(ctx, a)])
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -147,6 +159,19 @@ def build_server(
         name = params.name
         op = registry.get(name)
         loop = asyncio.get_running_loop()
+        if op is None and h.byo is not None and not chosen(ctx) <= static_toolsets:
+            try:
+                routed = await h.byo.call(a, name, dict(params.arguments or {}), params.meta, chosen(ctx),
+                                          read_only=read_only)  # fmt: skip
+            except HarmoniaError as error:
+                return _error(error)
+            except Exception:  # a fault of ours in the workspace's own tools: logged, never shown
+                request_id = a.request_id or uuid.uuid4().hex[:12]
+                log.exception("workspace tool %s failed (request %s)", name, request_id)
+                return _error(HarmoniaError(f"'{name}' failed unexpectedly. Quote request id {request_id} to support."))
+            if routed is not None:
+                is_error, text = routed
+                return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
         if op is None or not op.mcp or (read_only and not op.read_only) or op.toolset not in chosen(ctx):
             known = ", ".join(o.name for o in visible(ctx, a))
             refusal = NotFound(f"unknown tool {name[:80]!r}; tools available here: {known}")
@@ -270,6 +295,22 @@ def _outbound_state(h: Harmonia, actor: Actor) -> dict[str, Any]:
             "changed_by": t.outbound_changed_by, "reason": t.outbound_reason,
             "turn_on": "an owner, in Settings → Comms → Outbound or `harmonia outbound on` at the server",
         }.items() if v is not None}  # fmt: skip
+
+
+def _extra_definition(tool: ExtraTool) -> types.Tool:
+    """A workspace's own tool on the wire: open world always (it reaches outside), the rest as its owner or the
+    upstream declared it."""
+    return types.Tool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        annotations=types.ToolAnnotations(
+            read_only_hint=tool.read_only or None,
+            destructive_hint=None if tool.read_only else tool.destructive,
+            open_world_hint=True,
+        ),
+    )
 
 
 def _prompt(p: PromptSpec) -> types.Prompt:

@@ -18,8 +18,10 @@ def run_stdio(toolsets: str | None = None) -> None:
     h = bootstrap()
     token = h.settings.token
     try:
-        authenticate(h.db, token, channel="mcp")
-        chosen = h.registry.choose_toolsets(toolsets or h.settings.toolsets)
+        first = authenticate(h.db, token, channel="mcp")
+        byo = h.byo
+        own = (lambda: byo.toolsets(first)) if byo is not None else None
+        chosen = h.registry.choose_toolsets(toolsets or h.settings.toolsets, own)
     except HarmoniaError as error:
         sys.stderr.write(f"harmonia mcp: {error.message} (set HARMONIA_TOKEN; toolsets via --toolsets)\n")
         h.close()

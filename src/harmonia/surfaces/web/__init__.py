@@ -21,7 +21,17 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ...config import Settings
-from . import auth, automation_pages, import_pages, lender_pages, oauth_pages, pages, record_pages, settings_pages
+from . import (
+    auth,
+    automation_pages,
+    import_pages,
+    lender_pages,
+    oauth_pages,
+    pages,
+    record_pages,
+    settings_pages,
+    tools_pages,
+)
 from .kit import HERE, templates
 
 __all__ = ["install"]
@@ -95,6 +105,7 @@ def install(app: Starlette) -> None:
         *settings_pages.ROUTES,
         *oauth_pages.ROUTES,
         *automation_pages.ROUTES,
+        *tools_pages.ROUTES,
     ]
     key = _secret_key(settings)
     # The secret that signs invitation links must be the same one the session uses, and stable per process.

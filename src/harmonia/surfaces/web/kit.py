@@ -52,6 +52,7 @@ SETTINGS_NAV = (
     ("tokens", "Access tokens", "/settings/tokens"),
     ("apps", "Connected apps", "/settings/apps"),
     ("connect", "Connect an AI client", "/settings/connect"),
+    ("tools", "Workspace tools", "/settings/tools"),
     ("audit", "Audit log", "/audit"),
 )
 
