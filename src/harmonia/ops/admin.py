@@ -108,12 +108,16 @@ class AuditList(PageArgs):
     target_id: RecordId | None = None
     since: Since | None = None
     until: Since | None = None
+    include_reads: bool | None = Field(
+        None, description="false: only changes and refusals, without the successful reads (page views, gets, lists)"
+    )
 
 
 def audit_list(ctx: OpContext, args: AuditList) -> Page[AuditOut]:
     filters = {f: getattr(args, f) for f in ("action", "actor_user_id", "channel", "outcome", "target_id")}
+    reads = None if args.include_reads is not False else [op.name for op in ctx.registry if op.read_only]
     rows, cursor = svc.list_audit(ctx.uow, filters, since=args.since, until=args.until, limit=args.limit,
-                                  cursor=args.cursor)  # fmt: skip
+                                  cursor=args.cursor, leave_out_reads_of=reads)  # fmt: skip
     return Page[AuditOut](items=[AuditOut(seq=a.seq, at=a.at, action=a.action, outcome=a.outcome, channel=a.channel,
                                           actor_user_id=a.actor_user_id, client=a.client, target_type=a.target_type,
                                           target_id=a.target_id, detail=a.detail, before=a.before, after=a.after)
