@@ -68,6 +68,7 @@ def _reviews(ctx: OpContext, rows: list[Message], *, rules: dict[str, str] | Non
 
 
 class DraftsList(PageArgs):
+    draft_id: RecordId | None = Field(None, description="just this draft (an empty list once it is sent or discarded)")
     contact_id: RecordId | None = None
     opportunity_id: RecordId | None = Field(None, description="the drafts to this deal's contact")
     conversation_id: RecordId | None = None
@@ -79,8 +80,8 @@ def drafts_list(ctx: OpContext, args: DraftsList) -> Page[ReviewOut]:
         contact_id = svc.opportunity_contact(ctx.uow, args.opportunity_id)
         if contact_id is None:
             return Page[ReviewOut](items=[])
-    rows, cursor = svc.drafts_page(ctx.uow, contact_id=contact_id, conversation_id=args.conversation_id,
-                                   limit=args.limit, cursor=args.cursor)  # fmt: skip
+    rows, cursor = svc.drafts_page(ctx.uow, draft_id=args.draft_id, contact_id=contact_id,
+                                   conversation_id=args.conversation_id, limit=args.limit, cursor=args.cursor)  # fmt: skip
     rules = svc.last_rules(ctx.uow, {m.id for m in rows})  # a draft already tried says what refused it
     return Page[ReviewOut](items=_reviews(ctx, rows, rules=rules), next_cursor=cursor)
 

@@ -56,11 +56,19 @@ def _scoped(stmt: Select[Any], *, contact_id: str | None, conversation_id: str |
 
 
 def drafts_page(
-    uow: UnitOfWork, *, contact_id: str | None, conversation_id: str | None, limit: int | None, cursor: str | None
+    uow: UnitOfWork,
+    *,
+    draft_id: str | None,
+    contact_id: str | None,
+    conversation_id: str | None,
+    limit: int | None,
+    cursor: str | None,
 ) -> tuple[list[Message], str | None]:
-    """Email drafts, newest first, optionally of one contact or one thread."""
+    """Email drafts, newest first: all, one, or those of one contact or one thread."""
     stmt = _scoped(select(Message).where(Message.status == "draft"), contact_id=contact_id,
                    conversation_id=conversation_id)  # fmt: skip
+    if draft_id:
+        stmt = stmt.where(Message.id == draft_id)
     return page(uow.session, stmt, sort=Message.created_at, tiebreak=Message.id, limit=limit, cursor=cursor)
 
 

@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ...config import Settings
-from . import auth, automation_pages, import_pages, oauth_pages, pages, settings_pages
+from . import auth, automation_pages, draft_pages, import_pages, oauth_pages, pages, settings_pages
 from .kit import HERE, templates
 
 __all__ = ["install"]
@@ -93,6 +93,7 @@ def install(app: Starlette) -> None:
         *settings_pages.ROUTES,
         *oauth_pages.ROUTES,
         *automation_pages.ROUTES,
+        *draft_pages.ROUTES,
     ]
     key = _secret_key(settings)
     # The secret that signs invitation links must be the same one the session uses, and stable per process.
