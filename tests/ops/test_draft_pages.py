@@ -35,6 +35,7 @@ def web(acme: Workspace) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.mark.one_backend  # the pages above the operations; the database side is tests/ops/test_drafts.py
 def test_a_reviewed_selection_lists_its_recipients_first_and_a_discard_asks_before_it_is_audited(
     acme: Workspace, web: TestClient
 ) -> None:
@@ -51,7 +52,9 @@ def test_a_reviewed_selection_lists_its_recipients_first_and_a_discard_asks_befo
     assert re.search(r'data-testid="drafts-count">.*?2', page.text)
     csrf = _csrf(page.text)
     confirm = web.post("/drafts/send", data={"csrf": csrf, "draft": [d["id"] for d in drafts]})
-    assert "Send 2 emails?" in confirm.text and "dan@trucks.example" in confirm.text and "dm@cafe.example" in confirm.text
+    assert (
+        "Send 2 emails?" in confirm.text and "dan@trucks.example" in confirm.text and "dm@cafe.example" in confirm.text
+    )
     assert {d["status"] for d in acme.call("messages_list", status="draft")["items"]} == {"draft"}  # nothing yet
 
     kept = web.post("/drafts/send", data={"csrf": csrf, "draft": [d["id"] for d in drafts], "confirm": "yes"})
@@ -70,6 +73,7 @@ def test_a_reviewed_selection_lists_its_recipients_first_and_a_discard_asks_befo
     assert "no longer a draft" in again.text or "not an email draft" in again.text
 
 
+@pytest.mark.one_backend  # the pages above the operations; the database side is tests/ops/test_drafts.py
 def test_the_audit_log_shows_changes_by_default_and_reads_only_when_asked(acme: Workspace, web: TestClient) -> None:
     contact = acme.call("contacts_create", first_name="Rosa")
     web.get(f"/contacts/{contact['id']}")

@@ -200,6 +200,11 @@ def retry(uow: UnitOfWork, message_id: str) -> tuple[Message, gate.Decision]:
     return target, decision
 
 
+def _said() -> Any:
+    """Messages that belong in a thread's preview: not a draft waiting for review, nor one a person discarded."""
+    return and_(Message.status != "draft", or_(Message.rule.is_(None), Message.rule != "discarded"))
+
+
 @dataclass(frozen=True)
 class Preview:
     last_message: str | None
@@ -214,7 +219,7 @@ def previews(uow: UnitOfWork, conversation_ids: set[str]) -> dict[str, Preview]:
         return {}
     newest = (
         select(Message.conversation_id, func.max(Message.created_at).label("at"))
-        .where(Message.conversation_id.in_(conversation_ids), Message.status != "draft")
+        .where(Message.conversation_id.in_(conversation_ids), _said())
         .group_by(Message.conversation_id)
         .subquery()
     )
@@ -223,7 +228,7 @@ def previews(uow: UnitOfWork, conversation_ids: set[str]) -> dict[str, Preview]:
         select(Message.conversation_id, Message.body, Message.subject, Message.direction, Message.channel,
                Message.outcome)
         .join(newest, and_(Message.conversation_id == newest.c.conversation_id, Message.created_at == newest.c.at))
-        .where(Message.status != "draft")
+        .where(_said())
     ).all()  # fmt: skip
     for conv_id, body, subject, direction, channel, outcome in rows:
         text = body or (subject or "")
