@@ -81,6 +81,6 @@ def test_the_audit_log_without_reads_keeps_changes_and_refusals_and_leaves_out_s
     acme.flush_reads()
     everything = [(e["action"], e["outcome"]) for e in acme.call("audit_list")["items"]]
     assert ("contacts_get", "ok") in everything
-    changes = [(e["action"], e["outcome"]) for e in acme.call("audit_list", include_reads=False)["items"]]
+    changes = [(e["action"], e["outcome"]) for e in acme.call("audit_list", reads=False)["items"]]
     assert ("contacts_create", "ok") in changes
     assert ("contacts_get", "ok") not in changes and ("contacts_get", "error") in changes

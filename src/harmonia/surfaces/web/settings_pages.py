@@ -222,7 +222,7 @@ def audit(ui: Ui) -> Response:
     names = {u["id"]: u["name"] for u in ui.call("users_list", limit=100)["items"]}
     arguments: dict[str, str | bool] = {f: v for f, v in filters.items() if f not in ("from", "to", "reads")}
     # Changes first: successful reads (every page view writes some) only when asked for, so they bury nothing.
-    arguments["include_reads"] = filters["reads"] == "1"
+    arguments["reads"] = filters["reads"] == "1"
     try:
         page = ui.call("audit_list", **arguments, **_day_bounds(ui, filters), cursor=ui.query("cursor") or None,
                        limit=50)  # fmt: skip
