@@ -41,9 +41,16 @@ class Party:
 
 
 def _draft_or_attempt_filter() -> Any:
-    """A blocked message still needs a person: on its own, or as the refused attempt of a draft still a draft."""
+    """A blocked message still needs a person: on its own, or as the newest refused attempt of a draft that is still a
+    draft (a draft tried three times while outbound was off is one thing to retry, not three). Ids grow with time."""
     live_drafts = select(Message.id).where(Message.status == "draft")
-    return or_(Message.draft_id.is_(None), Message.draft_id.in_(live_drafts))
+    newest_attempts = (
+        select(func.max(Message.id))
+        .where(Message.status == "blocked", Message.draft_id.is_not(None))
+        .group_by(Message.draft_id)
+    )
+    return or_(Message.draft_id.is_(None),
+               and_(Message.draft_id.in_(live_drafts), Message.id.in_(newest_attempts)))  # fmt: skip
 
 
 def _scoped(stmt: Select[Any], *, contact_id: str | None, conversation_id: str | None) -> Select[Any]:

@@ -5,7 +5,7 @@
   var form = document.querySelector("[data-testid=drafts-form]");
   if (!form) return;
   var count = form.querySelector("[data-selected-count]");
-  function update() { if (count) count.textContent = form.querySelectorAll("input.pick:checked").length; }
+  function update() { if (count) count.textContent = " (" + form.querySelectorAll("input.pick:checked").length + ")"; }
   form.addEventListener("change", update);
   update();
 })();
