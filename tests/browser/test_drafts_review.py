@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .conftest import Inbox, Site, screenshot
+from .test_web_polish import _UNLABELLED as UNLABELLED
 
 
 def _wait_for_mail(inbox: Inbox, n: int, seconds: float = 10.0) -> None:
@@ -116,5 +117,6 @@ def test_an_operator_reviews_ai_drafts_edits_discards_and_sends_them_through_the
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/drafts")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate(UNLABELLED) == []  # every checkbox and button names what it acts on
     screenshot(page, "drafts-phone")
     assert site.console_errors == []
