@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ..errors import OutboundBlocked
 from ..models import Message
@@ -17,7 +17,7 @@ from ..services import drafts as svc
 from .common import Page, PageArgs, RecordId
 from .comms import MessageOut, Subject, message_out
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
@@ -110,6 +110,8 @@ def review_counts(ctx: OpContext, args: ReviewCounts) -> ReviewCountsOut:
 
 
 class DraftsUpdate(InputModel):
+    model_config = ConfigDict(json_schema_extra={REST_ONLY: {"anyOf": [{"required": ["subject"]},
+                                                                       {"required": ["body"]}]}})  # fmt: skip
     draft_id: RecordId
     subject: Subject | None = Field(None, min_length=1, max_length=300)
     body: str | None = Field(None, min_length=1, max_length=20_000)
