@@ -110,10 +110,16 @@ def test_an_operator_reviews_ai_drafts_edits_discards_and_sends_them_through_the
     screenshot(page, "inbox")
 
     # A contact's page has its drafts section; then a phone's width: the drafts page fits without sideways scrolling.
-    ws.call("email_draft", ai, contact_id=contacts["Ana"], subject="One more, Ana", body="Hi Ana")
-    page.goto(f"/contacts/{contacts['Ana']}")
-    expect(page.get_by_role("region", name=re.compile("Drafts to review"))).to_contain_text("One more, Ana")
-    screenshot(page, "contact-drafts")
+    again = ws.call("email_draft", ai, contact_id=contacts["Ana"], subject="One more, Ana", body="Hi Ana")
+    deal = ws.call("opportunities_create", name="Ana's florist expansion", contact_id=contacts["Ana"])
+    for path, name in (
+        (f"/contacts/{contacts['Ana']}", "contact-drafts"),
+        (f"/deals/{deal['id']}", "deal-drafts"),
+        (f"/inbox?conversation={again['conversation_id']}", "inbox-thread-drafts"),
+    ):
+        page.goto(path)
+        expect(page.get_by_role("region", name=re.compile("Drafts to review"))).to_contain_text("One more, Ana")
+        screenshot(page, name)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/drafts")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
