@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...errors import HarmoniaError, OutboundBlocked
+from ...errors import HarmoniaError, InvalidArguments, OutboundBlocked
 from .kit import Ui, url_with, view
 from .wording import for_people
 
@@ -111,6 +111,12 @@ def drafts_send_selected(ui: Ui) -> Response:
     if len(chosen) > MAX_SELECTION:
         return ui.redirect("/drafts", flash=f"Send at most {MAX_SELECTION} drafts at once.", kind="error")
     waiting = {d["id"]: d for d in ui.call("drafts_list", limit=100)["items"]}
+    for older in (i for i in chosen if i not in waiting):  # ticked on a later page of a long list
+        try:
+            if found := _draft(ui, older):
+                waiting[older] = found
+        except InvalidArguments:  # not an id at all (a hand-made form): counted below as no longer a draft
+            continue
     selected = [waiting[i] for i in chosen if i in waiting]
     if not selected:
         return _gone(ui)
