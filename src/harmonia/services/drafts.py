@@ -168,7 +168,8 @@ def discard(uow: UnitOfWork, draft_id: str) -> Message:
     thread still shows what was proposed and who turned it down; it can never be sent."""
     msg = _lock_draft(uow, draft_id)
     msg.status, msg.rule = "failed", "discarded"
-    msg.status_reason = f"draft discarded by {uow.actor.user_id or uow.actor.channel}"
+    who = user_names(uow, {uow.actor.user_id}).get(uow.actor.user_id or "") if uow.actor.user_id else None
+    msg.status_reason = f"draft discarded by {who or uow.actor.channel}"[:300]
     uow.session.flush()
     return msg
 
