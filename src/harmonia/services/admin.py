@@ -71,9 +71,13 @@ def list_audit(
     until: datetime | None,
     limit: int | None,
     cursor: str | None,
+    leave_out_reads_of: list[str] | None = None,
 ) -> tuple[list[AuditEvent], str | None]:
-    """The audit log, newest first; `filters` are column == value (None: not filtered)."""
+    """The audit log, newest first; `filters` are column == value (None: not filtered). `leave_out_reads_of`: the
+    read operations whose successful calls are left out (their refusals and errors stay: someone tried)."""
     stmt: Select[Any] = select(AuditEvent)
+    if leave_out_reads_of:
+        stmt = stmt.where(~((AuditEvent.outcome == "ok") & AuditEvent.action.in_(leave_out_reads_of)))
     for field, value in filters.items():
         if value is not None:
             stmt = stmt.where(getattr(AuditEvent, field) == value)

@@ -24,6 +24,7 @@ from ...config import Settings
 from . import (
     auth,
     automation_pages,
+    draft_pages,
     import_pages,
     lender_pages,
     oauth_pages,
@@ -106,6 +107,7 @@ def install(app: Starlette) -> None:
         *oauth_pages.ROUTES,
         *automation_pages.ROUTES,
         *tools_pages.ROUTES,
+        *draft_pages.ROUTES,
     ]
     key = _secret_key(settings)
     # The secret that signs invitation links must be the same one the session uses, and stable per process.

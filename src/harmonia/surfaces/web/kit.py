@@ -43,6 +43,7 @@ NAV = (
     ("accounts", "Accounts", "/accounts"),
     ("lenders", "Lenders", "/lenders"),
     ("inbox", "Inbox", "/inbox"),
+    ("drafts", "Drafts", "/drafts"),
     ("tasks", "Tasks", "/tasks"),
     ("automation", "Automation", "/automation"),
 )
@@ -117,6 +118,16 @@ class Ui:
         op = self.h.registry.get(operation)
         return bool(self.actor and op and self.h.registry.refusal(op, self.actor) is None)
 
+    def _review_counts(self) -> dict[str, int] | None:
+        """The navigation's "Drafts (n)": what waits for a person. A page never fails over its badge."""
+        if self.actor is None or not self.can("review_counts"):
+            return None
+        try:
+            counts: dict[str, int] = self.call("review_counts")
+        except HarmoniaError:
+            return None
+        return counts
+
     # -- answering ---------------------------------------------------------------------------------------------------
     def flash(self, text: str, kind: str = "ok") -> None:
         self.session.setdefault("flash", []).append([kind, text.replace("`", "")])
@@ -144,6 +155,7 @@ class Ui:
             tz=self.person.timezone if self.person else "UTC",
             values=context.get("values", self.form),
         )
+        context.setdefault("review", self._review_counts())
         return templates.TemplateResponse(self.request, template, context, status_code=status)
 
     def failed(

@@ -77,8 +77,9 @@ def _deal_context(ui: Ui, deal_id: str) -> dict[str, Any]:
     contact = ui.call("contacts_get", contact_id=deal["contact_id"]) if deal.get("contact_id") else None
     timeline = ui.call("records_timeline", record_type="opportunity", record_id=deal_id)["items"]
     owner_name = record_names(ui, [deal.get("owner_id")]).get(deal.get("owner_id") or "")
+    drafts = ui.call("drafts_list", opportunity_id=deal_id, limit=20)["items"]
     return {"deal": deal, "pipeline": pipeline, "contact": contact, "timeline": timeline,
-            "match": lender_match(ui, deal_id), "owner_name": owner_name}  # fmt: skip
+            "match": lender_match(ui, deal_id), "owner_name": owner_name, "drafts": drafts}  # fmt: skip
 
 
 @view
@@ -143,7 +144,8 @@ def _contact_context(ui: Ui, contact_id: str) -> dict[str, Any]:
     if contact.get("timezone"):
         local_time = datetime.now(ZoneInfo(contact["timezone"])).strftime("%-I:%M %p")
     return {"contact": contact, "timeline": timeline, "threads": threads, "account": account, "stages": stages,
-            "deals": deals, "local_time": local_time, "send_key": uuid.uuid4().hex}  # fmt: skip
+            "deals": deals, "local_time": local_time, "send_key": uuid.uuid4().hex,
+            "drafts": ui.call("drafts_list", contact_id=contact_id, limit=20)["items"]}  # fmt: skip
 
 
 @view
@@ -223,7 +225,11 @@ def _inbox_context(ui: Ui, conversation_id: str | None) -> dict[str, Any]:
                          cursor=ui.query("earlier") or None)  # fmt: skip
     contact = ui.call("contacts_get", contact_id=thread["contact_id"]) if thread else None
     where = {"channel": channel, "unread": "1" if unread else None}
+    ids = [t["id"] for t in threads["items"]]
+    previews = ui.call("conversations_previews", conversation_ids=ids)["items"] if ids else []
     return {
+        "previews": {p["conversation_id"]: p for p in previews},
+        "thread_drafts": ui.call("drafts_list", conversation_id=thread["id"], limit=20)["items"] if thread else [],
         "threads": threads["items"],
         "thread": thread,
         "contact": contact,

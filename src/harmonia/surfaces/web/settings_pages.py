@@ -195,7 +195,7 @@ def connect(ui: Ui) -> Response:
 
 
 # -- audit log ------------------------------------------------------------------------------------------------------
-_AUDIT_FILTERS = ("action", "channel", "outcome", "actor_user_id", "target_id", "from", "to")
+_AUDIT_FILTERS = ("action", "channel", "outcome", "actor_user_id", "target_id", "from", "to", "reads")
 
 
 def _day_bounds(ui: Ui, filters: dict[str, str]) -> dict[str, str | None]:
@@ -220,7 +220,9 @@ def audit(ui: Ui) -> Response:
         return ui.render("audit.html", section="audit", events=None, filters=filters, next_cursor=None, names={},
                          actions=actions)  # fmt: skip
     names = {u["id"]: u["name"] for u in ui.call("users_list", limit=100)["items"]}
-    arguments = {f: v for f, v in filters.items() if f not in ("from", "to")}
+    arguments: dict[str, str | bool] = {f: v for f, v in filters.items() if f not in ("from", "to", "reads")}
+    # Changes first: successful reads (every page view writes some) only when asked for, so they bury nothing.
+    arguments["reads"] = filters["reads"] == "1"
     try:
         page = ui.call("audit_list", **arguments, **_day_bounds(ui, filters), cursor=ui.query("cursor") or None,
                        limit=50)  # fmt: skip
