@@ -170,6 +170,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [i for i in items if i not in deselected]
+    # The long runs (schemathesis, the conformance suites, the benchmark's quick run) go first: with parallel workers
+    # (`make test` runs pytest-xdist) a long test handed out last keeps one worker busy after the other has finished.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
