@@ -122,7 +122,9 @@ def test_an_operator_reviews_ai_drafts_edits_discards_and_sends_them_through_the
         screenshot(page, name)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/drafts")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391 && !e.closest('.main-nav'))
+        .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
     assert page.evaluate(UNLABELLED) == []  # every checkbox and button names what it acts on
     screenshot(page, "drafts-phone")
     assert site.console_errors == []

@@ -25,8 +25,10 @@ def _rules(row: dict[str, Any]) -> list[dict[str, Any]]:
     passes as "rule: actual (required)" lines (or records, if the operation sends them so)."""
     if isinstance(row.get("rules"), list):  # a ranking that sends every rule as a record, result included
         return [r for r in row["rules"] if isinstance(r, dict)]
-    rules = [{**r, "result": "fail"} for r in row.get("fails") or []]
-    rules += [{**r, "result": "unknown"} for r in row.get("unknowns") or []]
+    rules = [{**r, "result": "fail"} if isinstance(r, dict) else {"rule": str(r), "result": "fail"}
+             for r in row.get("fails") or []]  # fmt: skip
+    rules += [{**r, "result": "unknown"} if isinstance(r, dict) else {"rule": str(r), "result": "unknown"}
+              for r in row.get("unknowns") or []]  # fmt: skip
     for p in row.get("passes") or []:
         if isinstance(p, dict):
             rules.append({**p, "result": "pass"})
@@ -40,7 +42,7 @@ def _rules(row: dict[str, Any]) -> list[dict[str, Any]]:
 def lender_match(ui: Ui, deal_id: str) -> dict[str, Any]:
     """The deal page's lender match: `lenders_list` ranking this deal, each lender with its rules."""
     try:
-        ranked = ui.call("lenders_list", opportunity_id=deal_id, limit=MATCH_ROWS)
+        ranked = ui.call("lenders_list", opportunity_id=deal_id, limit=MATCH_ROWS, details=True)  # every rule, per lender
     except HarmoniaError as error:
         return {"rows": [], "error": for_people(error), "metrics": None, "more": False}
     rows = [{**row, "rules": _rules(row)} for row in ranked["items"]]
