@@ -75,9 +75,10 @@ def held_message(ui: Ui) -> Response:
 
 # -- users and invitations ------------------------------------------------------------------------------------------
 def _base_url(ui: Ui) -> str:
-    configured = ui.settings.public_url.rstrip("/")
-    # The default public URL is only a guess; the address the browser used is the better one then.
-    return configured if configured != "http://127.0.0.1:8765" else str(ui.request.base_url).rstrip("/")
+    # Without HARMONIA_PUBLIC_URL the public URL is only a guess; the address the browser used is the better one then.
+    if ui.settings.public_url_is_guess:
+        return str(ui.request.base_url).rstrip("/")
+    return ui.settings.public_url.rstrip("/")
 
 
 def _invite_link(ui: Ui, user_id: str) -> str:
