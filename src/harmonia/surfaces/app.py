@@ -60,6 +60,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         for factory in app.state.lifespans:
             await stack.enter_async_context(factory(app))
         settings = app.state.settings
+        if settings.public_url_is_guess and settings.host in ("0.0.0.0", "::"):
+            log.warning("listening on every interface without HARMONIA_PUBLIC_URL: links and the OAuth resource say "
+                        "%s; set HARMONIA_PUBLIC_URL to the address other machines use", settings.public_url)  # fmt: skip
         log.info("ready on http://%s:%s (web UI /, MCP /mcp, REST /api/v1); public URL %s",
                  url_host(settings.host), settings.port, settings.public_url)  # fmt: skip
         yield
