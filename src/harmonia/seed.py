@@ -854,7 +854,7 @@ class _Generator:
                 id=self.ids("event"), calendar_id=self.calendars[d["owner_id"]],
                 title=self.rng.choice(["Funding call", "Review offers", "Application walkthrough"]), start_at=start,
                 end_at=start + timedelta(minutes=30), contact_id=d["contact_id"], opportunity_id=d["id"],
-                status=status, created_at=max(tl.created, min(start - timedelta(days=3), self.now)),
+                status=status, created_at=max(tl.created, min(start - timedelta(days=3), tl.last)),  # booked while worked
             )  # fmt: skip
 
 

@@ -206,7 +206,7 @@ def test_nothing_is_said_or_done_about_a_deal_outside_its_lifetime(brokerage: Wo
             outside.append(("task", deal, created))
     for deal, created, start in _all(brokerage, select(Event.opportunity_id, Event.created_at, Event.start_at)):
         first, last = deals[deal][:2]
-        if created < first or (start <= SEEDED_NOW and start > last):
+        if not first <= created <= last or (start <= SEEDED_NOW and start > last):
             outside.append(("event", deal, start))
     assert outside == []
 

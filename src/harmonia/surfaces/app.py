@@ -8,6 +8,7 @@ installation is the order of route matching: MCP (the busiest) first; the web UI
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -63,8 +64,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.public_url_is_guess and settings.host in ("0.0.0.0", "::"):
             log.warning("listening on every interface without HARMONIA_PUBLIC_URL: links and the OAuth resource say "
                         "%s; set HARMONIA_PUBLIC_URL to the address other machines use", settings.public_url)  # fmt: skip
-        log.info("ready on http://%s:%s (web UI /, MCP /mcp, REST /api/v1); public URL %s",
-                 url_host(settings.host), settings.port, settings.public_url)  # fmt: skip
+        log.info("ready on http://%s:%s (web UI /, MCP /mcp, REST /api/v1); public URL %s; process %d",
+                 url_host(settings.host), settings.port, settings.public_url, os.getpid())  # fmt: skip
         yield
     if app.state.owns_root:
         app.state.h.close()
