@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -297,6 +298,7 @@ class _Generator:
         self.lender_ids: list[str] = []
         self.calendars: dict[str, str] = {}
         self.contact_first: list[str] = []
+        self.contact_created = array("d")  # POSIX timestamps: a million floats, not a million datetimes
         self.timelines: dict[str, _Timeline] = {}  # deal id → its life, laid out before anything is said about it
         self.deal_contacts: set[int] = set()
         # conversation id, contact index, channel, the deal it is about, its messages: (when, who[, call outcome])
@@ -508,6 +510,7 @@ class _Generator:
             if acc_index is not None:
                 self.contacts_by_account.setdefault(acc_index, []).append(i)
             created = self._ago(self.rng.uniform(1, 240))
+            self.contact_created.append(created.timestamp())
             yield self._row(
                 id=cid,
                 first_name=first,
@@ -549,7 +552,6 @@ class _Generator:
             stage = self.stages[stage_name]
             acc_index = i % len(self.account_ids)
             acc = self.account_rows[acc_index]
-            contact_index = self._deal_contact(acc_index, i, used, spare)
             requested = round(min(500_000, acc["revenue"] * self.rng.uniform(0.5, 1.5)) / 500) * 500
             status = stage.kind
             stale = False
@@ -562,6 +564,10 @@ class _Generator:
                     self.rng.uniform(0, 6))  # fmt: skip
             created = self._ago(idle + self.rng.uniform(3, 60))
             last_activity = self._ago(idle)
+            contact_index = self._deal_contact(acc_index, i, used, spare, created.timestamp())
+            # a deal for a person who was not in the CRM yet: only in a crowded account; it starts when they do
+            known_since = datetime.fromtimestamp(self.contact_created[contact_index], UTC) + timedelta(hours=1)
+            created = max(created, min(known_since, last_activity))
             path = [s for s in opens if s.position < stage.position]
             if status == "lost":
                 path = path[: self.rng.randint(1, 6)]
@@ -624,11 +630,11 @@ class _Generator:
                 custom_fields={},
             )
 
-    def _deal_contact(self, acc_index: int, i: int, used: set[int], spare: Iterator[int]) -> int:
-        """A person of the deal's account not on another deal (their threads are about this deal), else a contact
-        of no account, else — only in a tiny workspace — someone already on a deal."""
+    def _deal_contact(self, acc_index: int, i: int, used: set[int], spare: Iterator[int], created: float) -> int:
+        """A person of the deal's account, in the CRM before the deal and on no other deal (their threads are about
+        this deal), else a contact of no account, else — only in a tiny workspace — someone already on a deal."""
         for person in self.contacts_by_account.get(acc_index, []):
-            if person not in used:
+            if person not in used and self.contact_created[person] < created:
                 used.add(person)
                 return person
         for person in spare:

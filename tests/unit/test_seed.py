@@ -187,6 +187,8 @@ def test_nothing_is_said_or_done_about_a_deal_outside_its_lifetime(brokerage: Wo
         Opportunity.id, Opportunity.created_at, Opportunity.last_activity_at, Opportunity.contact_id))}  # fmt: skip
     by_contact = {contact: (created, last) for created, last, contact in deals.values()}
     assert len(by_contact) == len(deals), "each deal has its own contact at this scale"
+    joined = dict(_all(brokerage, select(Contact.id, Contact.created_at)))
+    assert all(joined[contact] <= created for created, _, contact in deals.values()), "a deal before its contact"
     outside = []
     for kind, record_id, at in _all(brokerage, select(Note.record_type, Note.record_id, Note.created_at)):
         window = deals[record_id][:2] if kind == "opportunity" else by_contact.get(record_id)
