@@ -123,16 +123,12 @@ TEXTS = {
     "offers": ["{f}, good news: we have an approval. Call me when you have 5 minutes."],
     "funded": ["{f}, the funds are on their way. Thanks for working with us!"],
 }  # fmt: skip
-EMAILS = {
-    "lead": ["Hi {f},\n\nThanks for reaching out about funding for your business. The application takes five "
-             "minutes; when is a good time to walk through it together?"],
-    "docs": ["Hi {f},\n\nTo move your application forward I need your last four months of business bank "
-             "statements and a voided check. Reply with them attached and I'll take it from there."],
-    "lenders": ["Hi {f},\n\nYour application is with our lenders. Most answer within a day; I'll be in touch as "
-                "soon as I have offers."],
-    "offers": ["Hi {f},\n\nWe have offers back. Do you have ten minutes today to go through the amounts and "
-               "terms?"],
-    "funded": ["Hi {f},\n\nYour advance has been funded. Thank you for working with us."],
+EMAILS = {  # short, like the rest: every body goes through the search index (and the seed's time)
+    "lead": ["Hi {f}, thanks for reaching out about funding. When can we walk through the application?"],
+    "docs": ["Hi {f}, please send your last four months of bank statements and a voided check."],
+    "lenders": ["Hi {f}, your application is with our lenders; I'll be in touch when offers come in."],
+    "offers": ["Hi {f}, we have offers back. Do you have ten minutes today to go through them?"],
+    "funded": ["Hi {f}, your advance has been funded. Thank you for working with us."],
 }  # fmt: skip
 INBOUND = {
     "lead": ["Can we talk tomorrow morning?", "What would the payments look like?"],
