@@ -775,7 +775,10 @@ class _Generator:
                     days[day] = [t + timedelta(days=7) for t in last_week[1::3]]
                 else:
                     first = opens + timedelta(minutes=self.rng.uniform(0, 30))
-                    rest = [opens + timedelta(hours=self.rng.uniform(0, 9.5)) for _ in range(int(per_day * pace))]
+                    rest = [
+                        opens + timedelta(hours=self.rng.uniform(0, 9.5))
+                        for _ in range(int(per_day * pace * self.rng.uniform(0.75, 1.25)))
+                    ]
                     days[day] = [first, *sorted(rest)]
                 for t in days[day]:
                     at = t.astimezone(UTC)
