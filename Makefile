@@ -3,37 +3,49 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs only what running needs; the test tools (pytest, Playwright, linters…) come with
+# the first `make test`/`make check`/`make lint`.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
+
+# pytest-xdist workers: one per core, at most 4 (each builds its own template databases). `make test JOBS=1` runs serially.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
+PYTEST := $(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
 .PHONY: run test check lint bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)  # none yet, or a half-made one
-	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==26.3
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
-	@touch $(STAMP)
+	@$(PIP) --upgrade pip==26.3
+	@$(PIP) -e .
+	@touch $(RUN_STAMP)
 
-run: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP) pyproject.toml
+	@$(PIP) -e '.[test]'
+	@touch $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	@$(BIN)/python -m harmonia.surfaces.devrun
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP) lint
-	$(BIN)/python -m pytest
+test: $(TEST_STAMP) lint
+	$(PYTEST)
 
 # The fast lane while building: lint, then every test that needs neither a browser nor PostgreSQL, minus the slow
 # ones (schemathesis, the benchmark's quick run, the conformance suite). `make test` runs everything.
-check: $(STAMP) lint
-	HARMONIA_TEST_BACKENDS=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider -m "not browser and not postgres and not slow"
+check: $(TEST_STAMP) lint
+	HARMONIA_TEST_BACKENDS=sqlite $(PYTEST) -q -p no:cacheprovider -m "not browser and not postgres and not slow"
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m bench
 
-bench-quick: $(STAMP)
+bench-quick: $(TEST_STAMP)
 	$(BIN)/python -m bench --quick
 
 clean:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "url_host"]
 
 
 class Settings(BaseSettings):
@@ -21,7 +22,12 @@ class Settings(BaseSettings):
     # A provider that says nothing for this long is given up on (after the data went: outcome unknown).
     smtp_timeout_seconds: float = 10.0
     twilio_timeout_seconds: float = 10.0
-    public_url: str = "http://127.0.0.1:8765"
+    # Where `harmonia serve` listens (its --host/--port default to these).
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    # Where the server is reached (links, OAuth resource metadata, provider callbacks). Unset: this server's own
+    # http://HOST:PORT (a wildcard host reads as 127.0.0.1: other machines need HARMONIA_PUBLIC_URL).
+    public_url: str = ""
     # Hosts and origins the HTTP MCP endpoint accepts (DNS-rebinding protection); comma separated.
     allowed_hosts: str = "127.0.0.1:*,localhost:*,[::1]:*"
     allowed_origins: str = "http://127.0.0.1:*,http://localhost:*,http://[::1]:*"
@@ -43,6 +49,18 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
 
+    @model_validator(mode="after")
+    def _public_url_from_host_and_port(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://{url_host(self.host)}:{self.port}"
+            self.model_fields_set.discard("public_url")
+        return self
+
+    @property
+    def public_url_is_guess(self) -> bool:
+        """No HARMONIA_PUBLIC_URL was given: the address a browser used says more than this server's own."""
+        return "public_url" not in self.model_fields_set
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -51,6 +69,13 @@ class Settings(BaseSettings):
         if not self.is_sqlite or ":memory:" in self.database_url:
             return None
         return Path(self.database_url.split("///", 1)[1])
+
+
+def url_host(host: str) -> str:
+    """`host` as it goes into a URL: a wildcard bind is reached locally on loopback; IPv6 in brackets."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 @lru_cache(maxsize=1)

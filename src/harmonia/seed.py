@@ -2,8 +2,11 @@
 
 Same seed and same anchor day ⇒ identical rows, ids included (ids come from the seeded RNG, in the format of
 `harmonia.ids`). Dates are relative to the anchor (default: today in the tenant's timezone), so the demo always has
-fresh activity: about 15% of open deals idle for 14+ days, and activity over the most recent weekend so a Monday
-"since Friday 17:00" brief has content. Shapes follow research/mca-domain.md §9.
+fresh activity: about 15% of open deals idle for 14+ days, activity over the most recent weekend so a Monday
+"since Friday 17:00" brief has content, and one rep whose calls fell this week (`reports_activity` has a drop to show
+at any hour of the week). Timelines never contradict themselves: each deal's life is laid out first and every note,
+task, meeting, submission and message with its contact falls inside it and fits the stage the deal was in then.
+Shapes follow research/mca-domain.md §9.
 
 Speed: rows are built as plain dicts and written with SQLAlchemy Core `executemany` in large batches. Core
 bypasses the ORM tenant wall, so every row carries the tenant's id explicitly (`_rows` stamps it) — this module is
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import random
 import time
+from array import array
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -84,20 +89,54 @@ LENDER_NAMES = [
     "Harborview Advance", "Stonebridge Funding", "Meadowlark Capital", "Brightwater Business Funding",
     "Falcon Crest Advance", "Willowbrook Capital", "Northstar Merchant Funding", "Riverbend Capital Partners",
 ]  # fmt: skip
-NOTES = [
-    "Merchant says revenue picked up after the holidays; sending last two statements Monday.",
-    "Spoke with owner, wants to pay off the existing position with this advance.",
-    "Left voicemail about missing MTD statement.",
-    "Owner asked about weekly instead of daily payments.",
-    "Application signed; waiting on voided check and ID.",
-    "Lender asked for proof of ownership before final approval.",
-    "Merchant comparing our offer with a competitor's; follow up Thursday.",
-    "Bank statements show two NSFs last month, explained as a one-off timing issue.",
-]
-SMS_BODIES = ["Hi {f}, just checking in on the bank statements — can you send them today?",
-              "Thanks {f}! Got the application. I'll submit to lenders this afternoon.",
-              "{f}, good news: we have an approval. Call me when you have 5 minutes.",
-              "Sounds good, I'll send them tonight", "Can we talk tomorrow morning?"]  # fmt: skip
+STALE_SHARE = 0.15  # of open deals, idle 14+ days: what the stale-deal job finds in a brokerage that needs it
+# What a deal is about in each stage (a note, a task, a message fits the stage the deal was in at that moment).
+PHASES = {"New Lead": "lead", "Contacted": "lead", "App Out": "docs", "Docs Pending": "docs",
+          "Ready to Submit": "docs", "Submitted": "lenders", "Offers In": "offers", "Contracts Out": "offers",
+          "Funded": "funded"}  # fmt: skip
+NOTES = {
+    "lead": ["Spoke with owner, wants to pay off the existing position with this advance.",
+             "Owner asked about weekly instead of daily payments.",
+             "Left voicemail; merchant asked to be called back after the lunch rush."],
+    "docs": ["Merchant says revenue picked up after the holidays; sending last two statements Monday.",
+             "Left voicemail about missing MTD statement.",
+             "Application signed; waiting on voided check and ID.",
+             "Bank statements show two NSFs last month, explained as a one-off timing issue."],
+    "lenders": ["Lender asked for proof of ownership before final approval.",
+                "Submitted to three lenders; two usually answer same day."],
+    "offers": ["Merchant comparing our offer with a competitor's; follow up Thursday.",
+               "Walked the owner through the offers; leaning toward the longer term."],
+    "funded": ["Funded. Owner happy with the process; ask about a renewal in 60 days."],
+}  # fmt: skip
+TASKS = {
+    "lead": ["Call merchant back", "Send application link"],
+    "docs": ["Chase bank statements", "Request MTD statement", "Collect voided check"],
+    "lenders": ["Follow up with lender", "Call merchant back"],
+    "offers": ["Review offers with merchant", "Send contract for signature"],
+    "funded": ["Schedule renewal check-in"],
+}
+TEXTS = {
+    "lead": ["Hi {f}, thanks for your interest in funding. When is a good time for a quick call?"],
+    "docs": ["Hi {f}, just checking in on the bank statements — can you send them today?",
+             "Thanks {f}! Got the application. I'll get it to our lenders as soon as the statements are in."],
+    "lenders": ["{f}, your file is with our lenders now. I'll text you as soon as we hear back."],
+    "offers": ["{f}, good news: we have an approval. Call me when you have 5 minutes."],
+    "funded": ["{f}, the funds are on their way. Thanks for working with us!"],
+}  # fmt: skip
+EMAILS = {  # short, like the rest: every body goes through the search index (and the seed's time)
+    "lead": ["Hi {f}, thanks for reaching out about funding. When can we walk through the application?"],
+    "docs": ["Hi {f}, please send your last four months of bank statements and a voided check."],
+    "lenders": ["Hi {f}, your application is with our lenders; I'll be in touch when offers come in."],
+    "offers": ["Hi {f}, we have offers back. Do you have ten minutes today to go through them?"],
+    "funded": ["Hi {f}, your advance has been funded. Thank you for working with us."],
+}  # fmt: skip
+INBOUND = {
+    "lead": ["Can we talk tomorrow morning?", "What would the payments look like?"],
+    "docs": ["Sounds good, I'll send them tonight", "Which months do you need?"],
+    "lenders": ["Any news from the lenders?"],
+    "offers": ["Can we talk tomorrow morning?", "Is there any room on the rate?"],
+    "funded": ["Got it, thank you!"],
+}  # fmt: skip
 
 
 class _Ids:
@@ -254,6 +293,12 @@ class _Generator:
         self.account_rows: list[dict[str, Any]] = []
         self.lender_ids: list[str] = []
         self.calendars: dict[str, str] = {}
+        self.contact_first: list[str] = []
+        self.contact_created = array("d")  # POSIX timestamps: a million floats, not a million datetimes
+        self.timelines: dict[str, _Timeline] = {}  # deal id → its life, laid out before anything is said about it
+        self.deal_contacts: set[int] = set()
+        # conversation id, contact index, channel, the deal it is about, its messages: (when, who[, call outcome])
+        self.threads: list[tuple[str, int, str, _Timeline | None, list[tuple[Any, ...]]]] = []
 
     def total_estimate(self) -> int:
         return self.scale + self.n_accounts * 5 + self.n_deals * 6 + self.n_conversations * 4 + self.scale // 2
@@ -286,11 +331,11 @@ class _Generator:
         yield Contact.__table__, self._contacts()  # type: ignore[misc]
         deals = list(self._deals())
         yield Opportunity.__table__, iter(deals)  # type: ignore[misc]
+        self.deal_contacts = {tl.contact_index for tl in self.timelines.values()}
         yield StageChange.__table__, self._stage_history(deals)  # type: ignore[misc]
         yield Submission.__table__, self._submissions(deals)  # type: ignore[misc]
-        conversations = list(self._conversations())
-        yield Conversation.__table__, iter(conversations)  # type: ignore[misc]
-        yield Message.__table__, self._messages(conversations)  # type: ignore[misc]
+        yield Conversation.__table__, self._conversations(deals)  # type: ignore[misc]
+        yield Message.__table__, self._messages()  # type: ignore[misc]
         yield Task.__table__, self._tasks(deals)  # type: ignore[misc]
         yield Note.__table__, self._notes(deals)  # type: ignore[misc]
         yield Event.__table__, self._events(deals)  # type: ignore[misc]
@@ -457,9 +502,11 @@ class _Generator:
             email_consent = _weighted(self.rng, [("subscribed", 94), ("unsubscribed", 4), ("bounced", 2)])
             cid = self.ids("contact")
             self.contact_ids.append(cid)
+            self.contact_first.append(first)
             if acc_index is not None:
                 self.contacts_by_account.setdefault(acc_index, []).append(i)
             created = self._ago(self.rng.uniform(1, 240))
+            self.contact_created.append(created.timestamp())
             yield self._row(
                 id=cid,
                 first_name=first,
@@ -484,29 +531,61 @@ class _Generator:
             )
 
     # --- deals ----------------------------------------------------------------------------------------------
+    #
+    # Each deal's timeline is laid out first — created, its stage moves, its last activity — and everything about
+    # it afterwards (submissions, notes, tasks, messages to its contact, meetings) falls inside that timeline and
+    # fits the stage the deal was in at that moment: the demo never contradicts itself.
 
     def _deals(self) -> Iterator[dict[str, Any]]:
         order = [name for name, _ in STAGE_MIX]
+        ordered = sorted(self.stages.values(), key=lambda s: s.position)
+        opens = [s for s in ordered if s.kind == "open"]
+        weekend = _last_weekend(self.anchor)
+        used: set[int] = set()
+        spare = iter(range(int(self.scale * 0.85), self.scale))  # contacts of no account, for crowded accounts
         for i in range(self.n_deals):
             stage_name = _weighted(self.rng, STAGE_MIX) if i >= len(order) else order[i]
             stage = self.stages[stage_name]
             acc_index = i % len(self.account_ids)
             acc = self.account_rows[acc_index]
-            people = self.contacts_by_account.get(acc_index) or [i % len(self.contact_ids)]
-            contact_id = self.contact_ids[people[0]]
             requested = round(min(500_000, acc["revenue"] * self.rng.uniform(0.5, 1.5)) / 500) * 500
             status = stage.kind
-            created = self._ago(self.rng.uniform(3, 90))
-            r = self.rng.random()
+            stale = False
             if status != "open":
                 idle = self.rng.uniform(0, 30)
-            elif r < 0.15:
-                idle = self.rng.uniform(14, 45)  # stale
-            elif r < 0.25:
-                idle = self.rng.uniform(7, 13.5)
             else:
-                idle = self.rng.uniform(0, 6)
-            last_activity = max(created, self._ago(idle))
+                r = self.rng.random()
+                stale = r < STALE_SHARE
+                idle = self.rng.uniform(14.5, 45) if stale else self.rng.uniform(7, 13.5) if r < 0.25 else (
+                    self.rng.uniform(0, 6))  # fmt: skip
+            created = self._ago(idle + self.rng.uniform(3, 60))
+            last_activity = self._ago(idle)
+            contact_index = self._deal_contact(acc_index, i, used, spare, created.timestamp())
+            # a deal for a person who was not in the CRM yet: only in a crowded account; it starts when they do
+            known_since = datetime.fromtimestamp(self.contact_created[contact_index], UTC) + timedelta(hours=1)
+            created = max(created, min(known_since, last_activity))
+            path = [s for s in opens if s.position < stage.position]
+            if status == "lost":
+                path = path[: self.rng.randint(1, 6)]
+            steps = [*path, stage]
+            # A closed deal's last act was closing it; an open one has been worked in its stage since it got there.
+            entered = last_activity if status != "open" else last_activity - (last_activity - created) * (
+                self.rng.uniform(0, 0.4))  # fmt: skip
+            # some moves happen on the most recent weekend / Friday evening: the "since Friday" brief
+            if not stale and (status != "open" or self.rng.random() < 0.2) and self.rng.random() < 0.35:
+                moved = weekend[self.rng.randrange(3)]
+                if created < moved <= self.now:
+                    entered = moved
+                    last_activity = moved if status != "open" else max(moved, last_activity)
+            if len(steps) == 1:
+                entered = created  # still in the stage it was created in
+            n = len(steps)
+            times = [created + (entered - created) * k / (n - 1) for k in range(n - 1)] + [entered] if n > 1 else [
+                created]  # fmt: skip
+            deal_id = self.ids("opportunity")
+            owner = self.rng.choice(self.users)
+            self.timelines[deal_id] = _Timeline(created, last_activity, list(zip(steps, times, strict=True)),
+                                                contact_index, owner, status)  # fmt: skip
             positions = [
                 {"funder": self.rng.choice(FUNDERS),
                  "payment": round(acc["revenue"] * self.rng.uniform(0.005, 0.02), 2),
@@ -516,18 +595,18 @@ class _Generator:
             ]  # fmt: skip
             funded = status == "won"
             yield self._row(
-                id=self.ids("opportunity"),
+                id=deal_id,
                 name=f"{acc['name']} — ${requested:,.0f} {self.rng.choice(['MCA', 'advance', 'renewal'])}",
-                contact_id=contact_id,
+                contact_id=self.contact_ids[contact_index],
                 account_id=acc["id"],
                 pipeline_id=self.pipeline_id,
                 stage_id=stage.id,
                 status=status,
                 amount=requested,
-                owner_id=self.rng.choice(self.users),
+                owner_id=owner,
                 source=self.rng.choice(["web form", "referral", "ISO partner", "cold call", "renewal"]),
                 expected_close=self.anchor + timedelta(days=self.rng.randint(3, 45)),
-                stage_entered_at=last_activity,
+                stage_entered_at=entered,
                 last_activity_at=last_activity,
                 created_at=created,
                 updated_at=last_activity,
@@ -547,6 +626,19 @@ class _Generator:
                 custom_fields={},
             )
 
+    def _deal_contact(self, acc_index: int, i: int, used: set[int], spare: Iterator[int], created: float) -> int:
+        """A person of the deal's account, in the CRM before the deal and on no other deal (their threads are about
+        this deal), else a contact of no account, else — only in a tiny workspace — someone already on a deal."""
+        for person in self.contacts_by_account.get(acc_index, []):
+            if person not in used and self.contact_created[person] < created:
+                used.add(person)
+                return person
+        for person in spare:
+            if person not in used:
+                used.add(person)
+                return person
+        return (self.contacts_by_account.get(acc_index) or [i % len(self.contact_ids)])[0]
+
     def _documents(self, position: int) -> dict[str, Any]:
         months = [(self.anchor.replace(day=1) - timedelta(days=28 * k + 1)).strftime("%Y-%m") for k in (4, 3, 2, 1)]
         if position < 3:
@@ -556,39 +648,27 @@ class _Generator:
                 "voided_check": position > 4 or self.rng.random() < 0.5}  # fmt: skip
 
     def _stage_history(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        ordered = sorted(self.stages.values(), key=lambda s: s.position)
-        weekend = _last_weekend(self.anchor)
         for d in deals:
-            target = next(s for s in ordered if s.id == d["stage_id"])
-            path = [s for s in ordered if s.kind == "open" and s.position < target.position]
-            if target.kind == "lost":
-                path = path[: self.rng.randint(1, 6)]
-            steps = [*path, target]
-            start, end = d["created_at"], d["stage_entered_at"]
-            # some moves happen on the most recent weekend / Friday evening: the "since Friday" brief
-            if (d["status"] != "open" or self.rng.random() < 0.2) and self.rng.random() < 0.35:
-                end = max(start, weekend[self.rng.randrange(3)])
-                d["stage_entered_at"] = d["last_activity_at"] = d["updated_at"] = end
-            span = (end - start) / max(1, len(steps))
             prev = None
-            for k, s in enumerate(steps):
-                at = start + span * k if s is not target else end
+            for s, at in self.timelines[d["id"]].steps:
+                closing = s.id == d["stage_id"] and s.kind != "open"
                 yield self._row(id=self.ids("stage_change"), opportunity_id=d["id"], from_stage_id=prev,
-                                to_stage_id=s.id, reason=d.get("closed_reason") if s is target and s.kind != "open"
-                                else None, at=at, created_at=at, created_by=d["owner_id"])  # fmt: skip
+                                to_stage_id=s.id, reason=d["closed_reason"] if closing else None, at=at,
+                                created_at=at, created_by=d["owner_id"])  # fmt: skip
                 prev = s.id
 
     def _submissions(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        submitted = self.stages["Submitted"].position
         weekend = _last_weekend(self.anchor)
         for d in deals:
-            stage = next(s for s in self.stages.values() if s.id == d["stage_id"])
-            lost_after_submit = stage.kind == "lost" and self.rng.random() < 0.5
-            if not lost_after_submit and (stage.position < submitted or stage.kind == "lost"):
+            tl = self.timelines[d["id"]]
+            window = tl.submission_window()
+            if window is None:  # never reached "Submitted": nothing went to a lender
                 continue
+            sent, answered_by = window
+            stage = tl.steps[-1][0]
             chosen = self.rng.sample(self.lender_ids, self.rng.randint(1, 5))
             for k, lid in enumerate(chosen):
-                at = d["stage_entered_at"] - timedelta(days=self.rng.uniform(0.5, 6))
+                at = sent + (answered_by - sent) * self.rng.uniform(0, 0.3)
                 if stage.name == "Submitted":
                     status = _weighted(self.rng, [("submitted", 60), ("declined", 40)])
                 elif stage.kind == "won" and k == 0:
@@ -598,10 +678,11 @@ class _Generator:
                 else:
                     status = _weighted(self.rng, [("approved", 45), ("declined", 55)])
                 decided = (
-                    None if status == "submitted" else min(self.now, at + timedelta(hours=self.rng.uniform(2, 40)))
+                    None if status == "submitted" else min(answered_by, at + timedelta(hours=self.rng.uniform(2, 40)))
                 )
                 if decided and self.rng.random() < 0.3:
-                    decided = max(at, weekend[self.rng.randrange(3)])
+                    friday_on = weekend[self.rng.randrange(3)]
+                    decided = friday_on if at <= friday_on <= answered_by else decided
                 approved = status in ("approved", "funded")
                 yield self._row(
                     id=self.ids("submission"),
@@ -621,66 +702,144 @@ class _Generator:
 
     # --- activity -------------------------------------------------------------------------------------------
 
-    def _conversations(self) -> Iterator[dict[str, Any]]:
+    def _conversations(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Threads about deals (with the deal's contact, inside its timeline), threads with leads, and the reps'
+        call log. Each row's messages are laid out in `self.threads` and written by `_messages`."""
         seen: set[tuple[int, str]] = set()
-        for _ in range(self.n_conversations):
-            ci = self.rng.randrange(len(self.contact_ids))
-            channel = _weighted(self.rng, [("email", 45), ("sms", 35), ("call", 20)])
+        for d in deals:
+            if self.rng.random() >= 0.7:
+                continue
+            tl = self.timelines[d["id"]]
+            channel = _weighted(self.rng, [("email", 55), ("sms", 45)])
+            if (tl.contact_index, channel) in seen:
+                continue
+            seen.add((tl.contact_index, channel))
+            start = tl.created + (tl.last - tl.created) * self.rng.uniform(0, 0.3)
+            yield self._thread(tl.contact_index, channel, d["owner_id"], start, tl.last, tl)
+        leads = max(0, self.n_conversations - len(seen))
+        for _ in range(leads):
+            ci = self._lead_contact()
+            channel = _weighted(self.rng, [("email", 55), ("sms", 45)])
             if (ci, channel) in seen:
                 continue
             seen.add((ci, channel))
             last = self._ago(self.rng.uniform(0, 40))
-            yield self._row(id=self.ids("conversation"), contact_id=self.contact_ids[ci], channel=channel,
-                            subject="Your funding application" if channel == "email" else None,
-                            assignee_id=self.rng.choice(self.users), status="open" if self.rng.random() < 0.7
-                            else "closed", unread=self.rng.random() < 0.2, last_message_at=last,
-                            created_at=last - timedelta(days=self.rng.uniform(1, 30)), updated_at=last)  # fmt: skip
+            yield self._thread(ci, channel, self.rng.choice(self.users), last - timedelta(days=self.rng.uniform(1, 30)),
+                               last, None)  # fmt: skip
+        for ci, calls in self._call_log().items():
+            conv = self._thread(ci, "call", calls[0][1], calls[0][0], calls[-1][0], None)
+            self.threads[-1] = (conv["id"], ci, "call", None, calls)
+            yield conv
 
-    def _messages(self, conversations: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        weekend = _last_weekend(self.anchor)
-        for conv in conversations:
-            n = self.rng.randint(1, 5)
-            start, end = conv["created_at"], conv["last_message_at"]
-            for k in range(n):
-                at = start + (end - start) * (k + 1) / n
-                if self.rng.random() < 0.05:
-                    at = weekend[self.rng.randrange(3)]
-                inbound = self.rng.random() < 0.35
-                user = conv["assignee_id"] if not inbound else None
-                channel = conv["channel"]
-                first = "there"
-                body = (self.rng.choice(SMS_BODIES).format(f=first) if channel == "sms" else
-                        self.rng.choice(NOTES) if channel == "email" else "")  # fmt: skip
+    def _thread(self, ci: int, channel: str, assignee: str, start: datetime, last: datetime,
+                tl: _Timeline | None) -> dict[str, Any]:  # fmt: skip
+        conv_id = self.ids("conversation")
+        n = self.rng.randint(1, 5)
+        times = [start + (last - start) * (k + 1) / n for k in range(n)]
+        self.threads.append((conv_id, ci, channel, tl, [(t, assignee) for t in times]))
+        subject = ("Your funding application" if tl else "Funding for your business") if channel == "email" else None
+        return self._row(id=conv_id, contact_id=self.contact_ids[ci], channel=channel, subject=subject,
+                         assignee_id=assignee, status="open" if self.rng.random() < 0.7 else "closed",
+                         unread=self.rng.random() < 0.2, last_message_at=last, created_at=start,
+                         updated_at=last)  # fmt: skip
+
+    def _lead_contact(self) -> int:
+        """A contact on no deal (a lead being worked): what is said to them is about no deal."""
+        for _ in range(20):
+            ci = self.rng.randrange(len(self.contact_ids))
+            if ci not in self.deal_contacts:
+                return ci
+        return self.rng.randrange(len(self.contact_ids))  # a tiny workspace where everyone is on a deal
+
+    def _call_log(self) -> dict[int, list[tuple[datetime, str, str]]]:
+        """The reps' dialing on weekdays over the last three weeks, per contact called: (when, who, outcome).
+
+        Every rep's day opens with a call before 09:00 and one rep's calls fall off this week — each day of it is
+        the same day of last week with two calls in three gone — so "whose calls dropped off this week?" has an
+        answer at any hour of any day, Monday 10:00 included (this week so far vs the same span last week)."""
+        local_now = self.now.astimezone(self.tz)
+        monday = local_now.date() - timedelta(days=local_now.weekday())
+        per_day = max(12, min(40, self.scale // 25))
+        slumping = self.users[-1]
+        by_contact: dict[int, list[tuple[datetime, str, str]]] = {}
+        for user in self.users:
+            pace = self.rng.uniform(0.7, 1.3)
+            days: dict[date, list[datetime]] = {}
+            for offset in range(14, -7, -1):
+                day = monday - timedelta(days=offset)
+                if day.weekday() >= 5 or day > local_now.date():
+                    continue
+                opens = datetime.combine(day, datetime.min.time(), self.tz).replace(hour=8, minute=30)
+                if user == slumping and day >= monday:
+                    last_week = days.get(day - timedelta(days=7), [])
+                    days[day] = [t + timedelta(days=7) for t in last_week[1::3]]
+                else:
+                    first = opens + timedelta(minutes=self.rng.uniform(0, 30))
+                    rest = [
+                        opens + timedelta(hours=self.rng.uniform(0, 9.5))
+                        for _ in range(int(per_day * pace * self.rng.uniform(0.75, 1.25)))
+                    ]
+                    days[day] = [first, *sorted(rest)]
+                for t in days[day]:
+                    at = t.astimezone(UTC)
+                    if at < self.now:
+                        outcome = _weighted(self.rng, [("answered", 45), ("voicemail", 35), ("no_answer", 20)])
+                        by_contact.setdefault(self._lead_contact(), []).append((at, user, outcome))
+        for calls in by_contact.values():
+            calls.sort()
+        return by_contact
+
+    def _messages(self) -> Iterator[dict[str, Any]]:
+        for conv_id, ci, channel, tl, items in self.threads:
+            first = self.contact_first[ci]
+            subject = "Your funding application" if tl else "Funding for your business"
+            for item in items:
+                at, user = item[0], item[1]
                 call = channel == "call"
+                inbound = not call and self.rng.random() < 0.35
+                sender = None if inbound else user
+                if call:
+                    body, outcome = "", item[2]
+                else:
+                    phase = tl.phase_at(at) if tl else "lead"
+                    lines = (INBOUND if inbound else (EMAILS if channel == "email" else TEXTS))[phase]
+                    body, outcome = self.rng.choice(lines).format(f=first), None
                 yield self._row(
-                    id=self.ids("message"), conversation_id=conv["id"], direction="inbound" if inbound else "outbound",
-                    channel=channel, subject=conv["subject"] if channel == "email" else None, body=body,
-                    status="received" if inbound else ("delivered" if channel != "call" else "sent"),
-                    provider="seed", sent_by=user, created_by=user, created_via="ui" if user else "system",
-                    duration_seconds=self.rng.randint(20, 900) if call else None,
-                    outcome=_weighted(self.rng, [("answered", 55), ("voicemail", 30), ("no_answer", 15)])
-                    if call else None, sent_at=at, created_at=at, updated_at=at,
+                    id=self.ids("message"), conversation_id=conv_id, direction="inbound" if inbound else "outbound",
+                    channel=channel, subject=subject if channel == "email" else None, body=body,
+                    status="received" if inbound else ("delivered" if not call else "sent"),
+                    provider="seed", sent_by=sender, created_by=sender, created_via="ui" if sender else "system",
+                    duration_seconds=(self.rng.randint(60, 900) if outcome == "answered" else self.rng.randint(15, 45))
+                    if call else None, outcome=outcome, sent_at=at, created_at=at, updated_at=at,
                 )  # fmt: skip
 
     def _tasks(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for _ in range(max(30, self.scale // 5)):
             d = self.rng.choice(deals)
-            done = self.rng.random() < 0.4
-            due = self.now + timedelta(days=self.rng.uniform(-10, 14))
+            tl = self.timelines[d["id"]]
+            created = tl.created + (tl.last - tl.created) * self.rng.random()
+            done = tl.status != "open" or self.rng.random() < 0.4
+            if done:  # finished while the deal was worked: its last activity is not older than that
+                completed: datetime | None = created + (tl.last - created) * self.rng.random()
+                title = self.rng.choice(TASKS[tl.phase_at(created)])
+                due = created + timedelta(days=self.rng.uniform(0.5, 5))
+            else:  # what the deal needs next, in the stage it is in now
+                completed = None
+                title = self.rng.choice(TASKS[tl.phase_at(self.now)])
+                due = created + timedelta(days=self.rng.uniform(1, 10))
             yield self._row(
-                id=self.ids("task"), title=self.rng.choice(["Chase bank statements", "Call merchant back",
-                "Send application link", "Request MTD statement", "Follow up with lender", "Collect voided check"]),
-                due_at=due, assignee_id=d["owner_id"], status="done" if done else "open",
-                completed_at=min(due, self.now) if done else None, record_type="opportunity", record_id=d["id"],
-                created_at=min(due - timedelta(days=self.rng.uniform(1, 10)), self.now), created_by=d["owner_id"],
+                id=self.ids("task"), title=title, due_at=due, assignee_id=d["owner_id"],
+                status="done" if done else "open", completed_at=completed, record_type="opportunity",
+                record_id=d["id"], created_at=created, created_by=d["owner_id"],
             )  # fmt: skip
 
     def _notes(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for _ in range(max(40, self.scale // 4)):
             d = self.rng.choice(deals)
-            at = min(self.now, d["last_activity_at"] - timedelta(days=self.rng.uniform(0, 5)))
+            tl = self.timelines[d["id"]]
+            at = tl.created + (tl.last - tl.created) * self.rng.random()
             on_deal = self.rng.random() < 0.7
-            yield self._row(id=self.ids("note"), body=self.rng.choice(NOTES), author_id=d["owner_id"],
+            yield self._row(id=self.ids("note"), body=self.rng.choice(NOTES[tl.phase_at(at)]), author_id=d["owner_id"],
                             record_type="opportunity" if on_deal else "contact",
                             record_id=d["id"] if on_deal else d["contact_id"], created_at=at,
                             created_by=d["owner_id"], created_via="ui")  # fmt: skip
@@ -688,15 +847,49 @@ class _Generator:
     def _events(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for _ in range(max(10, self.scale // 20)):
             d = self.rng.choice(deals)
-            start = self.now + timedelta(days=self.rng.uniform(-14, 14))
+            tl = self.timelines[d["id"]]
+            if tl.status == "open" and self.rng.random() < 0.5:  # booked ahead
+                start = self.now + timedelta(days=self.rng.uniform(0.1, 14))
+                status = _weighted(self.rng, [("booked", 55), ("confirmed", 35), ("cancelled", 10)])
+            else:  # held while the deal was worked
+                start = tl.created + (tl.last - tl.created) * self.rng.random()
+                status = _weighted(self.rng, [("confirmed", 80), ("cancelled", 12), ("no_show", 8)])
             start = start.replace(minute=0 if self.rng.random() < 0.5 else 30, second=0, microsecond=0)
             yield self._row(
                 id=self.ids("event"), calendar_id=self.calendars[d["owner_id"]],
                 title=self.rng.choice(["Funding call", "Review offers", "Application walkthrough"]), start_at=start,
                 end_at=start + timedelta(minutes=30), contact_id=d["contact_id"], opportunity_id=d["id"],
-                status=_weighted(self.rng, [("booked", 50), ("confirmed", 35), ("cancelled", 10), ("no_show", 5)]),
-                created_at=min(start - timedelta(days=3), self.now),
+                status=status, created_at=max(tl.created, min(start - timedelta(days=3), tl.last)),  # booked while worked
             )  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """A deal's life as the seed lays it out; everything written about the deal fits inside it."""
+
+    created: datetime
+    last: datetime  # its last activity
+    steps: list[tuple[Stage, datetime]]  # each stage it entered, when
+    contact_index: int
+    owner: str
+    status: str
+
+    def phase_at(self, at: datetime) -> str:
+        """What was going on with the deal at `at`: the phase of the last open stage it had entered by then."""
+        phase = "lead"
+        for stage, entered in self.steps:
+            if entered > at:
+                break
+            phase = PHASES.get(stage.name, phase)
+        return phase
+
+    def submission_window(self) -> tuple[datetime, datetime] | None:
+        """(when it reached "Submitted", when the lenders had to have answered), or None if it never got there."""
+        names = [s.name for s, _ in self.steps]
+        if "Submitted" not in names:
+            return None
+        k = names.index("Submitted")
+        return self.steps[k][1], self.steps[k + 1][1] if k + 1 < len(self.steps) else max(self.last, self.steps[k][1])
 
 
 def _slug(text: str) -> str:

@@ -62,3 +62,27 @@ def test_the_stdio_server_loads_nothing_that_only_other_commands_or_sends_use() 
               "sqlalchemy.dialects.postgresql", "harmonia.surfaces.cli", "harmonia.surfaces.rest",
               "harmonia.surfaces.web", "harmonia.seed"}  # fmt: skip
     assert sorted(unused & set(modules)) == []
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: connecting is refused at once
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_missing_or_unreachable_database_is_one_line_saying_what_to_do_and_exit_2(tmp_path: Path) -> None:
+    """AI clients show a failed `harmonia mcp`'s stderr to the person: one line they can act on, not a traceback."""
+    token = "hm_tn_01ARZ3NDEKTSV4RRFFQ6_abcdefghijklmnopqrstuvwxyz0123"  # well-formed: the database is asked
+    missing_folder = f"sqlite:///{tmp_path / 'no-such-folder' / 'harmonia.db'}"
+    unreachable = f"postgresql+psycopg://harmonia_app@127.0.0.1:{_closed_port()}/harmonia"
+    cases = [(["mcp"], missing_folder, "does not exist"), (["mcp"], unreachable, "cannot use the database"),
+             (["worker", "--once"], missing_folder, "does not exist"),
+             (["serve", "--port", str(_closed_port())], unreachable, "cannot use the database")]  # fmt: skip
+    for command, url, says in cases:
+        done = _run(*command, env=dict(os.environ, HARMONIA_DATABASE_URL=url, HARMONIA_TOKEN=token))
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, (command, url, done.stderr[-2000:])
+        assert says in lines[0] and "HARMONIA_DATABASE_URL" in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "no-such-folder").exists()  # nothing was created on the way

@@ -147,7 +147,8 @@ def _stale(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:
         "conversations_reply — drafts only, for a person to review.\n\n"
         f"{_data(payload)}"
     )
-    return f"{len(rows)} open deals idle {days}+ days", text
+    deals = "1 open deal" if len(rows) == 1 else f"{len(rows)} open deals"
+    return f"{deals} idle {days}+ days", text
 
 
 def _lender(uow: UnitOfWork, args: dict[str, str]) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from ..config import get_settings
 from ..errors import HarmoniaError
 from .cli_byo import secrets_app, upstreams_app
 from .cli_imports import export_command, import_app
-from .launch import configure_logging
+from .launch import SERVER_LOG_CONFIG, check_database, configure_logging
 
 if TYPE_CHECKING:
     from ..bootstrap import Harmonia
@@ -194,20 +194,29 @@ def outbound(
 
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8765,
+    host: Annotated[str | None, typer.Option(help="interface to bind [default: HARMONIA_HOST or 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: HARMONIA_PORT or 8765]")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Web UI, REST API and MCP over Streamable HTTP."""
+    import os
+
     import uvicorn
 
+    settings = get_settings()
+    # The app (in every worker) reads its address from the environment: its links and OAuth resource follow it.
+    os.environ["HARMONIA_HOST"] = host = host or settings.host
+    os.environ["HARMONIA_PORT"] = str(port := port or settings.port)
+    get_settings.cache_clear()
+    check_database(connect=True)
     uvicorn.run(
         "harmonia.surfaces.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_config=SERVER_LOG_CONFIG,  # applied again in each worker process
+        log_level="warning",  # uvicorn's own lines: problems only; "ready" and requests are ours (request_log.py)
         access_log=False,
         proxy_headers=False,
     )
@@ -222,6 +231,7 @@ def mcp_stdio(
     """MCP over stdio; the token comes from HARMONIA_TOKEN."""
     from .mcp_stdio import exit_now, run_stdio
 
+    check_database(connect=False)
     run_stdio(toolsets)
     exit_now()  # `harmonia mcp` itself is launched by launch.py, which never reaches here
 
@@ -233,6 +243,7 @@ def worker(
     """Deliver the outbox (the server also delivers in-process by default)."""
     from .worker import run_worker
 
+    check_database(connect=True)
     run_worker(once=once)
 
 

@@ -63,7 +63,7 @@ def _password(db: Database, fresh: bool) -> str:
 
 def main() -> None:
     settings = get_settings()
-    host, port = os.environ.get("HARMONIA_HOST", "127.0.0.1"), int(os.environ.get("HARMONIA_PORT", "8765"))
+    host, port = settings.host, settings.port
     VAR.mkdir(exist_ok=True)
     upgrade()
     db = Database(settings.database_url)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -39,6 +38,7 @@ from ..ops.registry import Operation
 from ..services.tenancy import authenticate
 from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server
 from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
+from .request_log import request_id_of
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
 
@@ -74,7 +74,7 @@ class BearerAuth:
             )
         except Exception as error:
             if not isinstance(error, HarmoniaError):  # the database is down, or a fault of ours: logged, not shown
-                request_id = uuid.uuid4().hex[:12]
+                request_id = request_id_of(scope)
                 log.exception("MCP authentication failed unexpectedly (request %s)", request_id)
                 await _reply(send, 503, _rpc_error(None, -32603, "the server could not check the token right now; "
                                                    f"retry shortly (request id {request_id})"))  # fmt: skip
@@ -85,8 +85,7 @@ class BearerAuth:
             await _reply(send, 401, {"error": "invalid_token", "error_description": error.message},
                          {"www-authenticate": challenge})  # fmt: skip
             return
-        request_id = uuid.uuid4().hex[:12]
-        actor = dataclasses.replace(actor, request_id=request_id)
+        actor = dataclasses.replace(actor, request_id=request_id_of(scope))
         scope[ACTOR_SCOPE_KEY] = actor
         try:
             requested = _query_value(scope, "toolsets")

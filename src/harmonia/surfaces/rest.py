@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import typing
-import uuid
 from typing import Any
 
 import anyio
@@ -27,6 +26,7 @@ from ..errors import HarmoniaError, InvalidArguments, ScopeDenied
 from ..ops.registry import Operation, Registry
 from ..ops.schema import exclude_nul, input_schema, output_schema
 from ..services.tenancy import authenticate
+from .request_log import request_id_of
 
 __all__ = ["install", "openapi"]
 
@@ -104,7 +104,7 @@ def _endpoint(op: Operation) -> Any:
         h = request.app.state.h
         auth = request.headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        request_id = uuid.uuid4().hex[:12]
+        request_id = request_id_of(request)
         try:
             actor: Actor = await anyio.to_thread.run_sync(
                 lambda: authenticate(h.db, secret, channel="api", request_id=request_id)

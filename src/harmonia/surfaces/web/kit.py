@@ -28,6 +28,7 @@ from ...config import Settings
 from ...db import Actor, Database
 from ...errors import HarmoniaError, InvalidArguments, NotFound, Unauthenticated
 from ...services.people import Person, person_actor
+from ..request_log import request_id_of
 from .wording import FILTERS, for_people
 
 __all__ = ["HERE", "Ui", "templates", "view"]
@@ -225,6 +226,7 @@ def view(fn: View | None = None, *, public: bool = False) -> Endpoint | Callable
                 session=session,
                 form={k: v for k, v in (form or {}).items() if isinstance(v, str)},
                 form_lists={k: [str(v) for v in form.getlist(k)] for k in form} if form else {},
+                request_id=request_id_of(request),
             )
 
             def run() -> Response:

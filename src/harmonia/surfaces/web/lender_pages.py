@@ -42,7 +42,9 @@ def _rules(row: dict[str, Any]) -> list[dict[str, Any]]:
 def lender_match(ui: Ui, deal_id: str) -> dict[str, Any]:
     """The deal page's lender match: `lenders_list` ranking this deal, each lender with its rules."""
     try:
-        ranked = ui.call("lenders_list", opportunity_id=deal_id, limit=MATCH_ROWS, details=True)  # every rule, per lender
+        ranked = ui.call(
+            "lenders_list", opportunity_id=deal_id, limit=MATCH_ROWS, details=True
+        )  # every rule, per lender
     except HarmoniaError as error:
         return {"rows": [], "error": for_people(error), "metrics": None, "more": False}
     rows = [{**row, "rules": _rules(row)} for row in ranked["items"]]

@@ -9,6 +9,7 @@ import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
@@ -75,9 +76,10 @@ def held_message(ui: Ui) -> Response:
 
 # -- users and invitations ------------------------------------------------------------------------------------------
 def _base_url(ui: Ui) -> str:
-    configured = ui.settings.public_url.rstrip("/")
-    # The default public URL is only a guess; the address the browser used is the better one then.
-    return configured if configured != "http://127.0.0.1:8765" else str(ui.request.base_url).rstrip("/")
+    # Without HARMONIA_PUBLIC_URL the public URL is only a guess; the address the browser used is the better one then.
+    if ui.settings.public_url_is_guess:
+        return str(ui.request.base_url).rstrip("/")
+    return ui.settings.public_url.rstrip("/")
 
 
 def _invite_link(ui: Ui, user_id: str) -> str:
@@ -140,11 +142,15 @@ def _client_configs(ui: Ui, secret: str | None) -> dict[str, str]:
             }
         }
     }
+    # Another machine cannot reach this one at a loopback address: name the part the person fills in instead.
+    host = urlsplit(base).hostname or ""
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    remote = base.replace(urlsplit(base).netloc, f"YOUR-SERVER:{urlsplit(base).port or 80}") if loopback else base
     claude_remote = {
         "mcpServers": {
             "harmonia": {
                 "command": "npx",
-                "args": ["-y", "mcp-remote", f"{base}/mcp", "--header", f"Authorization: Bearer {token}"],
+                "args": ["-y", "mcp-remote", f"{remote}/mcp", "--header", f"Authorization: Bearer {token}"],
             }
         }
     }
@@ -155,6 +161,10 @@ def _client_configs(ui: Ui, secret: str | None) -> dict[str, str]:
         "cursor": json.dumps(cursor, indent=2),
         "claude_code": f'claude mcp add --transport http harmonia {base}/mcp --header "Authorization: Bearer {token}"',
         "mcp_url": f"{base}/mcp",
+        "remote_hint": "Replace YOUR-SERVER with the name or address other machines reach this one by, and start "
+        "the server with HARMONIA_HOST=0.0.0.0 and HARMONIA_PUBLIC_URL set to that address (see the README)."
+        if loopback
+        else "",
     }  # fmt: skip
 
 

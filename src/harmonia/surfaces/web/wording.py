@@ -154,6 +154,17 @@ def _rule_name(value: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _counted(n: Any, noun: str) -> str:
+    """`3 | counted("open deal")` → "3 open deals", and "1 open deal" (never "1 open deals")."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _sentence(value: Any) -> str:
+    """Capital first letter, the rest as written: "ISO partner" stays that (Jinja's `capitalize` gives "Iso partner")."""
+    text = "" if value is None else str(value)
+    return text[:1].upper() + text[1:]
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "rule_value": _rule_value,
     "rule_name": _rule_name,
@@ -166,13 +177,16 @@ FILTERS: dict[str, Callable[..., str]] = {
     "phone": _phone,
     "ordinal": _ordinal,
     "reason": _reason,
+    "counted": _counted,
+    "sentence": _sentence,
 }
 
 
 # How the forms name the arguments they send; a page passes its own where a form says it differently.
 LABELS = {"first_name": "First name", "last_name": "Last name", "email": "Email", "phone": "Phone", "title": "Title",
           "timezone": "Time zone", "subject": "Subject", "body": "Message", "name": "Name", "scopes": "Scopes",
-          "reason": "Reason", "due_at": "Due", "role": "Role", "password": "Password"}  # fmt: skip
+          "reason": "Reason", "due_at": "Due", "role": "Role", "password": "Password",
+          "sms_consent": "SMS consent", "call_consent": "Call consent"}  # fmt: skip
 _CHECKS = (
     (re.compile(r"String should have at least 1 character"), "is required"),
     (re.compile(r"String should have at least (\d+) characters"), r"needs at least \1 characters"),
