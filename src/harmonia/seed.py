@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from faker import Faker
 from sqlalchemy import Connection, Table, func, select
 
-from . import bulk, counters, fulltext
+from . import bulk, counters, flow_counters, fulltext
 from .db import Database
 from .errors import Conflict
 from .ids import PREFIXES
@@ -43,7 +43,7 @@ from .models import (
     Task,
     User,
 )
-from .services.deals import recount_stages
+from .services.deals import move_direction, recount_stages
 from .services.tenancy import get_tenant, system_actor
 
 __all__ = ["seed_demo"]
@@ -160,6 +160,7 @@ def seed_demo(
         if db.is_sqlite:  # what bulk.deferred() left to do, in set statements
             fulltext.index_missing(uow.session.connection(), t.id)
             counters.recount(uow.session.connection(), t.id)
+            flow_counters.recount(uow.session.connection(), t.id)
     db.analyze()  # fresh statistics, or SQLite's planner scans whole tenants (docs/benchmarks.md)
     bar(0, done=True)
     counts["seconds"] = round(time.perf_counter() - started, 2)  # type: ignore[assignment]
@@ -570,13 +571,17 @@ class _Generator:
                 end = max(start, weekend[self.rng.randrange(3)])
                 d["stage_entered_at"] = d["last_activity_at"] = d["updated_at"] = end
             span = (end - start) / max(1, len(steps))
-            prev = None
+            prev: Stage | None = None
+            prev_at = start
             for k, s in enumerate(steps):
                 at = start + span * k if s is not target else end
-                yield self._row(id=self.ids("stage_change"), opportunity_id=d["id"], from_stage_id=prev,
-                                to_stage_id=s.id, reason=d.get("closed_reason") if s is target and s.kind != "open"
-                                else None, at=at, created_at=at, created_by=d["owner_id"])  # fmt: skip
-                prev = s.id
+                yield self._row(id=self.ids("stage_change"), opportunity_id=d["id"],
+                                from_stage_id=prev.id if prev else None, to_stage_id=s.id,
+                                reason=d.get("closed_reason") if s is target and s.kind != "open" else None,
+                                at=at, created_at=at, created_by=d["owner_id"], owner_id=d["owner_id"],
+                                direction=move_direction(prev, s),
+                                days_in_from_stage=int((at - prev_at).total_seconds() // 86400) if prev else None)  # fmt: skip
+                prev, prev_at = s, at
 
     def _submissions(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         submitted = self.stages["Submitted"].position

@@ -18,6 +18,7 @@ from . import (
     mca,
     records,
     reports,
+    reports_toolset,
     search,
     timeline,
     tokens,
@@ -42,6 +43,7 @@ _MODULES = (
     deletes,
     imports,
     automation,
+    reports_toolset,
 )
 
 
