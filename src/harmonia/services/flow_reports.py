@@ -63,6 +63,10 @@ def window(uow: UnitOfWork, period: str, since: date | None, until: date | None)
     tz = tenant_zone(uow)
     last = until or uow.now().astimezone(tz).date()
     first = since or last - timedelta(days=PERIOD_DAYS[period] - 1)
+    for name, day in (("since", first), ("until", last)):
+        if not 1900 <= day.year <= 2999:
+            raise InvalidArguments(f"`{name}` ({day}) is outside the years 1900-2999",
+                                   errors=[{"field": name, "type": "value_error"}])  # fmt: skip
     if first > last:
         raise InvalidArguments(f"`since` ({first}) is after `until` ({last}); give since ≤ until",
                                errors=[{"field": "since", "type": "value_error"}])  # fmt: skip
