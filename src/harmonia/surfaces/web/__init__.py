@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from ...config import Settings
-from . import auth, automation_pages, import_pages, oauth_pages, pages, settings_pages
+from . import auth, automation_pages, import_pages, oauth_pages, pages, report_pages, settings_pages
 from .kit import HERE, templates
 
 __all__ = ["install"]
@@ -90,6 +90,7 @@ def install(app: Starlette) -> None:
         *auth.ROUTES,
         *import_pages.ROUTES,  # before pages: /contacts/import is not a contact id
         *pages.ROUTES,
+        *report_pages.ROUTES,
         *settings_pages.ROUTES,
         *oauth_pages.ROUTES,
         *automation_pages.ROUTES,

@@ -42,6 +42,7 @@ NAV = (
     ("contacts", "Contacts", "/contacts"),
     ("inbox", "Inbox", "/inbox"),
     ("tasks", "Tasks", "/tasks"),
+    ("reports", "Reports", "/reports"),
     ("automation", "Automation", "/automation"),
 )
 SETTINGS_NAV = (
