@@ -10,37 +10,53 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select, union_all
 
 from ..db import UnitOfWork
-from ..errors import InvalidArguments
+from ..errors import InvalidArguments, NotFound
 from ..flow_counters import SPANS
-from ..models import Lender, LenderOutcomeCount, Stage, StageFlowCount, User
+from ..models import Lender, LenderOutcomeCount, Pipeline, Stage, StageFlowCount, Tenant, User
 from ..queries import TENANT, Query
-from .deals import resolve_pipeline
-from .records import get_or_404
-from .reports import split, tenant_zone
+from .records import not_found
+from .reports import split
 
 __all__ = ["PERIOD_DAYS", "Flow", "Window", "lender_outcomes", "pipeline_flow", "window"]
 
 PERIOD_DAYS = {"week": 7, "month": 30, "quarter": 90}
 MAX_DAYS = 366
 
-_A: BindParameter[Any] = bindparam("a")
-_B: BindParameter[Any] = bindparam("b")
-_SPAN: BindParameter[Any] = bindparam("span")
 _SF, _LO = StageFlowCount.__table__, LenderOutcomeCount.__table__
-_STAGE_BUCKETS = Query(
-    select(_SF.c.stage_id, _SF.c.metric, func.sum(_SF.c.n).label("n"))
-    .where(_SF.c.tenant_id == TENANT, _SF.c.owner_id == bindparam("owner"), _SF.c.span == _SPAN,
-           _SF.c.bucket >= _A, _SF.c.bucket < _B)
-    .group_by(_SF.c.stage_id, _SF.c.metric)
-)  # fmt: skip
-_LENDER_BUCKETS = Query(
-    select(_LO.c.lender_id, _LO.c.metric, func.sum(_LO.c.n).label("n"), func.sum(_LO.c.cents).label("cents"))
-    .where(_LO.c.tenant_id == TENANT, _LO.c.span == _SPAN, _LO.c.bucket >= _A, _LO.c.bucket < _B)
-    .group_by(_LO.c.lender_id, _LO.c.metric)
+_ST, _PL, _US, _LN, _TN = (m.__table__ for m in (Stage, Pipeline, User, Lender, Tenant))
+# A window splits into at most 2 × (spans − 1) + 1 ranges of whole buckets (`split`): both windows' ranges are the
+# branches of one statement, each an index range of the counters' primary key (unused ones get span 0: no rows).
+RANGES = 2 * (2 * (len(SPANS) - 1) + 1)
+
+
+def _buckets(table: Any, key: str, owner: bool) -> Query:
+    branches = []
+    for i in range(RANGES):
+        where = [table.c.tenant_id == TENANT, table.c.span == bindparam(f"s{i}"), table.c.bucket >= bindparam(f"a{i}"),
+                 table.c.bucket < bindparam(f"b{i}")]  # fmt: skip
+        if owner:
+            where.append(table.c.owner_id == bindparam(f"o{i}"))
+        branches.append(select(literal(i // (RANGES // 2)).label("w"), table.c[key].label("k"), table.c.metric,
+                               table.c.n, table.c.cents).where(*where))  # fmt: skip
+    u = union_all(*branches).subquery()
+    return Query(select(u.c.w, u.c.k, u.c.metric, func.sum(u.c.n).label("n"), func.sum(u.c.cents).label("cents"))
+                 .group_by(u.c.w, u.c.k, u.c.metric))  # fmt: skip
+
+
+_STAGE_BUCKETS = _buckets(_SF, "stage_id", owner=True)
+_LENDER_BUCKETS = _buckets(_LO, "lender_id", owner=False)
+_ZONE = Query(select(_TN.c.timezone).where(_TN.c.id == TENANT))
+_STAGES = Query(
+    select(_ST.c.id, _ST.c.name, _ST.c.kind, _ST.c.pipeline_id, _PL.c.name.label("pipeline"))
+    .join(_PL, (_PL.c.tenant_id == _ST.c.tenant_id) & (_PL.c.id == _ST.c.pipeline_id))
+    .where(_ST.c.tenant_id == TENANT, _PL.c.tenant_id == TENANT)
+    .order_by(_PL.c.position, _PL.c.name, _ST.c.position)
 )
+_USER = Query(select(_US.c.id, _US.c.name).where(_US.c.tenant_id == TENANT, _US.c.id == bindparam("id")))
+_LENDERS = Query(select(_LN.c.id, _LN.c.name).where(_LN.c.tenant_id == TENANT))
 
 
 @dataclass
@@ -60,7 +76,8 @@ class Window:
 
 
 def window(uow: UnitOfWork, period: str, since: date | None, until: date | None) -> Window:
-    tz = tenant_zone(uow)
+    zone = _ZONE.first(uow)
+    tz = ZoneInfo(zone.timezone if zone else "UTC")
     last = until or uow.now().astimezone(tz).date()
     first = since or last - timedelta(days=PERIOD_DAYS[period] - 1)
     for name, day in (("since", first), ("until", last)):
@@ -77,14 +94,19 @@ def window(uow: UnitOfWork, period: str, since: date | None, until: date | None)
     return Window(tz, first, last, first - timedelta(days=days), first - timedelta(days=1))
 
 
-def _sum(uow: UnitOfWork, query: Query, start: datetime, end: datetime, **params: Any) -> list[Any]:
-    """The counters' rows over [start, end), bucket size by bucket size. Local midnights fall on UTC quarter-hours
-    in every zone in use, so the window is whole buckets (`split`'s partial edges are empty)."""
-    _, buckets = split(start, end, SPANS)
-    rows: list[Any] = []
-    for span, a, b in buckets:  # one range each: an OR of ranges made SQLite read every counter of the tenant
-        rows += query.rows(uow, span=span, a=int(a.timestamp()), b=int(b.timestamp()), **params)
-    return rows
+def _sum(uow: UnitOfWork, query: Query, win: Window, owner: str | None = None) -> list[Any]:
+    """The counters' rows of both windows (w = 0 this one, 1 the previous), summed per key and metric. Local
+    midnights fall on UTC quarter-hours in every zone in use, so a window is whole buckets (no partial edges)."""
+    params: dict[str, Any] = {}
+    half = RANGES // 2
+    for w, previous in enumerate((False, True)):
+        _, buckets = split(*win.bounds(previous), SPANS)
+        ranges = [(span, int(a.timestamp()), int(b.timestamp())) for span, a, b in buckets]
+        ranges += [(0, 0, 0)] * (half - len(ranges))
+        for j, (span, a, b) in enumerate(ranges):
+            i = w * half + j
+            params |= {f"s{i}": span, f"a{i}": a, f"b{i}": b} | ({f"o{i}": owner} if owner is not None else {})
+    return query.rows(uow, **params)
 
 
 def median_of_bins(bins: dict[int, int]) -> float | None:
@@ -130,27 +152,36 @@ class PipelineFlow:
     window: Window
     pipeline: tuple[str, str]  # id, name
     owner: tuple[str, str] | None
-    stages: list[Stage]
+    stages: list[Any]  # rows: id, name, kind, pipeline_id, pipeline
     current: Flow
     previous: Flow
 
 
 def pipeline_flow(uow: UnitOfWork, win: Window, pipeline: str | None, owner_id: str | None) -> PipelineFlow:
-    p = resolve_pipeline(uow, pipeline)
+    rows = _STAGES.rows(uow)
+    if not rows:
+        raise NotFound("this workspace has no pipeline yet")
+    chosen = rows[0].pipeline_id
+    if pipeline is not None:
+        wanted = pipeline.strip().lower()
+        match = next((r.pipeline_id for r in rows if r.pipeline_id == pipeline or r.pipeline.lower() == wanted), None)
+        if match is None:
+            names = ", ".join(dict.fromkeys(r.pipeline for r in rows))
+            raise NotFound(f"pipeline {pipeline!r} not found; pipelines are: {names}")
+        chosen = match
+    stages = [r for r in rows if r.pipeline_id == chosen]
     owner = None
     if owner_id:
-        user = get_or_404(uow, User, owner_id, "user", field="owner_id")
+        user = _USER.first(uow, id=owner_id)
+        if user is None:
+            raise not_found(owner_id, "user", field="owner_id")
         owner = (user.id, user.name)
-    stages = list(uow.session.scalars(select(Stage).where(Stage.pipeline_id == p.id).order_by(Stage.position)))
     ours = {s.id for s in stages}
-    flows = []
-    for previous in (False, True):
-        flow = Flow()
-        for stage_id, metric, n in _sum(uow, _STAGE_BUCKETS, *win.bounds(previous), owner=owner_id or ""):
-            if stage_id in ours:
-                flow.add(stage_id, metric, n)
-        flows.append(flow)
-    return PipelineFlow(win, (p.id, p.name), owner, stages, flows[0], flows[1])
+    flows = (Flow(), Flow())
+    for w, stage_id, metric, n, _ in _sum(uow, _STAGE_BUCKETS, win, owner_id or ""):
+        if stage_id in ours:
+            flows[w].add(stage_id, metric, n)
+    return PipelineFlow(win, (chosen, stages[0].pipeline), owner, stages, flows[0], flows[1])
 
 
 @dataclass
@@ -162,16 +193,13 @@ class LenderOutcomes:
 
 
 def lender_outcomes(uow: UnitOfWork, win: Window, lender_id: str | None) -> LenderOutcomes:
+    names = {r.id: r.name for r in _LENDERS.rows(uow)}
     if lender_id:
-        lender = get_or_404(uow, Lender, lender_id, "lender", field="lender_id")
-        names = {lender.id: lender.name}
-    else:
-        names = {lid: name for lid, name in uow.session.execute(select(Lender.id, Lender.name))}
-    flows = []
-    for previous in (False, True):
-        flow = Flow()
-        for lid, metric, n, cents in _sum(uow, _LENDER_BUCKETS, *win.bounds(previous)):
-            if lid in names:
-                flow.add(lid, metric, n, cents)
-        flows.append(flow)
+        if lender_id not in names:
+            raise not_found(lender_id, "lender", field="lender_id")
+        names = {lender_id: names[lender_id]}
+    flows = (Flow(), Flow())
+    for w, lid, metric, n, cents in _sum(uow, _LENDER_BUCKETS, win):
+        if lid in names:
+            flows[w].add(lid, metric, n, cents)
     return LenderOutcomes(win, names, flows[0], flows[1])
