@@ -5,17 +5,35 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from ..services import flow_reports as svc
 from .common import RecordId
 from .registry import OpContext, Operation, Scope
-from .schema import InputModel, OutputModel
+from .schema import REST_ONLY, InputModel, OutputModel
 
 __all__ = ["OPERATIONS"]
 
+
+def _iso_day(value: Any) -> Any:
+    """A local day as ISO text (YYYY-MM-DD). A bare number is refused: pydantic would read it as a Unix time."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a day such as 2026-11-24")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("expected a day such as 2026-11-24") from None
+    if not 1900 <= day.year <= 2999:
+        raise ValueError("days run from the year 1900 to 2999")
+    return day
+
+
+Day = Annotated[date, BeforeValidator(_iso_day),
+                Field(json_schema_extra={REST_ONLY: {"pattern": r"^(19|2\d)\d\d-\d\d-\d\d$"}})]  # fmt: skip
 Period = Literal["week", "month", "quarter"]
 _PERIOD: Any = Field("month", description="week = the last 7 local days including today, month = 30, quarter = 90; "
                                      "ignored when `since` is given")  # fmt: skip
@@ -67,8 +85,8 @@ class PipelineReport(OutputModel):
 class ReportsPipeline(InputModel):
     pipeline_id: str | None = Field(None, max_length=120, description="pipeline id or name; default the first")
     period: Period = _PERIOD
-    since: date | None = _SINCE
-    until: date | None = _UNTIL
+    since: Day | None = _SINCE
+    until: Day | None = _UNTIL
     owner_id: RecordId | None = Field(None, description="a user id (us_…): only deals this user owned at the move")
 
 
@@ -135,8 +153,8 @@ class LendersReport(OutputModel):
 
 class ReportsLenders(InputModel):
     period: Period = _PERIOD
-    since: date | None = _SINCE
-    until: date | None = _UNTIL
+    since: Day | None = _SINCE
+    until: Day | None = _UNTIL
     lender_id: RecordId | None = Field(None, description="a lender id (ln_…): only this lender")
     limit: int = Field(10, ge=1, le=100, description="lenders listed, most submissions first; the rest are counted "
                                                      "in `more_lenders` and in the totals")  # fmt: skip
