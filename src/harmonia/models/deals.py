@@ -112,6 +112,7 @@ class StageFlowCount(TenantOwned, Base):
     (harmonia/flow_counters.py), read by `reports_pipeline`; never written by application code."""
 
     __tablename__ = "stage_flow_counts"
+    __extra_args__ = ({"sqlite_with_rowid": False},)  # clustered on the key (SQLite)
 
     owner_id: Mapped[str] = mapped_column(String(24), primary_key=True)
     span: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds

@@ -100,6 +100,7 @@ class LenderOutcomeCount(TenantOwned, Base):
     (harmonia/flow_counters.py), read by `reports_lenders`; never written by application code."""
 
     __tablename__ = "lender_outcome_counts"
+    __extra_args__ = ({"sqlite_with_rowid": False},)  # clustered on the key (SQLite)
 
     span: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # its start, seconds since 1970 UTC
