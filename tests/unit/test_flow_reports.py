@@ -54,9 +54,8 @@ def _history(acme: Workspace, clock: ManualClock) -> dict[str, str]:
 
 
 def _lenders(acme: Workspace, deal: str) -> dict[str, str]:
-    """Bluepeak: an approval in 6 h, a decline in 30 h, a funding in 50 h this week (hour bands 4, 24, 48: median
-    24), a decline in 2 h last week; Cedar: one
-    submission waiting."""
+    """Bluepeak: an approval in 6 h, a decline in 30 h, a funding in 50 h this week (hour bands 4, 24 and 48: median
+    24), a decline in 2 h last week; Cedar: one submission waiting."""
     with acme.db.unit_of_work(acme.actor()) as uow:
         s = uow.session
         bp, cd = new_id("lender"), new_id("lender")
