@@ -46,7 +46,8 @@ def _counter_table(name: str, key: str, per_owner: bool, metric_len: int) -> Non
 
 
 def _backfill(dialect: str) -> None:
-    """The facts of each past move, from the deal and the stage history (tenant by tenant on PostgreSQL: RLS)."""
+    """The facts of each past move, from the deal and the stage history (tenant by tenant on PostgreSQL: RLS): days
+    in the stage left run from the latest entry into that stage at or before the move (moves can share an instant)."""
     same = "p.tenant_id = stage_changes.tenant_id AND p.id"
     op.execute(f"UPDATE stage_changes SET owner_id = (SELECT p.owner_id FROM opportunities p WHERE {same} = "
                "stage_changes.opportunity_id)")  # fmt: skip
@@ -60,7 +61,8 @@ def _backfill(dialect: str) -> None:
     op.execute(
         f"UPDATE stage_changes SET days_in_from_stage = ({_epoch(dialect, 'stage_changes.at')} - (SELECT "
         f"max({_epoch(dialect, 'p.at')}) FROM stage_changes p WHERE p.tenant_id = stage_changes.tenant_id AND "
-        "p.opportunity_id = stage_changes.opportunity_id AND p.at < stage_changes.at)) / 86400 "
+        "p.opportunity_id = stage_changes.opportunity_id AND p.to_stage_id = stage_changes.from_stage_id "
+        "AND p.at <= stage_changes.at AND p.id <> stage_changes.id)) / 86400 "
         "WHERE from_stage_id IS NOT NULL"
     )
 
