@@ -20,7 +20,7 @@ from ..queries import TENANT, Query
 from .records import not_found
 from .reports import split
 
-__all__ = ["PERIOD_DAYS", "Flow", "Window", "lender_outcomes", "pipeline_flow", "window"]
+__all__ = ["PERIOD_DAYS", "Flow", "Window", "lender_outcomes", "median_of_bins", "pipeline_flow", "window"]
 
 PERIOD_DAYS = {"week": 7, "month": 30, "quarter": 90}
 MAX_DAYS = 366
