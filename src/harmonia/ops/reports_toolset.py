@@ -225,7 +225,7 @@ OPERATIONS = [
         idempotent=True,
         description="Per lender: submissions sent in the period; decisions made in it (approvals, declines with "
         "reasons counted, offers with total/average in dollars, funded count and dollars); median hours from "
-        "submission to decision (bands 0/1/2/4/8/12/24/48/72/120/168). " + _ZONE + "Most submissions first.",
+        "submission to decision (bands 0/1/2/4/8/12/24/48/72/120/168). " + _ZONE,
         input=ReportsLenders,
         output=LendersReport,
         handler=reports_lenders,
