@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["MIX", "Pools", "Workload"]
+__all__ = ["MIX", "REPORTS", "Pools", "Workload"]
 
 # (tool, weight in %) — "kind" names the shape for per-tool reporting.
 MIX: list[tuple[str, str, float]] = [
@@ -38,6 +38,18 @@ MIX: list[tuple[str, str, float]] = [
 ]
 
 
+# The `reports` toolset (opt-in, so not in the mix the transports replay): measured on its own by `python -m
+# bench.reports`, with the arguments a model would send — each period, a custom year, one owner, one lender.
+REPORTS: list[tuple[str, str]] = [
+    ("pipeline_week", "reports_pipeline"),
+    ("pipeline_quarter", "reports_pipeline"),
+    ("pipeline_year_owner", "reports_pipeline"),
+    ("lenders_week", "reports_lenders"),
+    ("lenders_quarter", "reports_lenders"),
+    ("lenders_year_one", "reports_lenders"),
+]
+
+
 @dataclass
 class Pools:
     """Real values of the measured tenant to draw arguments from."""
@@ -49,6 +61,8 @@ class Pools:
     phones: list[str] = field(default_factory=list)
     companies: list[str] = field(default_factory=list)
     emailable: list[str] = field(default_factory=list)  # subscribed, not do-not-disturb: sends that may go out
+    owner_ids: list[str] = field(default_factory=list)
+    lender_ids: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str, tenant_slug: str = "bench", n: int = 2000) -> Pools:
@@ -74,6 +88,8 @@ class Pools:
                     "SELECT id FROM contacts WHERE tenant_id = ? AND email IS NOT NULL AND dnd = 0 "
                     "AND email_consent = 'subscribed' ORDER BY random() LIMIT ?"
                 ),
+                owner_ids=col("SELECT DISTINCT owner_id FROM opportunities WHERE tenant_id = ? LIMIT ?"),
+                lender_ids=col("SELECT id FROM lenders WHERE tenant_id = ? LIMIT ?"),
             )
         finally:
             conn.close()
@@ -119,6 +135,15 @@ class Workload:
             return {"contact_id": r.choice(p.contact_ids)}
         if kind == "reports_activity":
             return {"period": "week"}
+        if kind in ("pipeline_week", "lenders_week"):
+            return {"period": "week"}
+        if kind in ("pipeline_quarter", "lenders_quarter"):
+            return {"period": "quarter"}
+        if kind in ("pipeline_year_owner", "lenders_year_one"):
+            year = {"since": (now - timedelta(days=365)).date().isoformat(), "until": now.date().isoformat()}
+            if kind == "pipeline_year_owner":
+                return year | {"owner_id": r.choice(p.owner_ids)}
+            return year | {"lender_id": r.choice(p.lender_ids)}
         if kind == "contacts_create":
             tag = f"{self._run}{self._n}"  # unique across runs on a cached dataset
             return {"first_name": "Bench", "last_name": f"User{tag}", "email": f"bench{tag}@bench.invalid"}

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from faker import Faker
 from sqlalchemy import Connection, Table, func, select
 
-from . import bulk, counters, fulltext
+from . import bulk, counters, flow_counters, fulltext
 from .db import Database
 from .errors import Conflict
 from .ids import PREFIXES
@@ -48,7 +48,7 @@ from .models import (
     Task,
     User,
 )
-from .services.deals import recount_stages
+from .services.deals import move_direction, recount_stages
 from .services.tenancy import get_tenant, system_actor
 
 __all__ = ["seed_demo"]
@@ -199,6 +199,7 @@ def seed_demo(
         if db.is_sqlite:  # what bulk.deferred() left to do, in set statements
             fulltext.index_missing(uow.session.connection(), t.id)
             counters.recount(uow.session.connection(), t.id)
+            flow_counters.recount(uow.session.connection(), t.id)
     db.analyze()  # fresh statistics, or SQLite's planner scans whole tenants (docs/benchmarks.md)
     bar(0, done=True)
     counts["seconds"] = round(time.perf_counter() - started, 2)  # type: ignore[assignment]
@@ -649,13 +650,16 @@ class _Generator:
 
     def _stage_history(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for d in deals:
-            prev = None
+            prev: Stage | None = None
+            prev_at = d["created_at"]
             for s, at in self.timelines[d["id"]].steps:
                 closing = s.id == d["stage_id"] and s.kind != "open"
-                yield self._row(id=self.ids("stage_change"), opportunity_id=d["id"], from_stage_id=prev,
-                                to_stage_id=s.id, reason=d["closed_reason"] if closing else None, at=at,
-                                created_at=at, created_by=d["owner_id"])  # fmt: skip
-                prev = s.id
+                yield self._row(id=self.ids("stage_change"), opportunity_id=d["id"],
+                                from_stage_id=prev.id if prev else None, to_stage_id=s.id,
+                                reason=d["closed_reason"] if closing else None, at=at, created_at=at,
+                                created_by=d["owner_id"], owner_id=d["owner_id"], direction=move_direction(prev, s),
+                                days_in_from_stage=int((at - prev_at).total_seconds() // 86400) if prev else None)  # fmt: skip
+                prev, prev_at = s, at
 
     def _submissions(self, deals: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         weekend = _last_weekend(self.anchor)

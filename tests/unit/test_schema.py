@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from harmonia import counters, fulltext
+from harmonia import counters, flow_counters, fulltext
 from harmonia.migrate import MIGRATIONS
 from harmonia.models import Base
 
@@ -29,7 +29,11 @@ def test_migrations_and_models_describe_the_same_schema(sqlite_template: Path) -
 
 @pytest.mark.parametrize(
     ("module", "constant", "migration"),
-    [(fulltext, "SEARCH_INDEX_DIGEST", "0006"), (counters, "ACTIVITY_COUNTERS_DIGEST", "0007")],
+    [
+        (fulltext, "SEARCH_INDEX_DIGEST", "0006"),
+        (counters, "ACTIVITY_COUNTERS_DIGEST", "0007"),
+        (flow_counters, "FLOW_COUNTERS_DIGEST", "0020"),
+    ],
 )
 def test_a_change_to_a_trigger_kept_definition_comes_with_a_migration_that_recreates_it(
     module: Any, constant: str, migration: str

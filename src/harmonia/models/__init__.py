@@ -16,11 +16,11 @@ from .base import Base, TenantOwned, TenantScoped, utcnow
 from .byo import TenantSecret, TenantTool, Upstream
 from .consent import ConsentEvent
 from .contacts import CHANNELS, Account, Contact, Tag, Tagging
-from .deals import Opportunity, Pipeline, Stage, StageChange
+from .deals import Opportunity, Pipeline, Stage, StageChange, StageFlowCount
 from .events import DomainEventRow
 from .installation import Installation
 from .jobs import JOB_STATUSES, Job, JobItem
-from .mca import CashflowMonth, Lender, Submission
+from .mca import CashflowMonth, Lender, LenderOutcomeCount, Submission
 from .oauth import OAuthClient, OAuthCode
 from .tenancy import ROLES, SCOPES, AccessToken, AuditHead, Scope, Tenant, User, WebSession
 from .workflows import Enrollment, StepRun, Workflow, WorkflowVersion
@@ -49,6 +49,7 @@ __all__ = [
     "Job",
     "JobItem",
     "Lender",
+    "LenderOutcomeCount",
     "Message",
     "Note",
     "OAuthClient",
@@ -59,6 +60,7 @@ __all__ = [
     "SendConfirmation",
     "Stage",
     "StageChange",
+    "StageFlowCount",
     "StepRun",
     "Submission",
     "Tag",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, Json, Money, TenantScoped, UTCDateTime, tenant_fk
+from .base import Base, Json, Money, TenantOwned, TenantScoped, UTCDateTime, tenant_fk
 
-__all__ = ["Opportunity", "Pipeline", "Stage", "StageChange"]
+__all__ = ["Opportunity", "Pipeline", "Stage", "StageChange", "StageFlowCount"]
 
 
 class Pipeline(TenantScoped, Base):
@@ -100,3 +100,24 @@ class StageChange(TenantScoped, Base):
     to_stage_id: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str | None] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The facts of the move, fixed when it is made, so the flow counters (flow_counters.py) count a row the same way
+    # when it is deleted as when it was inserted: the deal's owner then, forward/back/lost, whole days in from_stage.
+    owner_id: Mapped[str | None] = mapped_column(String(24))
+    direction: Mapped[str | None] = mapped_column(String(8))
+    days_in_from_stage: Mapped[int | None] = mapped_column(Integer)
+
+
+class StageFlowCount(TenantOwned, Base):
+    """Stage entries, exits and days in stage per UTC bucket, stage and owner ('' = every owner). Kept by triggers
+    (harmonia/flow_counters.py), read by `reports_pipeline`; never written by application code."""
+
+    __tablename__ = "stage_flow_counts"
+    __extra_args__ = ({"sqlite_with_rowid": False},)  # clustered on the key (SQLite)
+
+    owner_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # its start, seconds since 1970 UTC
+    stage_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    cents: Mapped[int] = mapped_column(BigInteger)

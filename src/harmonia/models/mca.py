@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, Json, Money, TenantScoped, UTCDateTime, tenant_fk
+from .base import Base, Json, Money, TenantOwned, TenantScoped, UTCDateTime, tenant_fk
 
-__all__ = ["CashflowMonth", "Lender", "Submission"]
+__all__ = ["CashflowMonth", "Lender", "LenderOutcomeCount", "Submission"]
 
 
 class Lender(TenantScoped, Base):
@@ -93,3 +93,18 @@ class Submission(TenantScoped, Base):
     term_days: Mapped[int | None] = mapped_column(Integer)
     decline_reason: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
+
+
+class LenderOutcomeCount(TenantOwned, Base):
+    """Submissions, decisions, offers and hours to decision per UTC bucket and lender. Kept by triggers
+    (harmonia/flow_counters.py), read by `reports_lenders`; never written by application code."""
+
+    __tablename__ = "lender_outcome_counts"
+    __extra_args__ = ({"sqlite_with_rowid": False},)  # clustered on the key (SQLite)
+
+    span: Mapped[int] = mapped_column(Integer, primary_key=True)  # seconds
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # its start, seconds since 1970 UTC
+    lender_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(48), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    cents: Mapped[int] = mapped_column(BigInteger)  # offered or funded, in cents

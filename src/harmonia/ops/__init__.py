@@ -22,6 +22,7 @@ from . import (
     mca,
     records,
     reports,
+    reports_toolset,
     search,
     timeline,
     tokens,
@@ -50,6 +51,7 @@ _MODULES = (
     automation,
     byo,
     byo_tools,
+    reports_toolset,
 )
 
 

@@ -101,7 +101,7 @@ def create(uow: UnitOfWork, values: dict[str, Any], *, pipeline: str | None, sta
     s = resolve_stage(uow, p.id, stage) if stage else first_open
     if s is None:
         raise NotFound(f"pipeline {p.name!r} has no open stage")
-    now = utcnow()
+    now = uow.now()
     if values.get("amount") is None and values.get("requested_amount") is not None:
         values["amount"] = values["requested_amount"]
     opp = Opportunity(
@@ -115,7 +115,14 @@ def create(uow: UnitOfWork, values: dict[str, Any], *, pipeline: str | None, sta
     )
     uow.session.add(opp)
     uow.session.add(
-        StageChange(id=new_id("stage_change"), opportunity_id=opp.id, from_stage_id=None, to_stage_id=s.id, at=now)
+        StageChange(
+            id=new_id("stage_change"),
+            opportunity_id=opp.id,
+            from_stage_id=None,
+            to_stage_id=s.id,
+            at=now,
+            owner_id=opp.owner_id,
+        )
     )
     _adjust(s, opp.status, opp.amount, +1)
     return opp
@@ -141,7 +148,8 @@ def move_stage(uow: UnitOfWork, opp: Opportunity, stage: str, reason: str | None
     if target.kind in ("won", "lost") and not (reason and reason.strip()):
         raise InvalidArguments(f"moving to '{target.name}' closes the deal as {target.kind}; give a `reason`")
     _adjust(current, opp.status, opp.amount, -1)
-    now = utcnow()
+    now = uow.now()
+    entered = opp.stage_entered_at
     opp.stage_id = target.id
     opp.status = target.kind
     opp.stage_entered_at = now
@@ -157,11 +165,23 @@ def move_stage(uow: UnitOfWork, opp: Opportunity, stage: str, reason: str | None
             to_stage_id=target.id,
             reason=(reason or "").strip() or None,
             at=now,
+            owner_id=opp.owner_id,
+            direction=move_direction(current, target),
+            days_in_from_stage=int((now - entered).total_seconds() // 86400) if current and entered else None,
         )
     )
     uow.emit("stage_entered", subject=("opportunity", opp.id), opportunity_id=opp.id, contact_id=opp.contact_id,
              stage=target.name, status=target.kind)  # fmt: skip
     return target, current
+
+
+def move_direction(current: Stage | None, target: Stage) -> str | None:
+    """How the flow report counts a move: into a lost stage, forward (a later position, won included), or back."""
+    if current is None:
+        return None
+    if target.kind == "lost":
+        return "lost"
+    return "forward" if target.position > current.position else "back"
 
 
 def touch(uow: UnitOfWork, opportunity_id: str | None, when: datetime | None = None) -> None:

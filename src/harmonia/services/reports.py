@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import BindParameter, bindparam, func, literal, or_, select
 
-from ..counters import QUARTER, SPANS
+from ..counters import SPANS
 from ..db import UnitOfWork
 from ..models import ActivityCount, Message, Note, StageChange, Tenant, User, utcnow
 from ..queries import TENANT, Query
 
-__all__ = ["METRICS", "ActivityCounts", "activity_counts"]
+__all__ = ["METRICS", "ActivityCounts", "activity_counts", "split", "tenant_zone"]
 
 METRICS = ("calls", "emails", "sms", "notes", "stage_moves")
 
@@ -95,17 +95,20 @@ def _ceil(t: datetime, span: int) -> datetime:
     return down if down == t else down + timedelta(seconds=span)
 
 
-def _split(start: datetime, end: datetime) -> tuple[list[Window], list[tuple[int, datetime, datetime]]]:
+def split(
+    start: datetime, end: datetime, spans: tuple[int, ...] = SPANS
+) -> tuple[list[Window], list[tuple[int, datetime, datetime]]]:
     """[start, end) as the partial quarter-hours at its edges (rows are counted there) and whole buckets, largest in
-    the middle: quarter-hours up to the first whole hour, hours up to the first whole day, days, and back down."""
-    q0, q1 = _ceil(start, QUARTER), _floor(end, QUARTER)
+    the middle: quarter-hours up to the first whole hour, hours up to the first whole day, days, and back down.
+    `spans` (seconds, smallest first, each dividing the next) are the counter table's bucket sizes."""
+    q0, q1 = _ceil(start, spans[0]), _floor(end, spans[0])
     if q0 >= q1:
         return [(start, end)], []
     edges = [w for w in ((start, q0), (q1, end)) if w[0] < w[1]]
     buckets: list[tuple[int, datetime, datetime]] = []
     lo, hi = q0, q1
-    span = SPANS[-1]
-    for smaller, larger in pairwise(SPANS):
+    span = spans[-1]
+    for smaller, larger in pairwise(spans):
         a, b = _ceil(lo, larger), _floor(hi, larger)
         if a >= b:  # no bucket of the larger size fits: this size covers the rest
             span = smaller
@@ -118,7 +121,7 @@ def _split(start: datetime, end: datetime) -> tuple[list[Window], list[tuple[int
 
 def _counts(uow: UnitOfWork, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
     """Events per user and metric in [start, end): the counters' buckets, plus rows in the partial edges."""
-    edges, buckets = _split(start, end)
+    edges, buckets = split(start, end)
     out = _count_rows(uow, edges)
     for span, a, b in buckets:  # one range each: an OR of ranges made SQLite read every counter of the tenant
         for user, metric, n in _BUCKETS.rows(uow, span=span, a=int(a.timestamp()), b=int(b.timestamp())):
@@ -138,9 +141,14 @@ class ActivityCounts:
     active: list[str]  # ids of the active users
 
 
-def activity_counts(uow: UnitOfWork, period: str, as_of: datetime | None) -> ActivityCounts:
+def tenant_zone(uow: UnitOfWork) -> ZoneInfo:
+    """The workspace's time zone: every report's periods are its local days."""
     tenant = uow.session.get(Tenant, uow.tenant_id)
-    tz = ZoneInfo(tenant.timezone if tenant else "UTC")
+    return ZoneInfo(tenant.timezone if tenant else "UTC")
+
+
+def activity_counts(uow: UnitOfWork, period: str, as_of: datetime | None) -> ActivityCounts:
+    tz = tenant_zone(uow)
     now = (as_of or utcnow()).astimezone(tz)
     start = _period_start(now, period)
     prev_start = _previous_start(start, period)

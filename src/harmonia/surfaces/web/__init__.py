@@ -30,6 +30,7 @@ from . import (
     oauth_pages,
     pages,
     record_pages,
+    report_pages,
     settings_pages,
     tools_pages,
 )
@@ -103,6 +104,7 @@ def install(app: Starlette) -> None:
         *record_pages.ROUTES,  # before pages: /deals/new is not a deal id
         *lender_pages.ROUTES,
         *pages.ROUTES,
+        *report_pages.ROUTES,
         *settings_pages.ROUTES,
         *oauth_pages.ROUTES,
         *automation_pages.ROUTES,

@@ -46,6 +46,7 @@ NAV = (
     ("inbox", "Inbox", "/inbox"),
     ("drafts", "Drafts", "/drafts"),
     ("tasks", "Tasks", "/tasks"),
+    ("reports", "Reports", "/reports"),
     ("automation", "Automation", "/automation"),
 )
 SETTINGS_NAV = (
