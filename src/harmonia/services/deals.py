@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,15 +24,17 @@ from ..models import (
     Stage,
     StageChange,
     Submission,
+    Tag,
+    Tagging,
     Task,
     User,
     utcnow,
 )
-from ..queries import TENANT, Query
+from ..queries import TENANT, Query, json_fields, json_rows
 from .paging import Listing, at_least, at_most, eq
 from .records import apply_changes, get_or_404, not_found
 
-__all__ = ["DealView", "create", "get_deal", "list_deals", "move_stage", "pipelines", "recount_stages",
+__all__ = ["create", "get_deal", "list_deals", "move_stage", "pipelines", "recount_stages",
            "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
 
 OPP_FIELDS = (
@@ -235,95 +236,94 @@ def list_deals(
     return _DEAL_LIST.page(uow, values, sort=sort, limit=limit, cursor=cursor)
 
 
-_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP = (
-    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline)
-)
-_DEAL = Query(select(_OPP).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")))
+_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP, _USR, _CTC, _ACC, _TGG, _TAG = (
+    m.__table__
+    for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline, User, Contact,
+              Account, Tagging, Tag)
+)  # fmt: skip
 _STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
-_HISTORY = Query(
-    select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason)
-    .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == bindparam("opportunity_id"))
-    .order_by(_SC.c.at)
-)
-_DEAL_TASKS = Query(
-    select(_TSK.c.id, _TSK.c.title, _TSK.c.status, _TSK.c.due_at)
-    .where(
-        _TSK.c.tenant_id == TENANT,
-        _TSK.c.record_type == "opportunity",
-        _TSK.c.record_id == bindparam("opportunity_id"),
-    )
-    .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
-    .limit(20)
-)
-_DEAL_NOTES = Query(
-    select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id)
-    .where(
-        _NTE.c.tenant_id == TENANT,
-        _NTE.c.record_type == "opportunity",
-        _NTE.c.record_id == bindparam("opportunity_id"),
-    )
-    .order_by(_NTE.c.created_at.desc())
-    .limit(10)
-)
-_SUBMISSIONS = Query(
+_ID: Any = bindparam("opportunity_id")
+
+
+def _stage_name(stage_id: Any, *, within: Any) -> Any:
+    return select(_STG.c.name).where(_STG.c.tenant_id == TENANT, _STG.c.id == stage_id).correlate(within)
+
+
+# opportunities_get: ONE statement — the deal, the names of its stage, owner, contact and account, and each related
+# list as a JSON array (queries.json_rows). Was eight statements; each list is still an indexed lookup.
+_DEAL = Query(
     select(
-        _SUB.c.id,
-        _LND.c.name.label("lender"),
-        _SUB.c.lender_id,
-        _SUB.c.status,
-        _SUB.c.submitted_at,
-        _SUB.c.offer_amount,
-        _SUB.c.factor_rate,
-        _SUB.c.decline_reason,
-    )
-    .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
-    .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == bindparam("opportunity_id"))
-    .order_by(_SUB.c.submitted_at)
-)
-_CASHFLOW = Query(
-    select(
-        _CF.c.month,
-        _CF.c.is_partial,
-        _CF.c.deposits_total,
-        _CF.c.true_revenue,
-        _CF.c.avg_daily_balance,
-        _CF.c.nsf_count,
-        _CF.c.negative_days,
-    )
-    .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == bindparam("account_id"))
-    .order_by(_CF.c.month.desc())
-    .limit(6)
-)
+        _OPP,
+        _stage_name(_OPP.c.stage_id, within=_OPP).scalar_subquery().label("stage"),
+        select(_USR.c.name).where(_USR.c.tenant_id == TENANT, _USR.c.id == _OPP.c.owner_id)
+        .scalar_subquery().label("owner_name"),
+        select(func.coalesce(func.nullif(func.trim(_CTC.c.first_name + " " + _CTC.c.last_name), ""), _CTC.c.email,
+                             _CTC.c.phone))
+        .where(_CTC.c.tenant_id == TENANT, _CTC.c.id == _OPP.c.contact_id).scalar_subquery().label("contact_name"),
+        select(_ACC.c.name).where(_ACC.c.tenant_id == TENANT, _ACC.c.id == _OPP.c.account_id)
+        .scalar_subquery().label("account_name"),
+        json_rows(
+            select(json_fields(name=_TAG.c.name))
+            .join_from(_TGG, _TAG, (_TAG.c.tenant_id == _TGG.c.tenant_id) & (_TAG.c.id == _TGG.c.tag_id))
+            .where(_TGG.c.tenant_id == TENANT, _TAG.c.tenant_id == TENANT, _TGG.c.record_type == "opportunity",
+                   _TGG.c.record_id == _ID)
+            .order_by(_TAG.c.name)
+        ).label("tag_rows"),
+        json_rows(
+            select(json_fields(**{"from": _stage_name(_SC.c.from_stage_id, within=_SC).scalar_subquery(),
+                                  "to": _stage_name(_SC.c.to_stage_id, within=_SC).scalar_subquery()},
+                               at=_SC.c.at, by=_SC.c.created_by, via=_SC.c.created_via, reason=_SC.c.reason))
+            .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == _ID)
+            .order_by(_SC.c.at)
+        ).label("history"),
+        json_rows(
+            select(json_fields(id=_TSK.c.id, title=_TSK.c.title, status=_TSK.c.status, due_at=_TSK.c.due_at))
+            .where(_TSK.c.tenant_id == TENANT, _TSK.c.record_type == "opportunity", _TSK.c.record_id == _ID)
+            .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
+            .limit(20)
+        ).label("tasks"),
+        json_rows(
+            select(json_fields(id=_NTE.c.id, body=func.substr(_NTE.c.body, 1, 300), at=_NTE.c.created_at,
+                               by=_NTE.c.author_id))
+            .where(_NTE.c.tenant_id == TENANT, _NTE.c.record_type == "opportunity", _NTE.c.record_id == _ID)
+            .order_by(_NTE.c.created_at.desc())
+            .limit(10)
+        ).label("notes"),
+        json_rows(
+            select(json_fields(id=_SUB.c.id, lender=_LND.c.name, lender_id=_SUB.c.lender_id, status=_SUB.c.status,
+                               submitted_at=_SUB.c.submitted_at, offer_amount=_SUB.c.offer_amount,
+                               factor_rate=_SUB.c.factor_rate, decline_reason=_SUB.c.decline_reason))
+            .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
+            .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == _ID)
+            .order_by(_SUB.c.submitted_at)
+        ).label("submissions"),
+        json_rows(
+            select(json_fields(month=_CF.c.month, partial=_CF.c.is_partial, deposits=_CF.c.deposits_total,
+                               revenue=_CF.c.true_revenue, adb=_CF.c.avg_daily_balance, nsf=_CF.c.nsf_count,
+                               negative_days=_CF.c.negative_days))
+            .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == select(_OPP.c.account_id)
+                   .where(_OPP.c.tenant_id == TENANT, _OPP.c.id == _ID).correlate(None).scalar_subquery())
+            .order_by(_CF.c.month.desc())
+            .limit(6)
+        ).label("cashflow"),
+    ).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == _ID)
+)  # fmt: skip
 
 
 def stage_names(uow: UnitOfWork) -> dict[str, str]:
     return {r.id: r.name for r in _STAGE_NAMES.rows(uow)}
 
 
-@dataclass
-class DealView:
-    """One deal and what opportunities_get shows with it, as rows of the compiled queries."""
-
-    deal: Any
-    history: list[Any]  # stage changes, oldest first
-    tasks: list[Any]  # open first, then by due date; at most 20
-    notes: list[Any]  # newest first; at most 10
-    submissions: list[Any]  # with the lender's name, in submission order
-    cashflow: list[Any]  # the account's newest six months
-
-
-def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
+def get_deal(uow: UnitOfWork, deal_id: str) -> Any:
+    """One deal with what opportunities_get shows beside it, in one statement: the deal's columns, `stage`,
+    `owner_name`, `contact_name`, `account_name`, and the JSON lists `tag_rows`, `history` (oldest first), `tasks`
+    (open first, then by due date; at most 20), `notes` (newest first; at most 10), `submissions` (with the lender's
+    name, in submission order) and `cashflow` (the account's newest six months). Inside the lists, times are the
+    database's UTC text (`queries.parse_instant`) and money is cents."""
     d = _DEAL.first(uow, opportunity_id=deal_id)
     if d is None:
         raise not_found(deal_id, "opportunity")
-    return DealView(
-        deal=d,
-        history=_HISTORY.rows(uow, opportunity_id=deal_id),
-        tasks=_DEAL_TASKS.rows(uow, opportunity_id=deal_id),
-        notes=_DEAL_NOTES.rows(uow, opportunity_id=deal_id),
-        submissions=_SUBMISSIONS.rows(uow, opportunity_id=deal_id),
-        cashflow=_CASHFLOW.rows(uow, account_id=d.account_id) if d.account_id else [],
-    )
+    return d
 
 
 _PIPELINES = Query(
