@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..models import Opportunity, utcnow
-from ..queries import parse_instant
 from ..services import deals as svc
 from ..services import tags as tag_service
 from ..services.records import get_or_404, snapshot
@@ -119,13 +118,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cents(value: int | None) -> float | None:
-    return None if value is None else value / 100
-
-
-def _instant(value: str | None) -> str | None:
-    at = parse_instant(value)
-    return at.isoformat() if at else None
+_cents, _instant = svc.cents, svc.instant_text
 
 
 def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:

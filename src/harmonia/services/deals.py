@@ -30,11 +30,11 @@ from ..models import (
     User,
     utcnow,
 )
-from ..queries import TENANT, Query, json_fields, json_rows
+from ..queries import TENANT, Query, json_fields, json_rows, parse_instant
 from .paging import Listing, at_least, at_most, eq
 from .records import apply_changes, get_or_404, not_found
 
-__all__ = ["create", "get_deal", "list_deals", "move_stage", "pipelines", "recount_stages",
+__all__ = ["cents", "create", "get_deal", "instant_text", "list_deals", "move_stage", "pipelines", "recount_stages",
            "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
 
 OPP_FIELDS = (
@@ -312,6 +312,17 @@ _DEAL = Query(
 
 def stage_names(uow: UnitOfWork) -> dict[str, str]:
     return {r.id: r.name for r in _STAGE_NAMES.rows(uow)}
+
+
+def cents(value: int | None) -> float | None:
+    """Money inside get_deal's JSON lists (cents) in dollars."""
+    return None if value is None else value / 100
+
+
+def instant_text(value: str | None) -> str | None:
+    """A time inside get_deal's JSON lists as ISO 8601 with its UTC offset, as every other time is answered."""
+    at = parse_instant(value)
+    return at.isoformat() if at else None
 
 
 def get_deal(uow: UnitOfWork, deal_id: str) -> Any:
