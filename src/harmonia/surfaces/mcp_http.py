@@ -34,10 +34,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from ..bootstrap import Harmonia
+from ..db import OverBudget, on_the_loop
 from ..errors import HarmoniaError
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate
-from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server
+from .mcp_server import ACTOR_SCOPE_KEY, LOOP_READ_BUDGET_S, TOOLSETS_SCOPE_KEY, build_server
 from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
@@ -69,9 +70,7 @@ class BearerAuth:
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
-            actor = await anyio.to_thread.run_sync(
-                lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
-            )
+            actor = await self._authenticate(secret)
         except Exception as error:
             if not isinstance(error, HarmoniaError):  # the database is down, or a fault of ours: logged, not shown
                 request_id = uuid.uuid4().hex[:12]
@@ -139,6 +138,17 @@ class BearerAuth:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _authenticate(self, secret: str | None) -> Any:
+        """The token check (one indexed read) on the event loop, bounded like a loop read (mcp_server); on a worker
+        thread when it runs long or must record the token's use (a write)."""
+        try:
+            with on_the_loop(LOOP_READ_BUDGET_S):
+                return authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+        except OverBudget:
+            return await anyio.to_thread.run_sync(
+                lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+            )
 
 
 def _query_value(scope: Scope, name: str) -> str | None:
