@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from ..db import Actor, Database, OverBudget, UnitOfWork
+from ..db import Actor, Database, OverBudget, UnitOfWork, is_on_the_loop
 from ..errors import Forbidden, HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from ..ids import ID_PATTERN
 from ..models.tenancy import Scope
@@ -252,6 +252,8 @@ class Registry:
         detail: str | None = None,
         ctx: OpContext | None = None,
     ) -> None:
+        if is_on_the_loop():  # a refusal is written, so never on the event loop: the caller retries on a thread
+            raise OverBudget(OverBudget.WRITES)
         fields = _audit_fields(ctx) if ctx else {}
         if detail:
             fields["detail"] = detail
