@@ -25,8 +25,10 @@ SECRET_KEY = "bench-shared-secret-key-for-every-process-0123456789"
 
 def urls(scale: int) -> tuple[str, str]:
     name = f"harmonia_bench_{scale}"
-    return (f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-            f"postgresql+psycopg://harmonia_app@127.0.0.1:5432/{name}")  # fmt: skip
+    return (
+        f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+        f"postgresql+psycopg://harmonia_app@127.0.0.1:5432/{name}",
+    )
 
 
 def dataset(scale: int) -> tuple[str, str, float]:
@@ -78,13 +80,17 @@ def pools(owner_url: str, tenant_slug: str = "bench", n: int = 2000) -> Pools:
             contact_ids=col("SELECT id FROM contacts WHERE tenant_id = %s ORDER BY random() LIMIT %s"),
             opportunity_ids=col("SELECT id FROM opportunities WHERE tenant_id = %s ORDER BY random() LIMIT %s"),
             first_names=col("SELECT first_name FROM contacts WHERE tenant_id = %s ORDER BY random() LIMIT %s"),
-            emails=col("SELECT email FROM contacts WHERE tenant_id = %s AND email IS NOT NULL "
-                       "ORDER BY random() LIMIT %s"),  # fmt: skip
-            phones=col("SELECT phone FROM contacts WHERE tenant_id = %s AND phone IS NOT NULL "
-                       "ORDER BY random() LIMIT %s"),  # fmt: skip
+            emails=col(
+                "SELECT email FROM contacts WHERE tenant_id = %s AND email IS NOT NULL ORDER BY random() LIMIT %s"
+            ),
+            phones=col(
+                "SELECT phone FROM contacts WHERE tenant_id = %s AND phone IS NOT NULL ORDER BY random() LIMIT %s"
+            ),
             companies=col("SELECT name FROM accounts WHERE tenant_id = %s ORDER BY random() LIMIT %s"),
-            emailable=col("SELECT id FROM contacts WHERE tenant_id = %s AND email IS NOT NULL AND NOT dnd "
-                          "AND email_consent = 'subscribed' ORDER BY random() LIMIT %s"),  # fmt: skip
+            emailable=col(
+                "SELECT id FROM contacts WHERE tenant_id = %s AND email IS NOT NULL AND NOT dnd "
+                "AND email_consent = 'subscribed' ORDER BY random() LIMIT %s"
+            ),
         )
 
 
@@ -99,8 +105,9 @@ def token_and_outbound(owner_url: str) -> str:
     if not tenant.outbound_enabled:
         set_outbound(db, "bench", True, actor=owner_actor(db, tenant.id, channel="cli"), reason="benchmark")
     h = bootstrap(db=db)
-    h.invoke(owner_actor(db, tenant.id, channel="mcp"), "settings_update",
-             {"send_budget_per_hour": {"email": 1_000_000}})  # fmt: skip
+    h.invoke(
+        owner_actor(db, tenant.id, channel="mcp"), "settings_update", {"send_budget_per_hour": {"email": 1_000_000}}
+    )
     token = create_token(db, "bench", "owner@bench.test", ["mcp:read", "mcp:write", "mcp:comms", "mcp:admin"]).secret
     h.close()
     db.dispose()

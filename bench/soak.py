@@ -46,7 +46,7 @@ class Inbox:
     def __init__(self) -> None:
         self.received: collections.Counter[str] = collections.Counter()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         found = MESSAGE_ID.search(envelope.original_content or envelope.content)
         if found:
             self.received[found.group(1).decode()] += 1

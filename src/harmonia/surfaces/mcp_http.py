@@ -38,7 +38,7 @@ from ..db import OverBudget, on_the_loop
 from ..errors import HarmoniaError
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate
-from .mcp_server import ACTOR_SCOPE_KEY, LOOP_READ_BUDGET_S, TOOLSETS_SCOPE_KEY, build_server
+from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server, loop_budget
 from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 
 __all__ = ["ENDPOINTS", "TrimHeaderWhitespace", "install"]
@@ -142,13 +142,16 @@ class BearerAuth:
     async def _authenticate(self, secret: str | None) -> Any:
         """The token check (one indexed read) on the event loop, bounded like a loop read (mcp_server); on a worker
         thread when it runs long or must record the token's use (a write)."""
+        budget = loop_budget(self.h)
         try:
-            with on_the_loop(LOOP_READ_BUDGET_S):
-                return authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+            if budget:
+                with on_the_loop(budget):
+                    return authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
         except OverBudget:
-            return await anyio.to_thread.run_sync(
-                lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
-            )
+            pass
+        return await anyio.to_thread.run_sync(
+            lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+        )
 
 
 def _query_value(scope: Scope, name: str) -> str | None:

@@ -85,21 +85,26 @@ def _json(data: Any) -> str:
     return orjson.dumps(data).decode()
 
 
-# A read-only tool is first run on the event loop, each statement bounded by this; past it (or when the read needs
-# the ORM session, or writes an audit row alone) it runs again on the thread pool. Measured (docs/benchmarks.md):
-# the hop to a worker thread and back costs more than an indexed read does, and far more on a loaded machine, where
-# waking the thread waits for the GIL.
-LOOP_READ_BUDGET_S = 0.010
+# A read-only tool is first run on the event loop, each statement bounded by `HARMONIA_LOOP_READ_MS` (default 10;
+# 0 turns this off); past it (or when the read needs the ORM session, or writes an audit row alone) it runs again on
+# the thread pool. Why: the hop to a worker thread and back costs more than an indexed read does, and far more on a
+# loaded machine, where waking the thread waits for the GIL (docs/benchmarks.md).
+
+
+def loop_budget(h: Harmonia) -> float:
+    """Seconds a statement may run on the event loop; 0 when reads never run there."""
+    return max(0.0, float(h.settings.loop_read_ms)) / 1000
 
 
 def invoke_soon(h: Harmonia, actor: Actor, name: str, arguments: dict[str, Any], threaded: set[str]) -> Any:
     """`h.invoke` of a read on the caller's thread (the event loop), bounded; None when it must run on a worker
     thread. `threaded` remembers the tools that need the ORM, so they go straight to the thread pool next time."""
     op = h.registry.get(name)
-    if op is None or not op.read_only or op.reads_audit or name in threaded:
+    budget = loop_budget(h)
+    if op is None or not op.read_only or op.reads_audit or name in threaded or not budget:
         return None
     try:
-        with on_the_loop(LOOP_READ_BUDGET_S):
+        with on_the_loop(budget):
             return h.invoke(actor, name, arguments)
     except OverBudget as why:
         if why.args and why.args[0] == OverBudget.NEEDS_ORM:
