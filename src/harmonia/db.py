@@ -159,7 +159,7 @@ _loop_budget: ContextVar[float | None] = ContextVar("harmonia_loop_budget", defa
 @contextmanager
 def on_the_loop(seconds: float) -> Iterator[None]:
     """Run the read units of work opened inside on the caller's thread, each statement bounded by `seconds`
-    (PostgreSQL's statement_timeout; SQLite's progress handler, checked every 1,000 virtual-machine steps), raising
+    (PostgreSQL's statement_timeout; SQLite's progress handler, checked every 100 virtual-machine steps), raising
     `OverBudget` past it or on anything the bound does not cover (the ORM session, a write unit). For short indexed
     reads served on the event loop without the hop to a worker thread; contextvars keep the bound to this task."""
     token = _loop_budget.set(seconds)
@@ -233,7 +233,7 @@ class UnitOfWork:
                 # Wall time, as the loop sees it (the thread's CPU time would ignore preemption, but reading it
                 # costs milliseconds on this VM; a statement preempted past the bound just runs again on a thread)
                 deadline = time.perf_counter() + self._budget
-                driver.set_progress_handler(lambda: time.perf_counter() > deadline, 1000)
+                driver.set_progress_handler(lambda: time.perf_counter() > deadline, 100)
             cursor.execute(sql, params)
             return cursor.fetchall(), cursor.description
         except Exception as error:
