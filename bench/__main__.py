@@ -306,6 +306,11 @@ def stdio_cold_start(path: Path, runs: int = 5) -> dict[str, float]:
 
 
 def main() -> None:
+    if sys.argv[1:2] in (["soak"], ["scaleout"]):  # PostgreSQL, several processes: bench/soak.py
+        from .soak import main as soak_main
+
+        soak_main(sys.argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="tiny dataset, few calls: proves the harness runs")
     parser.add_argument("--scales", default="10000,100000")

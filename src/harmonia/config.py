@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     secret_key: str = "dev-only-change-me"
     # Deliver the outbox inside `harmonia serve` (set false when `harmonia worker` runs separately).
     inprocess_dispatch: bool = True
+    # SQLite: MCP reads first tried on the event loop, each statement bounded by this many ms (0: always on a thread).
+    loop_read_ms: float = 10
     # Where uploaded import files wait for their job (every runner of the installation must read it).
     upload_dir: str = "var/uploads"
     token: str | None = None  # for `harmonia mcp` (stdio)

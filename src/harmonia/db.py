@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,7 +37,16 @@ from .events import DomainEvent, EventBus
 from .models.base import TenantOwned, TenantScoped
 from .vault import Vault
 
-__all__ = ["Actor", "Database", "TenantIsolationError", "UnitOfWork", "tenant_table_names"]
+__all__ = [
+    "Actor",
+    "Database",
+    "OverBudget",
+    "TenantIsolationError",
+    "UnitOfWork",
+    "is_on_the_loop",
+    "on_the_loop",
+    "tenant_table_names",
+]
 
 _log = logging.getLogger("harmonia.db")
 
@@ -136,6 +147,36 @@ class Database:
             conn.commit()
 
 
+class OverBudget(Exception):
+    """A read tried on the event loop (`on_the_loop`) that must run on the thread pool instead: a statement ran past
+    its time bound, or the read needs the ORM session or a write, which the bound does not cover. Nothing was
+    written; run it again on a worker thread. `args[0]` says which: `NEEDS_ORM`, `WRITES` or a timing message."""
+
+    NEEDS_ORM = "the ORM session is not bounded on the event loop"
+    WRITES = "a write unit of work does not run on the event loop"
+
+
+_loop_budget: ContextVar[float | None] = ContextVar("harmonia_loop_budget", default=None)
+
+
+@contextmanager
+def on_the_loop(seconds: float) -> Iterator[None]:
+    """Run the read units of work opened inside on the caller's thread, each statement bounded by `seconds`
+    (PostgreSQL's statement_timeout; SQLite's progress handler, checked every 100 virtual-machine steps), raising
+    `OverBudget` past it or on anything the bound does not cover (the ORM session, a write unit). For short indexed
+    reads served on the event loop without the hop to a worker thread; contextvars keep the bound to this task."""
+    token = _loop_budget.set(seconds)
+    try:
+        yield
+    finally:
+        _loop_budget.reset(token)
+
+
+def is_on_the_loop() -> bool:
+    """Whether the caller runs inside `on_the_loop` (where nothing may block on a write)."""
+    return _loop_budget.get() is not None
+
+
 class UnitOfWork:
     """A transaction for one tenant. Callbacks registered with `after_commit` run only when it committed.
 
@@ -154,6 +195,9 @@ class UnitOfWork:
         self._session: Session | None = None
         self._raw: Any = None  # the pooled driver connection of a read unit's compiled queries
         self._open = False
+        self._budget = _loop_budget.get()  # seconds per statement when on the event loop (on_the_loop)
+        if self._budget is not None and write:
+            raise OverBudget(OverBudget.WRITES)
 
     def now(self) -> datetime:
         """The unit's clock (the database's): quiet hours, leases, expiries read this, never `datetime.now()`."""
@@ -164,6 +208,8 @@ class UnitOfWork:
         if not self._open:
             raise RuntimeError("unit of work used outside its `with` block")
         if self._session is None:
+            if self._budget is not None:
+                raise OverBudget(OverBudget.NEEDS_ORM)
             self._session = self.db._sessions(info={"tenant_id": self.tenant_id, "actor": self.actor})
             self._session.connection(
                 execution_options={"harmonia_write": self.write, "harmonia_tenant": self.tenant_id}
@@ -182,12 +228,21 @@ class UnitOfWork:
                 if not self._open:
                     raise RuntimeError("unit of work used outside its `with` block")
                 self._raw = self.db.engine.raw_connection()
-                _begin_driver(self.db.dialect, self._raw.driver_connection, self.tenant_id)
+                _begin_driver(self.db.dialect, self._raw.driver_connection, self.tenant_id, self._budget)
             driver = self._raw.driver_connection
         cursor = driver.cursor()
         try:
+            if self._budget is not None and self.db.dialect == "sqlite":
+                # Wall time, as the loop sees it (the thread's CPU time would ignore preemption, but reading it
+                # costs milliseconds on this VM; a statement preempted past the bound just runs again on a thread)
+                deadline = time.perf_counter() + self._budget
+                driver.set_progress_handler(lambda: time.perf_counter() > deadline, 100)
             cursor.execute(sql, params)
             return cursor.fetchall(), cursor.description
+        except Exception as error:
+            if self._budget is not None and _interrupted(error):
+                raise OverBudget(f"a statement ran past {self._budget * 1000:.0f} ms on the event loop") from None
+            raise
         finally:
             cursor.close()
 
@@ -210,6 +265,8 @@ class UnitOfWork:
         finally:
             if raw is not None:
                 try:
+                    if self._budget is not None and self.db.dialect == "sqlite":
+                        raw.driver_connection.set_progress_handler(None, 0)
                     _end_driver(self.db.dialect, raw.driver_connection, commit=exc_type is None)
                 finally:
                     raw.close()  # back to the pool
@@ -253,13 +310,25 @@ class UnitOfWork:
         self.session.flush()
 
 
-def _begin_driver(dialect: str, driver: Any, tenant_id: str) -> None:
-    """Open a read transaction on a bare driver connection, as the engine's `begin` hooks do for sessions."""
+def _begin_driver(dialect: str, driver: Any, tenant_id: str, budget: float | None = None) -> None:
+    """Open a read transaction on a bare driver connection, as the engine's `begin` hooks do for sessions; with a
+    `budget` (seconds, on the event loop) PostgreSQL bounds each statement of the transaction, in the same round trip."""
     if dialect == "sqlite":
         driver.execute("BEGIN")
-    else:
+    elif budget is None:
         with driver.cursor() as cur:
             cur.execute("SELECT set_config('app.tenant_id', %(t)s, true)", {"t": tenant_id})
+    else:
+        with driver.cursor() as cur:
+            cur.execute("SELECT set_config('app.tenant_id', %(t)s, true), set_config('statement_timeout', %(ms)s, true)",
+                        {"t": tenant_id, "ms": str(max(1, round(budget * 1000)))})  # fmt: skip
+
+
+def _interrupted(error: Exception) -> bool:
+    """SQLite's progress handler stopped the statement, or PostgreSQL's statement_timeout cancelled it."""
+    if type(error).__name__ == "QueryCanceled":  # psycopg.errors.QueryCanceled, without importing psycopg here
+        return True
+    return type(error).__name__ == "OperationalError" and "interrupted" in str(error)
 
 
 def _end_driver(dialect: str, driver: Any, *, commit: bool) -> None:

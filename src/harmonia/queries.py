@@ -21,17 +21,22 @@ import threading
 from collections import namedtuple
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam
+import orjson
+from sqlalchemy import Select, String, bindparam, literal_column, select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnClause
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Alias, TableClause
+from sqlalchemy.types import TypeDecorator
 
 from .db import TenantIsolationError, UnitOfWork, tenant_table_names
 
-__all__ = ["TENANT", "Query", "QueryFamily"]
+__all__ = ["TENANT", "Query", "QueryFamily", "json_fields", "json_rows", "parse_instant"]
 
 TENANT: BindParameter[Any] = bindparam("tenant_id")
 
@@ -158,3 +163,79 @@ def _check_tenant_wall(statement: Select[Any]) -> None:
     missing = sorted(t.name for t in named - constrained)
     if missing:
         raise TenantIsolationError(f"fast query names tenant table(s) {missing} without `tenant_id == TENANT`")
+
+
+# --- related rows inside one statement ---------------------------------------------------------------------------
+# A record and its related lists (a contact's deals, notes, tasks…) as ONE statement: each list is a scalar subquery
+# that aggregates its rows into a JSON array. One round trip instead of six to eight, and at 1M rows fewer separate
+# index descents (the gets grew 1.4-1.5x from 10k to 1M with one statement per list). The same statement compiles on
+# both databases: `json_object`/`json_group_array` on SQLite, `json_build_object`/`json_agg` on PostgreSQL.
+# Inside the JSON, values are the database's own: a UTC time is naive ISO text (`parse_instant`), money is cents.
+
+
+class _JsonList(TypeDecorator[Any]):
+    """A JSON array from an aggregate: SQLite hands back its text, psycopg the parsed list; None when no rows
+    (PostgreSQL's json_agg over nothing)."""
+
+    impl = String
+    cache_ok = True
+
+    def driver_result_processor(self, dialect: Dialect) -> Any:
+        return lambda v: orjson.loads(v) if isinstance(v, str | bytes) else v
+
+
+class json_object(FunctionElement[Any]):
+    name = "json_object"
+    inherit_cache = True
+
+
+class json_array_agg(FunctionElement[Any]):
+    name = "json_group_array"
+    type = _JsonList()
+    inherit_cache = True
+
+
+@compiles(json_object)
+def _json_object_sqlite(element: json_object, compiler: Any, **kw: Any) -> str:
+    return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_object, "postgresql")
+def _json_object_pg(element: json_object, compiler: Any, **kw: Any) -> str:
+    return f"json_build_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_array_agg)
+def _json_array_agg_sqlite(element: json_array_agg, compiler: Any, **kw: Any) -> str:
+    # json(): a JSON value read back from a subquery's column has lost its JSON subtype; without it SQLite would
+    # aggregate each object as a quoted string.
+    return f"json_group_array(json({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_array_agg, "postgresql")
+def _json_array_agg_pg(element: json_array_agg, compiler: Any, **kw: Any) -> str:
+    return f"json_agg({compiler.process(element.clauses, **kw)})"
+
+
+def json_fields(**fields: Any) -> Any:
+    """A JSON object of `fields` (key → column expression). Keys are this module's callers' constants, never input."""
+    args: list[Any] = []
+    for key, value in fields.items():
+        if not key.replace("_", "").isalnum():
+            raise ValueError(f"JSON key {key!r}")
+        args += [literal_column(f"'{key}'"), value]
+    return json_object(*args)
+
+
+def json_rows(rows: Select[Any]) -> Any:
+    """The rows of `rows` (a select of one JSON object column, ordered and limited as the list should be) as one
+    JSON array value. `rows` must stand alone — bound parameters, not references to the outer statement — since it
+    is a derived table."""
+    inner = rows.subquery()
+    return select(json_array_agg(inner.c[0])).scalar_subquery()
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    """A UTC time as either database writes it inside JSON (`2026-11-20 10:00:00.000000` on SQLite,
+    `2026-11-20T10:00:00.123456` on PostgreSQL), timezone-aware."""
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -104,6 +104,9 @@ class OpportunitiesGet(InputModel):
 
 
 class DealDetail(DealOut):
+    owner_name: str | None = None
+    contact_name: str | None = None
+    account_name: str | None = None
     pipeline_id: str
     source: str | None = None
     expected_close: date | None = None
@@ -125,54 +128,44 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v not in (None, [], {})}
 
 
+_cents, _instant = svc.cents, svc.instant_text
+
+
 def opportunities_get(ctx: OpContext, args: OpportunitiesGet) -> DealDetail:
-    uow, deal_id = ctx.uow, args.opportunity_id
-    view = svc.get_deal(uow, deal_id)
-    d = view.deal
-    names = _stage_names(ctx)
-    base = deal_out(d, names, tag_service.names_of(uow, "opportunity", deal_id))
-    return DealDetail(
-        **base.model_dump(exclude_none=True),
+    d = svc.get_deal(ctx.uow, args.opportunity_id)  # one statement: the deal and its lists (services/deals.py)
+    base = deal_out(d, {d.stage_id: d.stage} if d.stage else {}, [t["name"] for t in d.tag_rows or ()])
+    # Built without a second validation: every value comes typed from that statement (registry.invoke accepts an
+    # instance of the declared output as it is).
+    names = {"owner_name": d.owner_name, "contact_name": d.contact_name, "account_name": d.account_name}
+    return DealDetail.model_construct(
+        **{**{k: v for k, v in base if v is not None}, **{k: v for k, v in names.items() if v is not None}},
         pipeline_id=d.pipeline_id,
         source=d.source,
         expected_close=d.expected_close,
         closed_reason=d.closed_reason,
         mca=_clean({f: getattr(d, f) for f in MCA_FIELDS}) or None,
         stage_history=[
-            _clean(
-                {
-                    "from": names.get(h.from_stage_id or ""),
-                    "to": names.get(h.to_stage_id),
-                    "at": h.at,
-                    "by": h.created_by,
-                    "by_name": h.by_name,
-                    "via": h.created_via,
-                    "reason": h.reason,
-                }
-            )
-            for h in view.history
+            _clean({"from": h["from"], "to": h["to"], "at": _instant(h["at"]), "by": h["by"],
+                    "by_name": h.get("by_name"), "via": h["via"],
+                    "reason": h["reason"]})
+            for h in d.history or ()
         ],
-        tasks=[_clean({"id": t.id, "title": t.title, "status": t.status, "due_at": t.due_at}) for t in view.tasks],
-        notes=[
-            _clean({"id": n.id, "body": n.body[:300], "at": n.created_at, "by": n.author_id, "by_name": n.author_name})
-            for n in view.notes
+        tasks=[_clean({"id": t["id"], "title": t["title"], "status": t["status"], "due_at": _instant(t["due_at"])})
+               for t in d.tasks or ()],
+        notes=[_clean({"id": n["id"], "body": n["body"], "at": _instant(n["at"]), "by": n["by"],
+                        "by_name": n.get("by_name")})
+               for n in d.notes or ()],
+        submissions=[
+            _clean({**x, "submitted_at": _instant(x["submitted_at"]), "offer_amount": _cents(x["offer_amount"])})
+            for x in d.submissions or ()
         ],
-        submissions=[_clean(x._asdict()) for x in view.submissions],
         cashflow=[
-            _clean(
-                {
-                    "month": c.month,
-                    "partial": c.is_partial or None,
-                    "deposits": c.deposits_total,
-                    "revenue": c.true_revenue,
-                    "adb": c.avg_daily_balance,
-                    "nsf": c.nsf_count,
-                    "negative_days": c.negative_days,
-                }
-            )
-            for c in view.cashflow
+            _clean({"month": c["month"], "partial": bool(c["partial"]) or None, "deposits": _cents(c["deposits"]),
+                    "revenue": _cents(c["revenue"]), "adb": _cents(c["adb"]), "nsf": c["nsf"],
+                    "negative_days": c["negative_days"]})
+            for c in d.cashflow or ()
         ],
-    )
+    )  # fmt: skip
 
 
 class _DealFields(InputModel):

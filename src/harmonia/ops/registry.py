@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from ..db import Actor, Database, UnitOfWork
+from ..db import Actor, Database, OverBudget, UnitOfWork, is_on_the_loop
 from ..errors import Forbidden, HarmoniaError, InvalidArguments, NotFound, ScopeDenied
 from ..ids import ID_PATTERN
 from ..models.tenancy import Scope
@@ -213,6 +213,8 @@ class Registry:
         except HarmoniaError as error:
             self._audit_alone(db, actor, op.name, error.outcome, digest, detail=error.code, ctx=ctx)
             raise
+        except OverBudget:
+            raise  # tried on the event loop: the caller runs it again on a worker thread (nothing was written)
         except Exception as exc:
             request_id = actor.request_id or uuid.uuid4().hex[:12]
             log.exception("operation %s failed (request %s)", op.name, request_id)
@@ -256,6 +258,8 @@ class Registry:
         detail: str | None = None,
         ctx: OpContext | None = None,
     ) -> None:
+        if is_on_the_loop():  # a refusal is written, so never on the event loop: the caller retries on a thread
+            raise OverBudget(OverBudget.WRITES)
         fields = _audit_fields(ctx) if ctx else {}
         if detail:
             fields["detail"] = detail

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import insert, select
 
-from ..db import Actor, Database, UnitOfWork
+from ..db import Actor, Database, UnitOfWork, is_on_the_loop
 from ..ids import new_id
 from ..models import AuditEvent, AuditHead, utcnow
 
@@ -192,7 +192,9 @@ class ReadAudits:
                 self._timer = threading.Timer(self._seconds, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
-        if full:
+        if full and is_on_the_loop():  # a read served on the event loop never waits for this write
+            threading.Thread(target=self.flush, name="read-audit-flush", daemon=True).start()
+        elif full:
             self.flush()
 
     def close(self) -> None:

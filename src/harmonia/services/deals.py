@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,16 +24,18 @@ from ..models import (
     Stage,
     StageChange,
     Submission,
+    Tag,
+    Tagging,
     Task,
     User,
     utcnow,
 )
-from ..queries import TENANT, Query
+from ..queries import TENANT, Query, json_fields, json_rows, parse_instant
 from .paging import Listing, at_least, at_most, eq, named, with_names
 from .records import apply_changes, get_or_404, not_found
 
-__all__ = ["DEAL_NAMES", "DealView", "create", "deal_row", "get_deal", "list_deals", "move_stage", "pipelines",
-           "recount_stages", "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
+__all__ = ["DEAL_NAMES", "cents", "create", "deal_row", "get_deal", "instant_text", "list_deals", "move_stage",
+           "pipelines", "recount_stages", "resolve_pipeline", "resolve_stage", "stage_names", "touch", "update"]  # fmt: skip
 
 OPP_FIELDS = (
     "name", "contact_id", "account_id", "amount", "owner_id", "source", "expected_close", "requested_amount",
@@ -265,84 +266,95 @@ def list_deals(
     return _DEAL_LIST.page(uow, values, sort=sort, limit=limit, cursor=cursor)
 
 
-_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP = (
-    m.__table__ for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline)
-)
-_DEAL = Query(
-    with_names(select(_OPP), _OPP, DEAL_NAMES).where(
-        _OPP.c.tenant_id == TENANT, _OPP.c.id == bindparam("opportunity_id")
-    )
-)
+_OPP, _STG, _SC, _TSK, _NTE, _SUB, _LND, _CF, _PIP, _USR, _CTC, _ACC, _TGG, _TAG = (
+    m.__table__
+    for m in (Opportunity, Stage, StageChange, Task, Note, Submission, Lender, CashflowMonth, Pipeline, User, Contact,
+              Account, Tagging, Tag)
+)  # fmt: skip
 _STAGE_NAMES = Query(select(_STG.c.id, _STG.c.name).where(_STG.c.tenant_id == TENANT))
-_USR = User.__table__
-_HISTORY = Query(
-    with_names(
-        select(_SC.c.from_stage_id, _SC.c.to_stage_id, _SC.c.at, _SC.c.created_by, _SC.c.created_via, _SC.c.reason),
-        _SC,
-        (named(_USR, "created_by", by_name="name"),),
-    )
-    .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == bindparam("opportunity_id"))
-    .order_by(_SC.c.at)
-)
-_DEAL_TASKS = Query(
-    select(_TSK.c.id, _TSK.c.title, _TSK.c.status, _TSK.c.due_at)
-    .where(
-        _TSK.c.tenant_id == TENANT,
-        _TSK.c.record_type == "opportunity",
-        _TSK.c.record_id == bindparam("opportunity_id"),
-    )
-    .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
-    .limit(20)
-)
-_DEAL_NOTES = Query(
-    with_names(
-        select(_NTE.c.id, _NTE.c.body, _NTE.c.created_at, _NTE.c.author_id),
-        _NTE,
-        (named(_USR, "author_id", author_name="name"),),
-    )
-    .where(
-        _NTE.c.tenant_id == TENANT,
-        _NTE.c.record_type == "opportunity",
-        _NTE.c.record_id == bindparam("opportunity_id"),
-    )
-    .order_by(_NTE.c.created_at.desc())
-    .limit(10)
-)
-_SUBMISSIONS = Query(
+_ID: Any = bindparam("opportunity_id")
+
+
+def _stage_name(stage_id: Any, *, within: Any) -> Any:
+    return select(_STG.c.name).where(_STG.c.tenant_id == TENANT, _STG.c.id == stage_id).correlate(within)
+
+
+# A write's answer (deal_row): the deal with its stage, owner, contact and account by name, nothing more.
+_DEAL_ROW = Query(with_names(select(_OPP), _OPP, DEAL_NAMES).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == _ID))
+
+
+def _user_name(user_id: Any, *, within: Any) -> Any:
+    return select(_USR.c.name).where(_USR.c.tenant_id == TENANT, _USR.c.id == user_id).correlate(within)
+
+
+# opportunities_get: ONE statement — the deal, the names of its stage, owner, contact and account, and each related
+# list as a JSON array (queries.json_rows). Was eight statements; each list is still an indexed lookup.
+_DEAL = Query(
     select(
-        _SUB.c.id,
-        _LND.c.name.label("lender"),
-        _SUB.c.lender_id,
-        _SUB.c.status,
-        _SUB.c.submitted_at,
-        _SUB.c.offer_amount,
-        _SUB.c.factor_rate,
-        _SUB.c.decline_reason,
-    )
-    .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
-    .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == bindparam("opportunity_id"))
-    .order_by(_SUB.c.submitted_at)
-)
-_CASHFLOW = Query(
-    select(
-        _CF.c.month,
-        _CF.c.is_partial,
-        _CF.c.deposits_total,
-        _CF.c.true_revenue,
-        _CF.c.avg_daily_balance,
-        _CF.c.nsf_count,
-        _CF.c.negative_days,
-    )
-    .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == bindparam("account_id"))
-    .order_by(_CF.c.month.desc())
-    .limit(6)
-)
+        _OPP,
+        _stage_name(_OPP.c.stage_id, within=_OPP).scalar_subquery().label("stage"),
+        select(_USR.c.name).where(_USR.c.tenant_id == TENANT, _USR.c.id == _OPP.c.owner_id)
+        .scalar_subquery().label("owner_name"),
+        select(func.coalesce(func.nullif(func.trim(_CTC.c.first_name + " " + _CTC.c.last_name), ""), _CTC.c.email,
+                             _CTC.c.phone))
+        .where(_CTC.c.tenant_id == TENANT, _CTC.c.id == _OPP.c.contact_id).scalar_subquery().label("contact_name"),
+        select(_ACC.c.name).where(_ACC.c.tenant_id == TENANT, _ACC.c.id == _OPP.c.account_id)
+        .scalar_subquery().label("account_name"),
+        json_rows(
+            select(json_fields(name=_TAG.c.name))
+            .join_from(_TGG, _TAG, (_TAG.c.tenant_id == _TGG.c.tenant_id) & (_TAG.c.id == _TGG.c.tag_id))
+            .where(_TGG.c.tenant_id == TENANT, _TAG.c.tenant_id == TENANT, _TGG.c.record_type == "opportunity",
+                   _TGG.c.record_id == _ID)
+            .order_by(_TAG.c.name)
+        ).label("tag_rows"),
+        json_rows(
+            select(json_fields(**{"from": _stage_name(_SC.c.from_stage_id, within=_SC).scalar_subquery(),
+                                  "to": _stage_name(_SC.c.to_stage_id, within=_SC).scalar_subquery()},
+                               at=_SC.c.at, by=_SC.c.created_by,
+                               by_name=_user_name(_SC.c.created_by, within=_SC).scalar_subquery(),
+                               via=_SC.c.created_via, reason=_SC.c.reason))
+            .where(_SC.c.tenant_id == TENANT, _SC.c.opportunity_id == _ID)
+            .order_by(_SC.c.at)
+        ).label("history"),
+        json_rows(
+            select(json_fields(id=_TSK.c.id, title=_TSK.c.title, status=_TSK.c.status, due_at=_TSK.c.due_at))
+            .where(_TSK.c.tenant_id == TENANT, _TSK.c.record_type == "opportunity", _TSK.c.record_id == _ID)
+            .order_by(_TSK.c.status.desc(), _TSK.c.due_at)
+            .limit(20)
+        ).label("tasks"),
+        json_rows(
+            select(json_fields(id=_NTE.c.id, body=func.substr(_NTE.c.body, 1, 300), at=_NTE.c.created_at,
+                               by=_NTE.c.author_id,
+                               by_name=_user_name(_NTE.c.author_id, within=_NTE).scalar_subquery()))
+            .where(_NTE.c.tenant_id == TENANT, _NTE.c.record_type == "opportunity", _NTE.c.record_id == _ID)
+            .order_by(_NTE.c.created_at.desc())
+            .limit(10)
+        ).label("notes"),
+        json_rows(
+            select(json_fields(id=_SUB.c.id, lender=_LND.c.name, lender_id=_SUB.c.lender_id, status=_SUB.c.status,
+                               submitted_at=_SUB.c.submitted_at, offer_amount=_SUB.c.offer_amount,
+                               factor_rate=_SUB.c.factor_rate, decline_reason=_SUB.c.decline_reason))
+            .join_from(_SUB, _LND, (_LND.c.tenant_id == _SUB.c.tenant_id) & (_LND.c.id == _SUB.c.lender_id))
+            .where(_SUB.c.tenant_id == TENANT, _LND.c.tenant_id == TENANT, _SUB.c.opportunity_id == _ID)
+            .order_by(_SUB.c.submitted_at)
+        ).label("submissions"),
+        json_rows(
+            select(json_fields(month=_CF.c.month, partial=_CF.c.is_partial, deposits=_CF.c.deposits_total,
+                               revenue=_CF.c.true_revenue, adb=_CF.c.avg_daily_balance, nsf=_CF.c.nsf_count,
+                               negative_days=_CF.c.negative_days))
+            .where(_CF.c.tenant_id == TENANT, _CF.c.account_id == select(_OPP.c.account_id)
+                   .where(_OPP.c.tenant_id == TENANT, _OPP.c.id == _ID).correlate(None).scalar_subquery())
+            .order_by(_CF.c.month.desc())
+            .limit(6)
+        ).label("cashflow"),
+    ).where(_OPP.c.tenant_id == TENANT, _OPP.c.id == _ID)
+)  # fmt: skip
 
 
 def deal_row(uow: UnitOfWork, deal_id: str) -> Any:
     """One deal as the reads show it, with its stage, owner, contact and account by name (a write's answer: the
     unit's pending changes are flushed first, so it shows them)."""
-    d = _DEAL.first(uow, opportunity_id=deal_id)
+    d = _DEAL_ROW.first(uow, opportunity_id=deal_id)
     if d is None:
         raise not_found(deal_id, "opportunity")
     return d
@@ -352,30 +364,27 @@ def stage_names(uow: UnitOfWork) -> dict[str, str]:
     return {r.id: r.name for r in _STAGE_NAMES.rows(uow)}
 
 
-@dataclass
-class DealView:
-    """One deal and what opportunities_get shows with it, as rows of the compiled queries."""
-
-    deal: Any
-    history: list[Any]  # stage changes, oldest first
-    tasks: list[Any]  # open first, then by due date; at most 20
-    notes: list[Any]  # newest first; at most 10
-    submissions: list[Any]  # with the lender's name, in submission order
-    cashflow: list[Any]  # the account's newest six months
+def cents(value: int | None) -> float | None:
+    """Money inside get_deal's JSON lists (cents) in dollars."""
+    return None if value is None else value / 100
 
 
-def get_deal(uow: UnitOfWork, deal_id: str) -> DealView:
+def instant_text(value: str | None) -> str | None:
+    """A time inside get_deal's JSON lists as ISO 8601 in UTC with `Z`, as every other time is answered."""
+    at = parse_instant(value)
+    return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+def get_deal(uow: UnitOfWork, deal_id: str) -> Any:
+    """One deal with what opportunities_get shows beside it, in one statement: the deal's columns, `stage`,
+    `owner_name`, `contact_name`, `account_name`, and the JSON lists `tag_rows`, `history` (oldest first), `tasks`
+    (open first, then by due date; at most 20), `notes` (newest first; at most 10), `submissions` (with the lender's
+    name, in submission order) and `cashflow` (the account's newest six months). Inside the lists, times are the
+    database's UTC text (`queries.parse_instant`) and money is cents."""
     d = _DEAL.first(uow, opportunity_id=deal_id)
     if d is None:
         raise not_found(deal_id, "opportunity")
-    return DealView(
-        deal=d,
-        history=_HISTORY.rows(uow, opportunity_id=deal_id),
-        tasks=_DEAL_TASKS.rows(uow, opportunity_id=deal_id),
-        notes=_DEAL_NOTES.rows(uow, opportunity_id=deal_id),
-        submissions=_SUBMISSIONS.rows(uow, opportunity_id=deal_id),
-        cashflow=_CASHFLOW.rows(uow, account_id=d.account_id) if d.account_id else [],
-    )
+    return d
 
 
 _PIPELINES = Query(

@@ -33,10 +33,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from ..bootstrap import Harmonia
+from ..db import OverBudget, on_the_loop
 from ..errors import HarmoniaError
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate
-from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server
+from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server, loop_budget
 from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 from .request_log import request_id_of
 
@@ -69,9 +70,7 @@ class BearerAuth:
         auth = headers.get("authorization", "")
         secret = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         try:
-            actor = await anyio.to_thread.run_sync(
-                lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
-            )
+            actor = await self._authenticate(secret)
         except Exception as error:
             if not isinstance(error, HarmoniaError):  # the database is down, or a fault of ours: logged, not shown
                 request_id = request_id_of(scope)
@@ -149,6 +148,20 @@ class BearerAuth:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _authenticate(self, secret: str | None) -> Any:
+        """The token check (one indexed read) on the event loop, bounded like a loop read (mcp_server); on a worker
+        thread when it runs long or must record the token's use (a write)."""
+        budget = loop_budget(self.h)
+        try:
+            if budget:
+                with on_the_loop(budget):
+                    return authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+        except OverBudget:
+            pass
+        return await anyio.to_thread.run_sync(
+            lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
+        )
 
 
 def _query_value(scope: Scope, name: str) -> str | None:

@@ -2,9 +2,9 @@
 
 `tools/list` shows the caller only the tools of the chosen toolsets (default `core`: SPEC §8) that its scopes allow
 (and, on a narrowed endpoint such as `/mcp/readonly`, only read-only tools), in the registry's fixed order.
-`tools/call` runs `h.invoke()` on the composition root's thread pool (database work never blocks the event loop)
-and answers `structuredContent` plus an
-equivalent compact JSON text block; a `HarmoniaError` becomes an `isError` result with the message as text and the
+`tools/call` runs `h.invoke()`: a read first on the event loop with each statement bounded (`invoke_soon`), anything
+else — and a read past its bound — on the composition root's thread pool; it answers `structuredContent` plus the
+same JSON as a compact text block (`_tool_result` says why both); a `HarmoniaError` becomes an `isError` result with the message as text and the
 error object as `structuredContent.error`.
 
 Long-running tools (an import's job): a client that declares the MCP tasks extension gets a task for the job, and a
@@ -31,7 +31,7 @@ from mcp.server.caching import CacheHint
 
 from .. import __version__
 from ..bootstrap import Harmonia
-from ..db import Actor
+from ..db import Actor, OverBudget, on_the_loop
 from ..errors import HarmoniaError, NotFound
 from ..ops.calls import record_call, record_read
 from ..ops.prompts import PROMPTS, PromptSpec
@@ -88,6 +88,38 @@ def _json(data: Any) -> str:
     return orjson.dumps(data).decode()
 
 
+# On SQLite, a read-only tool is first run on the event loop, each statement bounded by `HARMONIA_LOOP_READ_MS`
+# (default 10; 0 turns this off); past it (or when the read needs the ORM session, or writes an audit row alone) it runs again on
+# the thread pool. Why: the hop to a worker thread and back costs more than an indexed read does, and far more on a
+# loaded machine, where waking the thread waits for the GIL (docs/benchmarks.md).
+
+
+def loop_budget(h: Harmonia) -> float:
+    """Seconds a statement may run on the event loop; 0 when reads never run there — always on PostgreSQL, where a
+    statement is a round trip to the server that the loop would sit waiting on while worker threads overlap them:
+    measured 41 calls/s on the loop against 133 on threads (`bench scaleout`, one process, 16 connections). On
+    SQLite a statement is in-process work under the GIL either way, and the hop is pure cost."""
+    if not h.db.is_sqlite:
+        return 0.0
+    return max(0.0, float(h.settings.loop_read_ms)) / 1000
+
+
+def invoke_soon(h: Harmonia, actor: Actor, name: str, arguments: dict[str, Any], threaded: set[str]) -> Any:
+    """`h.invoke` of a read on the caller's thread (the event loop), bounded; None when it must run on a worker
+    thread. `threaded` remembers the tools that need the ORM, so they go straight to the thread pool next time."""
+    op = h.registry.get(name)
+    budget = loop_budget(h)
+    if op is None or not op.read_only or op.reads_audit or name in threaded or not budget:
+        return None
+    try:
+        with on_the_loop(budget):
+            return h.invoke(actor, name, arguments)
+    except OverBudget as why:
+        if why.args and why.args[0] == OverBudget.NEEDS_ORM:
+            threaded.add(name)
+        return None
+
+
 def _client_name(ctx: ServerRequestContext[Any]) -> str | None:
     try:
         params = ctx.session.client_params
@@ -114,6 +146,7 @@ def build_server(
     registry = h.registry
     loop_executor = h.executor
     static_toolsets = frozenset(registry.toolsets())
+    threaded: set[str] = set()  # read tools that need the ORM session: always on the thread pool
 
     async def who(ctx: ServerRequestContext[Any]) -> Actor:
         found = actor
@@ -182,7 +215,10 @@ def build_server(
             await loop.run_in_executor(loop_executor, lambda: record_call(h.db, a, action, outcome, detail=detail))
             return _error(refusal)
         try:
-            result = await loop.run_in_executor(loop_executor, h.invoke, a, name, dict(params.arguments or {}))
+            arguments = dict(params.arguments or {})
+            result = invoke_soon(h, a, name, arguments, threaded)
+            if result is None:
+                result = await loop.run_in_executor(loop_executor, h.invoke, a, name, arguments)
             data = result.model_dump(mode="json", exclude_none=True)
             job_id = mcp_tasks.started_job(name, data)  # a long-running tool: a task, or followed with progress
             if job_id and mcp_tasks.declares_tasks(ctx):
@@ -195,7 +231,7 @@ def build_server(
             request_id = a.request_id or uuid.uuid4().hex[:12]
             log.exception("tool %s failed outside the registry (request %s)", name, request_id)
             return _error(HarmoniaError(f"'{name}' failed unexpectedly. Quote request id {request_id} to support."))
-        return types.CallToolResult(content=[types.TextContent(type="text", text=_json(data))], structured_content=data)
+        return _tool_result(data)
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: Any) -> types.ListPromptsResult:
         a = await who(ctx)
@@ -322,6 +358,18 @@ def _prompt(p: PromptSpec) -> types.Prompt:
             types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in p.arguments
         ],
     )
+
+
+def _tool_result(data: dict[str, Any]) -> dict[str, Any]:
+    """A successful tools/call result, on the wire as is: the text block is `data` serialised once (orjson, compact),
+    and `structuredContent` is the same object, not re-validated here (the registry already checked it).
+
+    Both parts carry the whole result, on purpose, even a large one: the SDK client refuses a result without
+    `structuredContent` when the tool declares an `outputSchema` (every tool here does), Claude Code hands the model
+    only `structuredContent` when present, and other clients (kimi-code, dify, opencode) read only the text — the
+    spec's SHOULD "also return the serialized JSON in a TextContent block" exists for them (research/mcp-protocol.md).
+    What is not done twice is the work: one serialisation for the text, one object for the structured part."""
+    return {"content": [{"type": "text", "text": _json(data)}], "structuredContent": data, "resultType": "complete"}
 
 
 def _error(error: HarmoniaError) -> types.CallToolResult:
