@@ -72,6 +72,7 @@ def test_a_contact_and_a_deal_are_each_read_in_one_statement_with_their_related_
         acme.owner.name, "Maria Lopez", "Maria's Tacos LLC")  # fmt: skip
     assert (full["stage"], full["amount"], full["tags"]) == ("App Out", 40_000, ["hot"])
     assert [(h.get("from"), h["to"]) for h in full["stage_history"]] == [(None, "New Lead"), ("New Lead", "App Out")]
-    assert full["stage_history"][0]["at"].endswith("+00:00")
+    assert full["stage_history"][0]["at"].endswith("Z")  # one time format: UTC, written with Z
+    assert full["stage_history"][0]["by_name"] == acme.owner.name
     assert [n["body"] for n in full["notes"]] == ["called the opportunity"]
     assert [t["title"] for t in full["tasks"]] == ["follow up the opportunity"]
