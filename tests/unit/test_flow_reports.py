@@ -97,7 +97,7 @@ def test_the_reports_give_exact_figures_per_stage_and_lender_and_the_counters_eq
     new_lead = _stage(week, "New Lead")
     assert {
         k: new_lead[k] for k in ("entered", "exited_forward", "lost", "conversion_pct", "median_days_in_stage")
-    } == {"entered": 3, "exited_forward": 1, "lost": 1, "conversion_pct": 33.3, "median_days_in_stage": 1.0}
+    } == {"entered": 3, "exited_forward": 1, "lost": 1, "conversion_pct": 50.0, "median_days_in_stage": 1.0}
     assert new_lead["previous"] == {"entered": 1, "exited_forward": 1, "lost": 0, "conversion_pct": 100.0,
                                     "median_days_in_stage": 2.0}  # fmt: skip
     contacted = _stage(week, "Contacted")

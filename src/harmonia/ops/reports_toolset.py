@@ -92,9 +92,12 @@ class ReportsPipeline(InputModel):
 
 def _stage_figures(flow: svc.Flow, stage_id: str) -> StageFigures:
     c = flow.counts.get(stage_id, {})
-    entered, forward = c.get("entered", 0), c.get("forward", 0)
-    return StageFigures(entered=entered, exited_forward=forward, lost=c.get("lost", 0),
-                        conversion_pct=round(100 * forward / entered, 1) if entered else None,
+    entered, forward, lost = c.get("entered", 0), c.get("forward", 0), c.get("lost", 0)
+    # Of the deals that left the stage in the period, the share that moved on. Not forward/entered: deals that entered
+    # before the period leave within it, so that ratio runs past 100% (161% on the demo data's month).
+    left = forward + lost
+    return StageFigures(entered=entered, exited_forward=forward, lost=lost,
+                        conversion_pct=round(100 * forward / left, 1) if left else None,
                         median_days_in_stage=svc.median_of_bins(flow.bins.get(stage_id, {})))  # fmt: skip
 
 
@@ -209,7 +212,8 @@ OPERATIONS = [
         read_only=True,
         idempotent=True,
         description="Per stage in the period: deals that entered it, left it forward (won included) or to lost; "
-        "conversion_pct = exited_forward/entered×100; median_days_in_stage = whole days spent by the deals that "
+        "conversion_pct = exited_forward/(exited_forward+lost)×100, the share of deals leaving it that moved on; "
+        "median_days_in_stage = whole days spent by the deals that "
         "left it (exact under 8, then bands 8/10/14/21/30/45/60/90). " + _ZONE,
         input=ReportsPipeline,
         output=PipelineReport,
