@@ -212,7 +212,7 @@ OPERATIONS = [
         read_only=True,
         idempotent=True,
         description="Per stage in the period: deals that entered it, left it forward (won included) or to lost; "
-        "conversion_pct = exited_forward/(exited_forward+lost)×100, the share of deals leaving it that moved on; "
+        "conversion_pct = exited_forward/(exited_forward+lost)×100; "
         "median_days_in_stage = whole days spent by the deals that "
         "left it (exact under 8, then bands 8/10/14/21/30/45/60/90). " + _ZONE,
         input=ReportsPipeline,
