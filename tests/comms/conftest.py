@@ -36,7 +36,8 @@ class FaultyInbox(Inbox):
     """An SMTP server whose faults a test sets: `fault` is one of None, "4xx" (RCPT answered 451, nothing taken),
     "5xx" (DATA answered 554), "close" (the data arrives, then the connection closes before any answer), "hang"
     (the data arrives and no answer comes); `faults_left` how many conversations get it (None: all). `delay`
-    seconds before each answer to DATA: a slow server. `arrived` is set each time a message is taken."""
+    seconds before each answer to DATA: a slow server. `arrived` is set each time a message is taken. While `hold` is
+    cleared, each conversation stops after its data arrived (setting `in_data`) until the test sets `hold` again."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,6 +46,9 @@ class FaultyInbox(Inbox):
         self.delay = 0.0
         self.arrived = threading.Event()
         self.taken_at: list[float] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.in_data = threading.Event()
 
     def _faulty(self, kind: str) -> bool:
         if self.fault != kind or self.faults_left == 0:
@@ -62,6 +66,9 @@ class FaultyInbox(Inbox):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)  # the server's own slowness, not a wait of the test's
+        if not self.hold.is_set():
+            self.in_data.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 30)  # bounded: 30 s at most
         if self._faulty("5xx"):
             return "554 5.7.1 rejected"
         if self._faulty("close"):

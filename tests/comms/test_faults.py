@@ -230,11 +230,16 @@ def _off_paths(ws: Workspace) -> dict[str, Callable[[], Any]]:
 
 
 @pytest.mark.parametrize("path", ["cli", "rest", "ui"])
-def test_turning_outbound_off_answers_at_once_while_a_worker_delivers_and_nothing_begins_after(
-    acme: Workspace, reachable: dict[str, str], faulty_smtp: FaultyInbox, providers: comms.Providers,
-    queued_only: None, report_figure: Any, monkeypatch: pytest.MonkeyPatch, path: str,
+def test_turning_outbound_off_answers_while_a_message_is_mid_send_and_nothing_begins_after(
+    acme: Workspace, reachable: dict[str, str], faulty_smtp: FaultyInbox, queued_only: None,
+    report_figure: Any, monkeypatch: pytest.MonkeyPatch, path: str,
 ) -> None:  # fmt: skip
-    faulty_smtp.delay = 0.15  # a slow server: each message takes a while to leave
+    """The off never waits for a send in progress: each round holds one SMTP conversation open after its data
+    arrived, and the off must answer while it is still held (it would hang if it waited). Latency is a figure, not an
+    assertion: tests are not timed, and a loaded CI machine once took 761 ms for what usually takes 10."""
+    monkeypatch.setenv("HARMONIA_SMTP_TIMEOUT_SECONDS", "30")  # a held conversation must not time out meanwhile
+    get_settings.cache_clear()
+    providers = comms.Providers.from_settings(get_settings())
     turn_on(acme)
     queue_emails(acme, reachable["contact_id"], 40)
     begins: list[tuple[float, bool]] = []  # (when a gate check started, whether it let a message begin)
@@ -272,16 +277,24 @@ def test_turning_outbound_off_answers_at_once_while_a_worker_delivers_and_nothin
                 assert time.monotonic() < deadline, "the worker delivered nothing"
                 faulty_smtp.arrived.clear()
                 faulty_smtp.arrived.wait(timeout=1)
+            faulty_smtp.in_data.clear()
+            faulty_smtp.hold.clear()  # the next conversation stops after its data, until released
+            assert faulty_smtp.in_data.wait(timeout=30), "the worker began no send"
             asked = time.perf_counter()
-            _off_paths(acme)[path]()
+            off = threading.Thread(target=_off_paths(acme)[path])
+            off.start()
+            off.join(timeout=30)
             answered = time.perf_counter()
+            assert not off.is_alive(), f"turning outbound off from {path} waited for the send in progress"
+            assert not faulty_smtp.hold.is_set()  # answered while the conversation was still held open
             latencies.append(answered - asked)
-            begun_after += sum(1 for started, began in begins if began and started > answered)
             before = len(faulty_smtp.messages)
+            faulty_smtp.hold.set()  # release the held message: it was begun before the off, so it may finish
             quiet_until = time.monotonic() + 1.0
             while time.monotonic() < quiet_until:  # let the worker meet the switch
                 faulty_smtp.arrived.clear()
                 faulty_smtp.arrived.wait(timeout=0.2)
+            begun_after += sum(1 for started, began in begins if began and started > answered)
             in_flight = max(in_flight, len(faulty_smtp.messages) - before)
             turn_on(acme)  # and release what was held, for the next round
             with acme.db.unit_of_work(acme.actor()) as uow:
@@ -289,17 +302,18 @@ def test_turning_outbound_off_answers_at_once_while_a_worker_delivers_and_nothin
                                     .values(status="queued", rule=None, status_reason=None)
                                     .execution_options(synchronize_session=False))  # fmt: skip
     finally:
+        faulty_smtp.hold.set()
         _off_paths(acme)["cli"]()
         stop.set()
         thread.join(timeout=60)
     comms.dispatch_due(acme.db, providers)  # what the worker had not reached meets the switch off: held
     f = figures(acme, faulty_smtp.message_ids())
     worst = max(latencies) * 1000
-    report_figure(line(acme.db.dialect, f"switch off from {path} mid-batch (3 rounds)", f,
+    report_figure(line(acme.db.dialect, f"switch off from {path} mid-send (3 rounds)", f,
                        f"off answered in max {worst:.0f} ms; begun after off {begun_after}; "
                        f"in flight at off <= {in_flight}"))  # fmt: skip
     assert errors == []
-    assert worst < 500 and begun_after == 0 and in_flight <= 1
+    assert begun_after == 0 and in_flight <= 1
     assert (f["duplicated"], f["lost"]) == (0, 0)
     assert f["delivered"] + f["held"] == 40
 
