@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     inprocess_dispatch: bool = True
     # SQLite: MCP reads first tried on the event loop, each statement bounded by this many ms (0: always on a thread).
     loop_read_ms: float = 10
+    # MCP over HTTP: a `tools/call` of a read answered in the HTTP handler, without the SDK's per-request session
+    # (surfaces/mcp_fast.py); false sends every call through the SDK's pipeline.
+    mcp_fast_reads: bool = True
     # Where uploaded import files wait for their job (every runner of the installation must read it).
     upload_dir: str = "var/uploads"
     token: str | None = None  # for `harmonia mcp` (stdio)

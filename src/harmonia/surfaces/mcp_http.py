@@ -37,6 +37,7 @@ from ..db import OverBudget, on_the_loop
 from ..errors import HarmoniaError
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate
+from .mcp_fast import FastReads
 from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server, loop_budget
 from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 from .request_log import request_id_of
@@ -55,8 +56,10 @@ INSUFFICIENT_SCOPE = -32003  # a JSON-RPC server error code (the -32000…-32099
 class BearerAuth:
     """Authenticates every request; refuses a tools/call outside the token's scopes with a 403 step-up challenge."""
 
-    def __init__(self, app: StreamableHTTPASGIApp, h: Harmonia, resource: str, metadata_url: str, scope: str) -> None:
+    def __init__(self, app: StreamableHTTPASGIApp, h: Harmonia, resource: str, metadata_url: str, scope: str,
+                 fast: FastReads) -> None:  # fmt: skip
         self.app = app
+        self.fast = fast  # reads answered here, without the SDK's per-request session
         self.h = h
         self.resource = resource
         self.metadata_url = metadata_url  # RFC 9728: where a client discovers how to get a token for this resource
@@ -137,6 +140,8 @@ class BearerAuth:
             await _reply(send, 403, {"jsonrpc": "2.0", "id": rpc_id, "error": rpc_error},
                          {"www-authenticate": f'Bearer error="insufficient_scope", scope="{required}", '
                           f'resource_metadata="{self.metadata_url}", error_description="{denied.message}"'})  # fmt: skip
+            return
+        if await self.fast.answer(scope, message, actor, chosen, send):
             return
         replayed = False
 
@@ -251,7 +256,8 @@ def install(app: Starlette) -> None:
         )
         public_url = settings.public_url.rstrip("/")
         auth = BearerAuth(StreamableHTTPASGIApp(server.session_manager), h, public_url + path,
-                          resource_metadata_url(public_url, path), " ".join(ENDPOINT_SCOPES[path]))  # fmt: skip
+                          resource_metadata_url(public_url, path), " ".join(ENDPOINT_SCOPES[path]),
+                          FastReads(h, server, security))  # fmt: skip
         endpoint = TrimHeaderWhitespace(auth)
         app.router.routes.append(Route(path, endpoint=endpoint))
         servers.append(server)

@@ -120,6 +120,28 @@ def invoke_soon(h: Harmonia, actor: Actor, name: str, arguments: dict[str, Any],
         return None
 
 
+async def invoke_tool(h: Harmonia, actor: Actor, name: str, arguments: dict[str, Any], threaded: set[str]) -> Any:
+    """`h.invoke` for an MCP call: a read first on the event loop (bounded), anything else on the thread pool."""
+    result = invoke_soon(h, actor, name, arguments, threaded)
+    if result is None:
+        result = await asyncio.get_running_loop().run_in_executor(h.executor, h.invoke, actor, name, arguments)
+    return result
+
+
+def client_from_meta(meta: Any) -> str | None:
+    """The client's name from a request's `_meta` (2026-era requests carry it on every call; a stateless 2025-era
+    request has no handshake to remember it from)."""
+    info = meta.get("io.modelcontextprotocol/clientInfo") if isinstance(meta, dict) else None
+    return str(info["name"])[:80] if isinstance(info, dict) and info.get("name") else None
+
+
+def with_client(actor: Actor, client: str | None) -> Actor:
+    """The actor as the audit names it: the AI client's name, then the token's."""
+    if client and client != actor.client:
+        return dataclasses.replace(actor, client=f"{client} ({actor.client})" if actor.client else client)
+    return actor
+
+
 def _client_name(ctx: ServerRequestContext[Any]) -> str | None:
     try:
         params = ctx.session.client_params
@@ -127,9 +149,7 @@ def _client_name(ctx: ServerRequestContext[Any]) -> str | None:
             return str(params.client_info.name)[:80]
     except Exception:
         pass
-    meta: dict[str, Any] = dict(ctx.meta or {})
-    info = meta.get("io.modelcontextprotocol/clientInfo") or {}
-    return str(info["name"])[:80] if isinstance(info, dict) and info.get("name") else None
+    return client_from_meta(dict(ctx.meta or {}))
 
 
 def build_server(
@@ -157,10 +177,7 @@ def build_server(
             found = scope.get(ACTOR_SCOPE_KEY)
         if found is None:
             raise HarmoniaError("no authenticated caller")
-        client = _client_name(ctx)
-        if client and client != found.client:
-            found = dataclasses.replace(found, client=f"{client} ({found.client})" if found.client else client)
-        return found
+        return with_client(found, _client_name(ctx))
 
     def chosen(ctx: ServerRequestContext[Any]) -> frozenset[str]:
         scope = getattr(ctx.request, "scope", None) or {}
@@ -215,10 +232,7 @@ def build_server(
             await loop.run_in_executor(loop_executor, lambda: record_call(h.db, a, action, outcome, detail=detail))
             return _error(refusal)
         try:
-            arguments = dict(params.arguments or {})
-            result = invoke_soon(h, a, name, arguments, threaded)
-            if result is None:
-                result = await loop.run_in_executor(loop_executor, h.invoke, a, name, arguments)
+            result = await invoke_tool(h, a, name, dict(params.arguments or {}), threaded)
             data = result.model_dump(mode="json", exclude_none=True)
             job_id = mcp_tasks.started_job(name, data)  # a long-running tool: a task, or followed with progress
             if job_id and mcp_tasks.declares_tasks(ctx):
@@ -293,9 +307,18 @@ def build_server(
             contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
         )
 
+    def tool_input_schema(name: str) -> dict[str, Any] | None:
+        """The input schema the SDK checks a 2026-era call's `Mcp-Param-*` headers against. Without this lookup the
+        SDK finds it by running this server's whole `tools/list` (32 KB built and validated) on every `tools/call`
+        that has arguments — measured as most of a modern-era call's cost. A workspace's own tools (byo) answer
+        None: the SDK then skips the header check, as it does when a listing fails."""
+        op = registry.get(name)
+        return tool_definition(op).input_schema if op is not None and op.mcp else None
+
     server = Server(
         "harmonia",
         version=__version__,
+        get_tool_input_schema=tool_input_schema,
         title="Harmonia CRM",
         instructions=INSTRUCTIONS,
         cache_hints={

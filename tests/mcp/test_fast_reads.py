@@ -1,0 +1,122 @@
+"""Reads answered in the HTTP handler (surfaces/mcp_fast.py) answer exactly what the SDK's own pipeline answers, in
+both protocol eras, successes and errors alike; whatever the fast path declines, the SDK answers as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from harmonia.config import Settings
+from harmonia.services.tenancy import create_token
+from harmonia.surfaces.app import create_app
+from harmonia.surfaces.mcp_fast import FastReads
+
+from ..conftest import Workspace
+from .conftest import serve_in_thread
+
+MODERN = "2026-07-28"
+ERAS = ["2025-06-18", "2025-11-25", MODERN]
+
+
+@dataclass
+class Pair:
+    on: str  # base URL of a server with fast reads (the default)
+    off: str  # the same workspace, every call through the SDK's pipeline
+    fast: FastReads  # the on server's, to count what it answered
+    token: str
+    ws: Workspace
+
+
+@pytest.fixture
+def pair(seeded: Workspace) -> Iterator[Pair]:
+    token = create_token(seeded.db, seeded.slug, seeded.owner.email, ["mcp:read", "mcp:write", "mcp:admin"]).secret
+    on_app = create_app(Settings(database_url=seeded.db.url), seeded.db)
+    off_app = create_app(Settings(database_url=seeded.db.url, mcp_fast_reads=False), seeded.db)
+    route = next(r for r in on_app.router.routes if getattr(r, "path", None) == "/mcp")
+    fast = route.endpoint.app.fast  # TrimHeaderWhitespace → BearerAuth → FastReads
+    with serve_in_thread(on_app) as on, serve_in_thread(off_app) as off:
+        yield Pair(on, off, fast, token, seeded)
+
+
+def _post(url: str, token: str, version: str, name: str, arguments: dict[str, Any] | None,
+          headers: dict[str, str] | None = None, meta: bool = True) -> httpx.Response:  # fmt: skip
+    params: dict[str, Any] = {"name": name}
+    if arguments is not None:
+        params["arguments"] = arguments
+    sent = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json", "MCP-Protocol-Version": version}  # fmt: skip
+    if version == MODERN:
+        if meta:
+            params["_meta"] = {"io.modelcontextprotocol/protocolVersion": MODERN,
+                               "io.modelcontextprotocol/clientInfo": {"name": "claude-ai", "version": "1"},
+                               "io.modelcontextprotocol/clientCapabilities": {}}  # fmt: skip
+        sent |= {"Mcp-Method": "tools/call", "Mcp-Name": name}
+    sent |= headers or {}
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+    return httpx.post(f"{url}/mcp", content=orjson.dumps(body), headers=sent, timeout=30)
+
+
+def _answer(response: httpx.Response) -> tuple[int, str, Any]:
+    return response.status_code, response.headers.get("content-type", ""), response.json()
+
+
+@pytest.mark.parametrize("version", ERAS)
+def test_a_read_answered_in_the_handler_is_what_the_sdk_answers_in_every_era(pair: Pair, version: str) -> None:
+    contact = pair.ws.call("contacts_list", limit=1)["items"][0]
+    calls: list[tuple[str, dict[str, Any] | None]] = [
+        ("contacts_get", {"contact_id": contact["id"]}),
+        ("contacts_get", {"contact_id": "ct_00000000000000000000"}),  # not found: an isError result
+        ("contacts_get", {}),  # a required argument missing: an isError result naming it
+        ("contacts_get", {"contact_id": contact["id"], "colour": "red"}),  # an unknown argument
+        ("search", {"q": contact["name"].split()[0]}),
+        ("opportunities_list", {"limit": 3}),
+        ("pipelines_list", None),  # no arguments at all
+        ("settings_get", {}),  # a read through the ORM: on a worker thread
+    ]
+    before = pair.fast.answered
+    for name, arguments in calls:
+        on = _answer(_post(pair.on, pair.token, version, name, arguments))
+        off = _answer(_post(pair.off, pair.token, version, name, arguments))
+        assert on == off, f"{name} {arguments} at {version}"
+        assert on[0] == 200 and on[1] == "application/json"
+    assert pair.fast.answered - before == len(calls), "every read above was answered by the fast path"
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize(
+    ("version", "name", "arguments", "headers", "meta"),
+    [
+        ("2025-11-25", "contacts_update", {"contact_id": "ct_00000000000000000000", "title": "CFO"}, None, True),
+        ("2025-11-25", "no_such_tool", {}, None, True),
+        ("2025-11-25", "contacts_list", {}, {"Content-Type": "text/plain"}, True),
+        ("2025-11-25", "contacts_list", {}, {"Host": "evil.example"}, True),
+        ("2025-11-25", "contacts_list", {}, {"Accept": "text/event-stream"}, True),
+        (MODERN, "contacts_list", {"limit": 2}, {"Mcp-Name": "search"}, True),
+        (MODERN, "contacts_list", {"limit": 2}, None, False),
+        ("1999-01-01", "contacts_list", {}, None, True),
+    ],
+    ids=[
+        "a write",
+        "an unknown tool",
+        "not JSON",
+        "a foreign Host",
+        "no JSON accepted",
+        "a mismatched Mcp-Name",
+        "no _meta in the 2026 era",
+        "an unknown version",
+    ],
+)
+def test_what_the_fast_path_declines_the_sdk_answers_unchanged(
+    pair: Pair, version: str, name: str, arguments: dict[str, Any], headers: dict[str, str] | None, meta: bool
+) -> None:
+    before = pair.fast.answered
+    on = _post(pair.on, pair.token, version, name, arguments, headers, meta)
+    off = _post(pair.off, pair.token, version, name, arguments, headers, meta)
+    assert pair.fast.answered == before
+    assert on.status_code == off.status_code
+    assert on.content == off.content or on.json() == off.json()
