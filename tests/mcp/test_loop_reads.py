@@ -34,6 +34,9 @@ def test_a_read_on_the_loop_is_bounded_and_whatever_it_cannot_do_there_goes_to_a
     # remembered so that tool goes straight to the thread next time.
     assert invoke_soon(h, actor, "contacts_get", {"contact_id": "ct_00000000000000000000"}, threaded) is None
     assert invoke_soon(h, actor, "settings_get", {}, threaded) is None and threaded == {"settings_get"}
+    # A search reads the full-text index and its page on the driver, never the ORM: it is served on the loop.
+    found = invoke_soon(h, actor, "search", {"q": "Maria"}, threaded)
+    assert found is not None and [hit.id for hit in found.items] == [contact["id"]] and "search" not in threaded
 
 
 @pytest.mark.one_backend

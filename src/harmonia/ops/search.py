@@ -84,8 +84,9 @@ def _snippet(kind: str, row: Any, terms: list[str], fence: Fence) -> str | None:
 
 def _title(kind: str, row: Any, fence: Fence) -> str:
     if kind == "contact":
+        name = f"{row.first_name} {row.last_name}".strip()
         extra = ", ".join(x for x in (row.email, row.phone) if x)
-        return f"{row.full_name} ({extra})" if extra else row.full_name
+        return f"{name} ({extra})" if extra else name
     if kind in ("account", "opportunity"):
         return str(row.name)
     if kind == "message":

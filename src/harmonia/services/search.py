@@ -5,17 +5,18 @@ ranking (`paging.decode_offset`)."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, select, text
 
 from .. import fulltext
 from ..db import UnitOfWork
 from ..errors import InvalidArguments
 from ..models import Account, Contact, User
+from ..queries import TENANT, QueryFamily
 from ..record_types import RECORD_TYPES, SEARCHABLE
 from .paging import DEFAULT_LIMIT, decode_offset
 
@@ -38,7 +39,7 @@ def query_words(q: str) -> list[str]:
 # so a contact named Maria is a candidate even when a thousand newer messages say "Hi Maria".
 CANDIDATES = 300  # of one type searched alone; PER_KIND of each when several are
 PER_KIND = 120
-SQLITE_SQL = text(
+SQLITE_SQL = (
     "SELECT d.kind, d.rid, d.title, d.body FROM search_fts_index f JOIN search_fts_docs d ON d.id = f.rowid "
     "WHERE search_fts_index MATCH :match AND d.tenant_id = :tenant ORDER BY f.rowid DESC LIMIT :candidates"
 )
@@ -61,11 +62,11 @@ def _candidates(
     """(kind, id, title, body, tag) of the matches to rank — title and body as words, each behind `tag`: on SQLite
     the newest of each type; on PostgreSQL the first the GIN index yields (ordering every match would read them all)."""
     kinds = types or SEARCHABLE
-    session, tenant_id = uow.session, uow.tenant_id
+    tenant_id = uow.tenant_id
     # Raw SQL here carries the tenant itself (the ORM wall cannot see full-text tables); RLS covers PostgreSQL too.
     if uow.db.dialect == "postgresql":
         query = " & ".join(f"{w}:*" for w in terms)
-        rows = session.execute(PG_SQL, {"query": query, "tenant": tenant_id, "candidates": CANDIDATES * 2,
+        rows = uow.session.execute(PG_SQL, {"query": query, "tenant": tenant_id, "candidates": CANDIDATES * 2,
                                         "kinds": ",".join(types) if types else None}).all()  # fmt: skip
         return [
             (k, rid, " ".join(fulltext.words(title)), " ".join(fulltext.words(body)), "")
@@ -75,9 +76,9 @@ def _candidates(
     per_kind = CANDIDATES if len(kinds) == 1 else PER_KIND
     for kind in kinds:
         match = _sqlite_match(tenant_id, kind, terms)
-        try:
-            found = session.execute(SQLITE_SQL, {"match": match, "tenant": tenant_id, "candidates": per_kind})
-        except OperationalError:  # letters newer than SQLite's Unicode tables split a quoted word: refuse, clearly
+        try:  # on the driver: no ORM session, so a search can be served on the event loop (bounded, db.on_the_loop)
+            found, _ = uow.execute_driver(SQLITE_SQL, {"match": match, "tenant": tenant_id, "candidates": per_kind})
+        except sqlite3.OperationalError:  # letters newer than SQLite's Unicode tables split a quoted word: refuse
             raise InvalidArguments(
                 f"search cannot read some characters of {q!r}; search with letters and digits of the name, "
                 "email, phone or company"
@@ -105,30 +106,38 @@ class Found:
     next_cursor: str | None
 
 
-# Who a hit belongs to and what it is about, by name, in the statement that reads the hits (outer joins on the
-# tenant and the id; the session's tenant wall filters every entity).
+# What each kind of hit shows (ops/search.py makes its title and snippet from these), and who it belongs to and what
+# it is about, by name — read in one compiled statement per kind and page size (`queries.Query`: no ORM, so a search
+# can be served on the event loop), with outer joins on the tenant and the id.
+_FIELDS = {"contact": ("first_name", "last_name", "email", "phone"), "account": ("name",),
+           "opportunity": ("name",), "note": ("body",), "message": ("channel", "direction", "subject", "body")}  # fmt: skip
 _POINTERS = (("owner_id", User, ("name",), "owner_name"), ("account_id", Account, ("name",), "account_name"),
              ("contact_id", Contact, ("first_name", "last_name"), "contact_name"))  # fmt: skip
 
 
-def _with_names(model: Any) -> tuple[Any, list[tuple[str, int]]]:
-    stmt = select(model)
-    labels = []
-    for via, target, columns, label in _POINTERS:
-        if hasattr(model, via) and target is not model:
-            stmt = stmt.outerjoin(target, (target.tenant_id == model.tenant_id) & (target.id == getattr(model, via)))
-            stmt = stmt.add_columns(*(getattr(target, c) for c in columns))
-            labels.append((label, len(columns)))
-    return stmt, labels
+def _page_statement(kind: str, size: int) -> Any:
+    """The hits of one kind with ids `id0`…`id<size-1>`: their fields, then the names each pointer leads to."""
+    model = RECORD_TYPES[kind].model
+    table = model.__table__
+    joined, columns = table, [table.c.id, *(table.c[f] for f in _FIELDS[kind])]
+    for via, target, names, label in _POINTERS:
+        if via in table.c and target is not model:
+            other = target.__table__
+            joined = joined.outerjoin(other, (other.c.tenant_id == TENANT) & (other.c.id == table.c[via]))
+            columns += [other.c[n].label(f"{label}{i}") for i, n in enumerate(names)]
+    ids: list[Any] = [bindparam(f"id{i}") for i in range(size)]
+    return select(*columns).select_from(joined).where(table.c.tenant_id == TENANT, table.c.id.in_(ids))
 
 
-def _names(labels: list[tuple[str, int]], values: list[Any]) -> dict[str, str]:
-    out, i = {}, 0
-    for label, n in labels:
-        text_ = " ".join(v for v in values[i : i + n] if v).strip()
-        if text_:
-            out[label] = text_
-        i += n
+_PAGES = QueryFamily(_page_statement)
+
+
+def _names(row: Any) -> dict[str, str]:
+    out = {}
+    for *_, label in _POINTERS:
+        parts = [v for k, v in row._asdict().items() if k.startswith(label) and v]
+        if parts:
+            out[label] = " ".join(parts).strip()
     return out
 
 
@@ -148,9 +157,8 @@ def search(uow: UnitOfWork, q: str, types: Sequence[str] | None, *, limit: int |
     records: dict[str, Any] = {}
     names: dict[str, dict[str, str]] = {}
     for kind, ids in by_kind.items():
-        stmt, labels = _with_names(RECORD_TYPES[kind].model)
-        for row, *values in uow.session.execute(stmt.where(RECORD_TYPES[kind].model.id.in_(ids))):
+        for row in _PAGES.get(kind, len(ids)).rows(uow, **{f"id{i}": rid for i, rid in enumerate(ids)}):
             records[row.id] = row
-            names[row.id] = _names(labels, values)
+            names[row.id] = _names(row)
     hits = [(kind, records[rid], names[rid]) for kind, rid, *_ in page if rid in records]
     return Found(terms, hits, str(offset + limit) if more else None)
