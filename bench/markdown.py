@@ -109,7 +109,12 @@ def write_markdown(summary: dict[str, Any], path: Path, command: str) -> None:
     lines += ["", f"`tools/list` for an all-scope token: {summary['tools_list_bytes']:,} bytes "
               f"(~{summary['tools_list_bytes'] // 4:,} tokens).", "", "![p50 latency against dataset size](benchmarks-latency.png)", ""]  # fmt: skip
     lines += _targets(results, scales, summary)
-    path.write_text("\n".join(lines) + "\n")
+    # What follows the marker is written by hand (each round's account, the other harnesses' figures): kept as is.
+    kept = path.read_text().split(KEPT_MARKER, 1)[1] if path.exists() and KEPT_MARKER in path.read_text() else "\n"
+    path.write_text("\n".join(lines) + "\n\n" + KEPT_MARKER + kept)
+
+
+KEPT_MARKER = "<!-- Generated above this line by `make bench`; written by hand below it, and kept by the generator. -->"
 
 
 def _targets(results: dict[int, dict[str, Any]], scales: list[int], summary: dict[str, Any]) -> list[str]:
@@ -167,48 +172,4 @@ def _targets(results: dict[int, dict[str, Any]], scales: list[int], summary: dic
     out = ["", f"## Against the targets of issue 7 (largest scale measured: {scales[-1]:,} contacts)", "",
            "| target | goal | measured |", "|---|---|---|"]  # fmt: skip
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    out += ["", NOTES]
     return out
-
-
-NOTES = """### What changed this round, and why the remaining targets are missed
-
-The figures above are what was measured, not adjusted; compare the ratios, which were measured in the same run.
-
-- **Search reads one tenant's postings** (`harmonia/fulltext.py`, migration 0006). Each indexed word is written as
-  `<tenant-and-type tag><word>`, so "ma"* becomes one prefix term served by a prefix index that holds only this
-  tenant's records of one type; a larger tenant beside it costs nothing. Candidates are the newest 120 matches of
-  each record type (300 for one type), ranked in Python (a title word beats a body word, then the newest), instead
-  of bm25, which counted every match of a broad prefix to weigh it. At 1M: search p99 398 → 9 ms, p50 31–42 →
-  1.2–4.9 ms. The old query's cost was measured first: the tenant intersection was 0.5–7 ms, bm25 plus snippets
-  17–35 ms of it.
-- **`reports_activity` reads counters kept by triggers** (`harmonia/counters.py`, migration 0007): per user and
-  metric, UTC quarter-hours, hours and days; a window reads whole days, whole hours beside them, quarter-hours beside
-  those, and counts rows only in the partial quarter-hour at each edge. Exactly equal to counting the events (tested
-  across five timezones, +5:30/+5:45/−3:30 included, boundary instants, edits and deletes). 33 → 2.8 ms at 1M;
-  growth 5.2 → 1.9×. (Hourly buckets alone, tried last round, gave nothing: 1.05M events in 1.00M buckets.)
-- **The seed defers the triggers** (`harmonia/bulk.py`): inserts skip the search and counter triggers and two set
-  statements index and count at the end (3× cheaper than per row); rows go to the driver's `executemany` with each
-  column's own type conversion (SQLAlchemy's per-row parameter processing was a third of the time). 1M: 6.0–10.7
-  → 4.8 min.
-- **Lists read their whole order from an index** (migration 0008: `updated_at, id`). A fresh 1M seed had 16,869
-  contacts stamped with one instant and `contacts_list` sorted them all (18 ms); now 0.36 ms. The seed no longer
-  stamps thousands of rows with one instant either.
-
-Still missed:
-
-- **Indexed tools grow 1.4–1.5× from 10k to 1M** for `contacts_get` and `opportunities_get` (target 1.2×), at
-  0.13 and 0.33 ms p50: each runs 6–8 indexed lookups, and at 1M more of them land on pages outside the 16 MB
-  per-connection cache. Absolute p50 is within 0.5 ms everywhere (worst 0.37 ms). What would close it: one
-  statement per tool (the related rows as JSON aggregates) instead of 6–8, or a larger cache (RSS is 150 of 250 MB).
-- **MCP over HTTP 1.78× the floor with the SDK client** (target 1.5×; 1.37× with a plain HTTP client, so the
-  server's own share meets it) and **0.37× the floor's calls/s at 16 connections** (target 0.8×). The server's
-  own cost per call over the floor's is ≈ 0.6 ms: argument and result validation, the unit of work, the audit
-  entry and a hop to a worker thread for the database (kept: running the database on the event loop measured +12%
-  calls/s but blocks every other client on a slow query). The SDK client adds its parsing of the larger result.
-  One process's throughput follows that cost; more processes on PostgreSQL scale out. What would close it on one
-  process: build read results without re-validating them (the compiled queries already return checked values), and
-  serve reads on the event loop with a bounded time per query; neither measured yet.
-- stdio cold start is 0.96 s, inside the 1 s target but with little margin: the SDK's own empty stdio server takes
-  0.64 s on this machine.
-"""
