@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,20 @@ def soak(minutes: float, rate: float, scale: int) -> dict[str, Any]:
     try:
         asyncio.run(_drive(ports, token, work, rate, 10))  # warm-up: imports, pools, caches
         rss_start = {n: pg.rss_mb(p.pid) for n, p in zip(names, procs, strict=True)}
-        result = asyncio.run(_drive(ports, token, work, rate, minutes * 60))
+        rss_by_minute: list[dict[str, float]] = []  # a curve, not two points: warm-up plateau or steady growth
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(60):
+                rss_by_minute.append({n: pg.rss_mb(p.pid) for n, p in zip(names, procs, strict=True)})
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            result = asyncio.run(_drive(ports, token, work, rate, minutes * 60))
+        finally:
+            stop.set()
+            sampler.join(timeout=5)
         rss_end = {n: pg.rss_mb(p.pid) for n, p in zip(names, procs, strict=True)}
         deadline = time.monotonic() + 120
         while _outbox_left(owner, result["sent"]) and time.monotonic() < deadline:
@@ -144,7 +158,7 @@ def soak(minutes: float, rate: float, scale: int) -> dict[str, Any]:
     duplicated = [m for m in sent if inbox.received[m] > 1]
     return {"minutes_run": minutes, "rate_per_s": rate, "scale": scale, **result, "emails_sent": len(sent),
             "emails_lost": len(lost), "emails_duplicated": len(duplicated), "rss_start_mb": rss_start,
-            "rss_end_mb": rss_end}  # fmt: skip
+            "rss_end_mb": rss_end, "rss_by_minute_mb": rss_by_minute}  # fmt: skip
 
 
 def scaleout(scale: int, workers: list[int], connections: list[int], seconds: int) -> dict[str, Any]:

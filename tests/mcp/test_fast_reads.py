@@ -120,3 +120,20 @@ def test_what_the_fast_path_declines_the_sdk_answers_unchanged(
     assert pair.fast.answered == before
     assert on.status_code == off.status_code
     assert on.content == off.content or on.json() == off.json()
+
+
+@pytest.mark.one_backend
+def test_a_2026_era_call_with_arguments_is_checked_against_its_own_schema_without_listing_the_catalogue(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK checks a 2026-era call's `Mcp-Param-*` headers against the tool's input schema; without the server's
+    schema lookup it runs the whole `tools/list` to find it, on every call (32 KB built and validated)."""
+    registry = pair.fast.h.registry
+    listed: list[object] = []
+    real = registry.mcp_tools
+    monkeypatch.setattr(registry, "mcp_tools", lambda *a, **k: listed.append(a) or real(*a, **k))
+    created = _post(pair.on, pair.token, MODERN, "contacts_create", {"first_name": "Ines", "email": "ines@x.test"})
+    assert created.status_code == 200 and not created.json()["result"].get("isError")
+    assert listed == []
+    listing = _post(pair.on, pair.token, MODERN, "no_such_tool", {"a": 1})  # the refusal names what exists: it lists
+    assert "tools available here" in listing.text and listed

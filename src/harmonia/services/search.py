@@ -4,9 +4,10 @@ ranking (`paging.decode_offset`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,14 +89,18 @@ def _candidates(
     return out
 
 
-def _score(terms: list[str], title: str, body: str, tag: str) -> float:
-    """Per query word: a whole word of the title 4, the start of one 3; of the body 1, the start of one 0.5.
-    Substring tests on the space-separated words (no splitting: a message body can hold thousands of words)."""
-    title, body = f" {title} ", f" {body} "
-    score = 0.0
-    for w in terms:
-        key = f" {tag}{w}"
-        score += 4 if key + " " in title else 3 if key in title else 1 if key + " " in body else 0.5
+def _scorer(terms: list[str], tag: str) -> Callable[[str, str], float]:
+    """The score of a candidate's title and body words: per query word, a whole word of the title 4, the start of one
+    3; of the body 1, the start of one 0.5. Substring tests on the space-separated words (no splitting: a message body
+    can hold thousands of words); the keys are built once per tag, not per candidate."""
+    keys = [(f" {tag}{w} ", f" {tag}{w}") for w in terms]
+
+    def score(title: str, body: str) -> float:
+        title, body = f" {title} ", f" {body} "
+        return sum(
+            4 if whole in title else 3 if start in title else 1 if whole in body else 0.5 for whole, start in keys
+        )
+
     return score
 
 
@@ -134,11 +139,18 @@ _PAGES = QueryFamily(_page_statement)
 
 def _names(row: Any) -> dict[str, str]:
     out = {}
-    for *_, label in _POINTERS:
-        parts = [v for k, v in row._asdict().items() if k.startswith(label) and v]
+    for label, positions in _name_positions(row._fields):
+        parts = [row[i] for i in positions if row[i]]
         if parts:
             out[label] = " ".join(parts).strip()
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _name_positions(fields: tuple[str, ...]) -> list[tuple[str, list[int]]]:
+    """Where each name's parts sit in a page row (`owner_name0`, `contact_name0`, `contact_name1`…)."""
+    found = [(label, [i for i, f in enumerate(fields) if f.startswith(label)]) for *_, label in _POINTERS]
+    return [(label, positions) for label, positions in found if positions]
 
 
 def search(uow: UnitOfWork, q: str, types: Sequence[str] | None, *, limit: int | None, cursor: str | None) -> Found:
@@ -147,8 +159,9 @@ def search(uow: UnitOfWork, q: str, types: Sequence[str] | None, *, limit: int |
     terms = query_words(q)
     found = _candidates(uow, q, types, terms)
     # Best first; among equals the newest (ids are time-ordered after their kind prefix): a total, stable order.
+    scorers = {tag: _scorer(terms, tag) for tag in {r[4] for r in found}}
     ranked = sorted(found, key=lambda r: r[1][3:], reverse=True)
-    ranked.sort(key=lambda r: -_score(terms, *r[2:]))  # stable: keeps newest first within a score
+    ranked.sort(key=lambda r: -scorers[r[4]](r[2], r[3]))  # stable: keeps newest first within a score
     page = ranked[offset : offset + limit]
     more = len(ranked) > offset + limit
     by_kind: dict[str, list[str]] = {}

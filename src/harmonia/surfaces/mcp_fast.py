@@ -32,6 +32,7 @@ from mcp.server import Server
 from mcp.server.streamable_http import check_accept_headers
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
     InboundModernRoute,
     classify_inbound_request,
     find_duplicated_routing_header,
@@ -39,6 +40,7 @@ from mcp.shared.inbound import (
 )
 from mcp_types import methods as sdk_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 from starlette.requests import Request
 
 from ..bootstrap import Harmonia
@@ -93,17 +95,23 @@ class FastReads:
 
         a = with_client(actor, client_from_meta(params.get("_meta")))
         result = await self._call(a, op.name, dict(arguments or {}))
-        dumped = sdk_methods.serialize_server_result("tools/call", version, result)
+        try:
+            dumped = sdk_methods.serialize_server_result("tools/call", version, result)
+        except ValidationError:  # a fault of ours, answered as the SDK answers it (the detail stays in the log)
+            log.exception("tools/call %s returned an invalid result", op.name)
+            error = {"code": types.INTERNAL_ERROR, "message": "Handler returned an invalid result"}
+            status = (
+                ERROR_CODE_HTTP_STATUS.get(types.INTERNAL_ERROR, 200) if version in MODERN_PROTOCOL_VERSIONS else 200
+            )
+            await _send_json(send, orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": error}), status)
+            return True
         if version in MODERN_PROTOCOL_VERSIONS:
             if dumped.get("resultType") is None:
                 dumped["resultType"] = "complete"
             meta = dumped.get("_meta")
             if meta is None or (isinstance(meta, dict) and meta.get(_SERVER_INFO) is None):
                 dumped["_meta"] = {**(meta or {}), _SERVER_INFO: self.server.server_info_stamp}
-        body = _envelope(rid, dumped)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(send, _envelope(rid, dumped))
         self.answered += 1
         return True
 
@@ -144,6 +152,12 @@ class FastReads:
             log.exception("tool %s failed outside the registry (request %s)", name, request_id)
             failed = HarmoniaError(f"'{name}' failed unexpectedly. Quote request id {request_id} to support.")
             return _error(failed).model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+async def _send_json(send: Send, body: bytes, status: int = 200) -> None:
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _envelope(rid: str | int, result: dict[str, Any]) -> bytes:
