@@ -38,6 +38,7 @@ from mcp.shared.inbound import (
     find_duplicated_routing_header,
     validate_mcp_param_headers,
 )
+from mcp_types import SERVER_INFO_META_KEY
 from mcp_types import methods as sdk_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
@@ -53,7 +54,6 @@ __all__ = ["FastReads"]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 log = logging.getLogger("harmonia.mcp")
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
-_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 
 
 class FastReads:
@@ -109,8 +109,8 @@ class FastReads:
             if dumped.get("resultType") is None:
                 dumped["resultType"] = "complete"
             meta = dumped.get("_meta")
-            if meta is None or (isinstance(meta, dict) and meta.get(_SERVER_INFO) is None):
-                dumped["_meta"] = {**(meta or {}), _SERVER_INFO: self.server.server_info_stamp}
+            if meta is None or (isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None):
+                dumped["_meta"] = {**(meta or {}), SERVER_INFO_META_KEY: self.server.server_info_stamp}
         await _send_json(send, _envelope(rid, dumped))
         self.answered += 1
         return True
