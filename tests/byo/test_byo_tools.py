@@ -171,3 +171,26 @@ async def test_upstream_mcp_servers_are_served_as_toolsets_and_a_call_that_comes
     assert [r.outcome for r in audit_rows(acme, "signl_echo")] == ["ok", "error"]
     assert [(r.outcome, r.detail) for r in audit_rows(acme, "notos_echo")] == [("denied", "loop_refused")]
     assert {r.outcome for r in audit_rows(acme, "upstreams_add")} == {"ok"}
+
+
+def test_a_2026_era_call_of_a_workspace_tool_has_its_declared_headers_checked_against_its_arguments(
+    acme: Workspace, harmonia: dict[str, str]
+) -> None:
+    """A tool's schema may name an argument as an `Mcp-Param-*` header (proxies route on it); the SDK refuses a call
+    whose header and argument disagree. For a workspace's own tool the schema comes from that workspace, per request."""
+    with http_endpoint() as port:
+        acme.call("tool_hosts_set", hosts=["127.0.0.1"])
+        schema = {"type": "object", "properties": {"merchant_id": {"type": "string", "x-mcp-header": "Merchant"}}}
+        acme.call("custom_tools_define", name="lookup", description="Look a merchant up", input_schema=schema,
+                  url=f"http://127.0.0.1:{port}/merchants/{{merchant_id}}", read_only=True)  # fmt: skip
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}  # fmt: skip
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "custom_lookup", "arguments": {"merchant_id": "m-1"}, "_meta": meta}}  # fmt: skip
+        headers = {"Authorization": f"Bearer {harmonia['token']}", "Accept": "application/json, text/event-stream",
+                   "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "custom_lookup"}  # fmt: skip
+        url = harmonia["url"] + "/mcp?toolsets=core,custom"
+        mismatched = httpx2.post(url, json=body, headers={**headers, "Mcp-Param-Merchant": "m-2"}, timeout=30)
+        assert mismatched.status_code == 400 and "Mcp-Param-Merchant" in mismatched.text
+        matching = httpx2.post(url, json=body, headers={**headers, "Mcp-Param-Merchant": "m-1"}, timeout=30)
+        assert matching.status_code == 200 and "/merchants/m-1" in matching.text

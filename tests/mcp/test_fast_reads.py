@@ -30,6 +30,7 @@ class Pair:
     fast: FastReads  # the on server's, to count what it answered
     token: str
     ws: Workspace
+    roots: tuple[Any, Any]  # each server's composition root (its queue of read audits)
 
 
 @pytest.fixture
@@ -40,14 +41,17 @@ def pair(seeded: Workspace) -> Iterator[Pair]:
     route = next(r for r in on_app.router.routes if getattr(r, "path", None) == "/mcp")
     fast = route.endpoint.app.fast  # TrimHeaderWhitespace → BearerAuth → FastReads
     with serve_in_thread(on_app) as on, serve_in_thread(off_app) as off:
-        yield Pair(on, off, fast, token, seeded)
+        yield Pair(on, off, fast, token, seeded, (on_app.state.h, off_app.state.h))
 
 
 def _post(url: str, token: str, version: str, name: str, arguments: dict[str, Any] | None,
-          headers: dict[str, str] | None = None, meta: bool = True) -> httpx.Response:  # fmt: skip
-    params: dict[str, Any] = {"name": name}
+          headers: dict[str, str] | None = None, meta: bool = True, extra: dict[str, Any] | None = None,
+          client: str | None = None) -> httpx.Response:  # fmt: skip
+    params: dict[str, Any] = {"name": name, **(extra or {})}
     if arguments is not None:
         params["arguments"] = arguments
+    if client is not None and version != MODERN:
+        params["_meta"] = {"io.modelcontextprotocol/clientInfo": {"name": client, "version": "1"}}
     sent = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
             "Content-Type": "application/json", "MCP-Protocol-Version": version}  # fmt: skip
     if version == MODERN:
@@ -57,6 +61,7 @@ def _post(url: str, token: str, version: str, name: str, arguments: dict[str, An
                                "io.modelcontextprotocol/clientCapabilities": {}}  # fmt: skip
         sent |= {"Mcp-Method": "tools/call", "Mcp-Name": name}
     sent |= headers or {}
+    sent = {k: v for k, v in sent.items() if v}  # an empty value: that header left out
     body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
     return httpx.post(f"{url}/mcp", content=orjson.dumps(body), headers=sent, timeout=30)
 
@@ -87,18 +92,27 @@ def test_a_read_answered_in_the_handler_is_what_the_sdk_answers_in_every_era(pai
     assert pair.fast.answered - before == len(calls), "every read above was answered by the fast path"
 
 
+TASK = {"task": {"ttl": 60000}}
+
+
 @pytest.mark.one_backend
 @pytest.mark.parametrize(
-    ("version", "name", "arguments", "headers", "meta"),
+    ("version", "name", "arguments", "headers", "meta", "extra"),
     [
-        ("2025-11-25", "contacts_update", {"contact_id": "ct_00000000000000000000", "title": "CFO"}, None, True),
-        ("2025-11-25", "no_such_tool", {}, None, True),
-        ("2025-11-25", "contacts_list", {}, {"Content-Type": "text/plain"}, True),
-        ("2025-11-25", "contacts_list", {}, {"Host": "evil.example"}, True),
-        ("2025-11-25", "contacts_list", {}, {"Accept": "text/event-stream"}, True),
-        (MODERN, "contacts_list", {"limit": 2}, {"Mcp-Name": "search"}, True),
-        (MODERN, "contacts_list", {"limit": 2}, None, False),
-        ("1999-01-01", "contacts_list", {}, None, True),
+        ("2025-11-25", "contacts_update", {"contact_id": "ct_00000000000000000000", "title": "CFO"}, None, True, None),
+        ("2025-11-25", "no_such_tool", {}, None, True, None),
+        ("2025-11-25", "contacts_list", {}, {"Content-Type": "text/plain"}, True, None),
+        ("2025-11-25", "contacts_list", {}, {"Host": "evil.example"}, True, None),
+        ("2025-11-25", "contacts_list", {}, {"Accept": "text/event-stream"}, True, None),
+        ("2025-11-25", "contacts_list", {}, {"Origin": "http://evil.example"}, True, None),
+        ("2025-11-25", "contacts_list", {}, {"MCP-Protocol-Version": ""}, True, None),
+        ("2025-11-25", "contacts_list", {}, None, True, TASK),
+        (MODERN, "contacts_list", {"limit": 2}, {"Mcp-Name": "search"}, True, None),
+        (MODERN, "contacts_list", {"limit": 2}, None, False, None),
+        (MODERN, "contacts_list", {"limit": 2}, {"Origin": "http://evil.example"}, True, None),
+        (MODERN, "contacts_list", {"limit": 2}, {"Accept": "text/html"}, True, None),
+        (MODERN, "contacts_list", {"limit": 2}, None, True, TASK),
+        ("1999-01-01", "contacts_list", {}, None, True, None),
     ],
     ids=[
         "a write",
@@ -106,17 +120,29 @@ def test_a_read_answered_in_the_handler_is_what_the_sdk_answers_in_every_era(pai
         "not JSON",
         "a foreign Host",
         "no JSON accepted",
+        "a foreign Origin",
+        "no protocol version header",
+        "a task-augmented call",
         "a mismatched Mcp-Name",
         "no _meta in the 2026 era",
+        "a foreign Origin in the 2026 era",
+        "no JSON accepted in the 2026 era",
+        "a task-augmented call in the 2026 era",
         "an unknown version",
     ],
 )
 def test_what_the_fast_path_declines_the_sdk_answers_unchanged(
-    pair: Pair, version: str, name: str, arguments: dict[str, Any], headers: dict[str, str] | None, meta: bool
+    pair: Pair,
+    version: str,
+    name: str,
+    arguments: dict[str, Any],
+    headers: dict[str, str] | None,
+    meta: bool,
+    extra: dict[str, Any] | None,
 ) -> None:
     before = pair.fast.answered
-    on = _post(pair.on, pair.token, version, name, arguments, headers, meta)
-    off = _post(pair.off, pair.token, version, name, arguments, headers, meta)
+    on = _post(pair.on, pair.token, version, name, arguments, headers, meta, extra)
+    off = _post(pair.off, pair.token, version, name, arguments, headers, meta, extra)
     assert pair.fast.answered == before
     assert on.status_code == off.status_code
     assert on.content == off.content or on.json() == off.json()
@@ -137,3 +163,21 @@ def test_a_2026_era_call_with_arguments_is_checked_against_its_own_schema_withou
     assert listed == []
     listing = _post(pair.on, pair.token, MODERN, "no_such_tool", {"a": 1})  # the refusal names what exists: it lists
     assert "tools available here" in listing.text and listed
+
+
+@pytest.mark.one_backend
+@pytest.mark.parametrize("version", ["2025-11-25", MODERN])
+def test_the_audit_names_the_ai_client_of_a_fast_read_as_it_names_it_through_the_sdk(pair: Pair, version: str) -> None:
+    from sqlalchemy import select
+
+    from harmonia.models import AuditEvent
+
+    for url in (pair.on, pair.off):
+        answered = pair.fast.answered
+        _post(url, pair.token, version, "contacts_list", {"limit": 1}, client="claude-ai")
+        assert pair.fast.answered == answered + (1 if url == pair.on else 0)
+    for root in pair.roots:
+        root.reads.flush()
+    with pair.ws.db.unit_of_work(pair.ws.actor(), write=False) as uow:
+        clients = list(uow.session.scalars(select(AuditEvent.client).where(AuditEvent.action == "contacts_list")))
+    assert len(clients) == 2 and clients[0] == clients[1] and clients[0].startswith("claude-ai")

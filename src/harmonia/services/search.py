@@ -140,9 +140,9 @@ _PAGES = QueryFamily(_page_statement)
 def _names(row: Any) -> dict[str, str]:
     out = {}
     for label, positions in _name_positions(row._fields):
-        parts = [row[i] for i in positions if row[i]]
-        if parts:
-            out[label] = " ".join(parts).strip()
+        text_ = " ".join(row[i] for i in positions if row[i]).strip()
+        if text_:
+            out[label] = text_
     return out
 
 

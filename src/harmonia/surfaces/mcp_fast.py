@@ -63,6 +63,11 @@ class FastReads:
     def __init__(self, h: Harmonia, server: Server[Any], security: TransportSecuritySettings) -> None:
         self.h = h
         self.server = server
+        # The SDK wraps every handler in `server.middleware` (by default only its OpenTelemetry span, which this path
+        # leaves out). Should anyone add another, reads must pass through it: the fast path then stands aside.
+        self.enabled = h.settings.mcp_fast_reads and all(
+            type(m).__name__ == "OpenTelemetryMiddleware" for m in getattr(server, "middleware", [])
+        )
         self.security = TransportSecurityMiddleware(security)
         self.threaded: set[str] = set()  # read tools that need the ORM session: straight to the thread pool
         self.answered = 0  # calls answered here since start (the rest went to the SDK)
@@ -70,7 +75,7 @@ class FastReads:
     async def answer(self, scope: MutableMapping[str, Any], message: Any, actor: Actor, chosen: frozenset[str],
                      send: Send) -> bool:  # fmt: skip
         """Answer `message` (the parsed POST body) and return True, or return False having sent nothing."""
-        if not self.h.settings.mcp_fast_reads or not isinstance(message, dict) or message.get("method") != "tools/call":
+        if not self.enabled or not isinstance(message, dict) or message.get("method") != "tools/call":
             return False
         params = message.get("params")
         if not isinstance(params, dict) or "task" in params or not message.keys() <= _ENVELOPE_KEYS:
@@ -83,14 +88,13 @@ class FastReads:
             return False
         if arguments is not None and not isinstance(arguments, dict):
             return False
-        request = Request(scope)
-        version = await self._version(request, message, arguments)
-        if version is None:
-            return False
         try:
+            version = await self._version(Request(scope), message, arguments)
+            if version is None:
+                return False
             sdk_methods.validate_client_request("tools/call", version, params)
             types.CallToolRequestParams.model_validate(params, by_name=False)
-        except Exception:  # the SDK answers it, with its own error
+        except Exception:  # unsure: the SDK answers it, with its own error (nothing was sent, nothing ran)
             return False
 
         a = with_client(actor, client_from_meta(params.get("_meta")))
@@ -104,6 +108,7 @@ class FastReads:
                 ERROR_CODE_HTTP_STATUS.get(types.INTERNAL_ERROR, 200) if version in MODERN_PROTOCOL_VERSIONS else 200
             )
             await _send_json(send, orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": error}), status)
+            self.answered += 1
             return True
         if version in MODERN_PROTOCOL_VERSIONS:
             if dumped.get("resultType") is None:

@@ -38,7 +38,7 @@ from ..errors import HarmoniaError
 from ..ops.registry import Operation
 from ..services.tenancy import authenticate
 from .mcp_fast import FastReads
-from .mcp_server import ACTOR_SCOPE_KEY, TOOLSETS_SCOPE_KEY, build_server, loop_budget
+from .mcp_server import ACTOR_SCOPE_KEY, REQUEST_TOOL_SCHEMAS, TOOLSETS_SCOPE_KEY, build_server, loop_budget
 from .oauth_http import ENDPOINT_SCOPES, resource_metadata_url
 from .request_log import request_id_of
 
@@ -143,6 +143,7 @@ class BearerAuth:
             return
         if await self.fast.answer(scope, message, actor, chosen, send):
             return
+        await self._workspace_tool_schemas(message, actor, chosen)
         replayed = False
 
         async def replay() -> MutableMapping[str, Any]:
@@ -153,6 +154,21 @@ class BearerAuth:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _workspace_tool_schemas(self, message: Any, actor: Any, chosen: frozenset[str]) -> None:
+        """For a `tools/call` of one of the workspace's own tools, its input schema where the SDK's header check finds
+        it (mcp_server.REQUEST_TOOL_SCHEMAS): an upstream's schema may declare `Mcp-Param-*` headers."""
+        params = message.get("params") if isinstance(message, dict) and message.get("method") == "tools/call" else None
+        name = params.get("name") if isinstance(params, dict) else None
+        if self.h.byo is None or not isinstance(name, str) or self.h.registry.get(name) is not None:
+            return
+        if chosen <= frozenset(self.h.registry.toolsets()):
+            return
+        try:
+            extras = await self.h.byo.tools(actor, chosen)
+        except HarmoniaError:
+            return  # the call itself will say what is wrong
+        REQUEST_TOOL_SCHEMAS.set({t.name: t.input_schema for t in extras})
 
     async def _authenticate(self, secret: str | None) -> Any:
         """The token check (one indexed read) on the event loop, bounded like a loop read (mcp_server); on a worker

@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,14 @@ from . import mcp_tasks
 if TYPE_CHECKING:
     from ..services.byo_catalogue import ExtraTool
 
-__all__ = ["ACTOR_SCOPE_KEY", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
+__all__ = ["ACTOR_SCOPE_KEY", "REQUEST_TOOL_SCHEMAS", "TOOLSETS_SCOPE_KEY", "build_server", "tool_definition"]
 
 log = logging.getLogger("harmonia.mcp")
 ACTOR_SCOPE_KEY = "harmonia.actor"
 TOOLSETS_SCOPE_KEY = "harmonia.toolsets"
+# The input schemas of the workspace's own tools this request may call, by name: set by the HTTP layer (mcp_http)
+# before the SDK checks a 2026-era call's `Mcp-Param-*` headers, read by the server's schema lookup.
+REQUEST_TOOL_SCHEMAS: ContextVar[dict[str, Any] | None] = ContextVar("harmonia_request_tool_schemas", default=None)
 INSTRUCTIONS = (
     "Harmonia is the team's CRM (merchant-cash-advance brokerage). Read with search/*_list/*_get; ids are "
     "opaque (ct_ contact, op_ deal, ac_ account…). Errors say what exists and what to do next. Sends obey the "
@@ -307,13 +311,16 @@ def build_server(
             contents=[types.TextResourceContents(uri=outbound.uri, mime_type="application/json", text=_json(state))]
         )
 
-    def tool_input_schema(name: str) -> dict[str, Any] | None:
+    def tool_input_schema(name: str) -> Any:
         """The input schema the SDK checks a 2026-era call's `Mcp-Param-*` headers against. Without this lookup the
         SDK finds it by running this server's whole `tools/list` (32 KB built and validated) on every `tools/call`
-        that has arguments — measured as most of a modern-era call's cost. A workspace's own tools (byo) answer
-        None: the SDK then skips the header check, as it does when a listing fails."""
+        that has arguments — measured as most of a modern-era call's cost. A workspace's own tool is found in the
+        schemas the HTTP layer resolved for this request (`REQUEST_TOOL_SCHEMAS`): the lookup is synchronous and
+        knows no caller, while those tools are the caller's workspace's."""
         op = registry.get(name)
-        return tool_definition(op).input_schema if op is not None and op.mcp else None
+        if op is not None:
+            return tool_definition(op).input_schema if op.mcp else None
+        return (REQUEST_TOOL_SCHEMAS.get() or {}).get(name)
 
     server = Server(
         "harmonia",
