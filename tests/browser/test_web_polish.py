@@ -268,3 +268,15 @@ def test_keyboard_focus_is_always_visible(site: Site, browser: Browser) -> None:
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline not in ("none", ""), page.evaluate("document.activeElement.outerHTML.slice(0, 80)")
     expect(page.get_by_role("link", name="Skip to content")).to_be_attached()
+
+
+def test_at_a_laptop_width_every_main_section_sits_on_one_row_of_the_top_bar(site: Site, browser: Browser) -> None:
+    """1366 px is the most common laptop width: the nav's ten entries (Settings last) must not wrap under the others."""
+    page = site.sign_in(browser)
+    for width in (1366, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto("/board")
+        rows = page.evaluate("[...new Set([...document.querySelectorAll('.main-nav a')].map(a => a.offsetTop))]")
+        assert len(rows) == 1, f"the main nav wraps onto {len(rows)} rows at {width}px"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"top-bar-{width}")
