@@ -26,6 +26,7 @@ from harmonia.clock import ManualClock
 from harmonia.comms import gate
 from harmonia.config import get_settings
 from harmonia.db import Database
+from harmonia.errors import Forbidden, OutboundBlocked
 from harmonia.ids import new_id
 from harmonia.models import Conversation, Message
 from harmonia.services import comms, tenancy
@@ -356,10 +357,11 @@ class FakeTwilio:
 @pytest.mark.parametrize(
     ("answers", "expect"),
     [
-        (["429", "429"], {"delivered": 3, "failed": 0, "unknown": 0}),  # rate-limited: nothing taken, retried
-        (["500"], {"delivered": 2, "failed": 0, "unknown": 1}),  # an error after it took the request
-        (["21610"], {"delivered": 2, "failed": 1, "unknown": 0}),  # the carrier's STOP block: refused for good
-        (["slow"], {"delivered": 2, "failed": 0, "unknown": 1}),  # no answer within the timeout
+        (["429", "429"], {"delivered": 3, "failed": 0, "unknown": 0, "blocked": 0}),  # rate-limited: retried
+        (["500"], {"delivered": 2, "failed": 0, "unknown": 1, "blocked": 0}),  # an error after it took the request
+        # the carrier's STOP block: refused for good, and the contact is opted out, so the next two never leave
+        (["21610"], {"delivered": 0, "failed": 1, "unknown": 0, "blocked": 2}),
+        (["slow"], {"delivered": 2, "failed": 0, "unknown": 1, "blocked": 0}),  # no answer within the timeout
     ],
 )
 def test_twilio_faults_end_every_sms_in_a_truthful_status_with_none_lost_or_sent_twice(
@@ -388,7 +390,39 @@ def test_twilio_faults_end_every_sms_in_a_truthful_status_with_none_lost_or_sent
     f = figures(acme, [by_body[b] for b in fake.bodies if b in by_body])
     rows = outbound(acme)
     f["delivered"] = sum(1 for m in rows.values() if m.status == "sent")  # arrived-and-accepted, as Twilio said
+    f["blocked"] = sum(1 for m in rows.values() if m.status == "blocked")  # the gate refused them before any send
     report_figure(line(acme.db.dialect, f"Twilio {'+'.join(answers)}", f, f"attempts per pass {passes}"))
     assert {k: f[k] for k in expect} == expect
     assert f["duplicated"] == 0 and f["queued"] == 3
-    assert all(m.status in ("sent", "failed", "unknown") for m in rows.values())
+    assert all(m.status in ("sent", "failed", "unknown", "blocked") for m in rows.values())
+
+
+def test_a_carriers_stop_block_fails_the_text_for_good_and_opts_the_contact_out_of_sms(
+    clock: ManualClock, acme: Workspace, reachable: dict[str, str], queued_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio's 21610: the recipient texted STOP to this number (before the workspace knew them, or through another
+    tool). The workspace learns it as if the STOP had reached its webhook: no later text is even attempted."""
+    from ..mcp.conftest import serve_in_thread
+
+    fake = FakeTwilio()
+    fake.answers = ["21610"]
+    with serve_in_thread(fake.app()) as url:
+        monkeypatch.setenv("HARMONIA_TWILIO_BASE_URL", url)
+        monkeypatch.setenv("HARMONIA_TWILIO_ACCOUNT_SID", "AC123")
+        monkeypatch.setenv("HARMONIA_TWILIO_AUTH_TOKEN", "secret-token")
+        get_settings.cache_clear()
+        providers = comms.Providers.from_settings(get_settings())
+        get_settings.cache_clear()
+        turn_on(acme)
+        refused = acme.call("sms_send", contact_id=reachable["contact_id"], body="Your offer is ready")
+        comms.dispatch_due(acme.db, providers)
+        message = outbound(acme)[refused["id"]]
+        assert (message.status, message.rule) == ("failed", "recipient_opted_out")
+        contact = acme.call("contacts_get", contact_id=reachable["contact_id"])
+        assert contact["consent"]["sms"] == "opted_out" and "carrier" in contact["consent_sources"]["sms"]["how"]
+        with pytest.raises(OutboundBlocked, match="opted"):  # the gate now refuses before any provider is called
+            acme.call("sms_send", contact_id=reachable["contact_id"], body="Following up")
+        with pytest.raises(Forbidden, match="texted STOP"):  # and only their START reopens SMS
+            acme.call("contacts_update", acme.actor(channel="ui"), contact_id=reachable["contact_id"],
+                      sms_consent="opted_in", consent_source="phone call")  # fmt: skip
+    assert fake.bodies == []  # the refused text never left; nothing else was attempted

@@ -322,12 +322,33 @@ def record(db: Database, tenant_id: str, owner: str, message_id: str, delivery: 
         elif delivery.status == "retry":
             msg.status, msg.rule = "failed", "retries_exhausted"
             msg.status_reason = f"gave up after {msg.attempts} attempts; nothing was sent: {detail}"
+        elif delivery.status == "failed" and delivery.recipient_opted_out:
+            msg.status, msg.rule, msg.status_reason = "failed", "recipient_opted_out", detail
+            _carrier_opt_out(uow, msg)
         elif delivery.status == "failed":
             msg.status, msg.rule, msg.status_reason = "failed", "provider_refused", detail
         else:
             msg.status, msg.rule = "unknown", "outcome_unknown"
             msg.status_reason = f"{detail}. Never resent by itself: check, then resend if it did not arrive"[:300]
         return msg.status
+
+
+def _carrier_opt_out(uow: UnitOfWork, msg: Message) -> None:
+    """The provider refused a text because its recipient texted STOP to this number (possibly before the workspace
+    knew them, or on another tool): their SMS consent is opted_out from now on, as if the STOP had reached our
+    webhook — so the gate blocks every later text, and only their START opens SMS again."""
+    contact = uow.session.scalar(
+        select(Contact).join(Conversation, (Conversation.contact_id == Contact.id)
+                             & (Conversation.tenant_id == Contact.tenant_id))
+        .where(Conversation.id == msg.conversation_id)
+    )  # fmt: skip
+    if contact is None or contact.sms_consent == "opted_out":
+        return
+    contact_service.change_consent(uow, contact, "sms", "opted_out", source="inbound STOP, reported by the carrier",
+                                   inbound=True)  # fmt: skip
+    uow.emit("contact_opted_out", subject=("contact", contact.id), channel="sms", keyword="STOP")
+    audit.append(uow, action="consent_carrier_opt_out", outcome="ok", target_type="contact", target_id=contact.id,
+                 detail=f"{msg.channel} {msg.id} refused by the carrier: the recipient texted STOP")  # fmt: skip
 
 
 def _when(at: datetime) -> str:

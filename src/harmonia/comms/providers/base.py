@@ -42,6 +42,9 @@ class Delivery:
     status: str  # sent / delivered / failed / retry / unknown
     provider_id: str | None = None
     detail: str | None = None
+    # The provider says the recipient has opted out at its end (Twilio 21610: they texted STOP to this number): the
+    # text is refused for good and the contact's consent on the channel becomes opted_out (services/comms.record).
+    recipient_opted_out: bool = False
 
 
 class Provider(ABC):

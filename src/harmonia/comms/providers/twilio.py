@@ -14,7 +14,9 @@ from .base import Delivery, Envelope, Provider
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["TwilioProvider"]
+__all__ = ["UNSUBSCRIBED", "TwilioProvider"]
+
+UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient": the recipient texted STOP to this sender
 
 
 class TwilioProvider(Provider):
@@ -53,6 +55,9 @@ class TwilioProvider(Provider):
         if response.status_code >= 500:
             return Delivery(status="unknown", detail=f"provider error {response.status_code} after the request; "
                             "outcome unknown")  # fmt: skip
+        if response.status_code >= 400 and code == UNSUBSCRIBED:
+            return Delivery(status="failed", recipient_opted_out=True,
+                            detail=f"the recipient texted STOP to this number; the carrier blocks it (code {code})")  # fmt: skip
         if response.status_code >= 400:
             return Delivery(status="failed", detail=f"provider refused ({response.status_code}, code {code})")
         sid = _json(response).get("sid")
