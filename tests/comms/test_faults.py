@@ -354,6 +354,18 @@ class FakeTwilio:
         return Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/{kind}.json", create, methods=["POST"])])
 
 
+def _twilio_providers(monkeypatch: pytest.MonkeyPatch, url: str) -> comms.Providers:
+    """Providers whose SMS go to the fake Twilio at `url`, with a short client timeout (0.5 s) for the slow case."""
+    monkeypatch.setenv("HARMONIA_TWILIO_BASE_URL", url)
+    monkeypatch.setenv("HARMONIA_TWILIO_ACCOUNT_SID", "AC123")
+    monkeypatch.setenv("HARMONIA_TWILIO_AUTH_TOKEN", "secret-token")
+    monkeypatch.setenv("HARMONIA_TWILIO_TIMEOUT_SECONDS", "0.5")
+    get_settings.cache_clear()
+    providers = comms.Providers.from_settings(get_settings())
+    get_settings.cache_clear()
+    return providers
+
+
 @pytest.mark.parametrize(
     ("answers", "expect"),
     [
@@ -373,13 +385,7 @@ def test_twilio_faults_end_every_sms_in_a_truthful_status_with_none_lost_or_sent
     fake = FakeTwilio()
     fake.answers = list(answers)
     with serve_in_thread(fake.app()) as url:
-        monkeypatch.setenv("HARMONIA_TWILIO_BASE_URL", url)
-        monkeypatch.setenv("HARMONIA_TWILIO_ACCOUNT_SID", "AC123")
-        monkeypatch.setenv("HARMONIA_TWILIO_AUTH_TOKEN", "secret-token")
-        monkeypatch.setenv("HARMONIA_TWILIO_TIMEOUT_SECONDS", "0.5")
-        get_settings.cache_clear()
-        providers = comms.Providers.from_settings(get_settings())
-        get_settings.cache_clear()
+        providers = _twilio_providers(monkeypatch, url)
         turn_on(acme)
         ids = [acme.call("sms_send", contact_id=reachable["contact_id"], body=f"sms {i}")["id"] for i in range(3)]
         passes = [comms.dispatch_due(acme.db, providers)]
@@ -407,12 +413,7 @@ def test_a_carriers_stop_block_fails_the_text_for_good_and_opts_the_contact_out_
     fake = FakeTwilio()
     fake.answers = ["21610"]
     with serve_in_thread(fake.app()) as url:
-        monkeypatch.setenv("HARMONIA_TWILIO_BASE_URL", url)
-        monkeypatch.setenv("HARMONIA_TWILIO_ACCOUNT_SID", "AC123")
-        monkeypatch.setenv("HARMONIA_TWILIO_AUTH_TOKEN", "secret-token")
-        get_settings.cache_clear()
-        providers = comms.Providers.from_settings(get_settings())
-        get_settings.cache_clear()
+        providers = _twilio_providers(monkeypatch, url)
         turn_on(acme)
         refused = acme.call("sms_send", contact_id=reachable["contact_id"], body="Your offer is ready")
         comms.dispatch_due(acme.db, providers)
