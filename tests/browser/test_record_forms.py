@@ -17,15 +17,10 @@ from harmonia.services.people import set_password
 from harmonia.surfaces.app import create_app
 
 from ..conftest import Workspace
+from ..web import csrf_of
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.one_backend
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
 
 
 @pytest.fixture
@@ -36,14 +31,14 @@ def web(acme: Workspace) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         page = client.get("/signin")
         client.post("/signin", data={"workspace": acme.slug, "email": acme.owner.email, "password": PASSWORD,
-                                     "csrf": _csrf(page.text)})  # fmt: skip
+                                     "csrf": csrf_of(page.text)})  # fmt: skip
         yield client
 
 
 def _post(client: TestClient, path: str, data: dict[str, Any]) -> Any:
     form = client.get(path)
     assert form.status_code == 200, (path, form.text[:300])
-    return client.post(path, data={**data, "csrf": _csrf(form.text)}, follow_redirects=False)
+    return client.post(path, data={**data, "csrf": csrf_of(form.text)}, follow_redirects=False)
 
 
 def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
@@ -72,7 +67,7 @@ def test_record_forms_refuse_bad_input_in_plain_words_keep_it_and_write_nothing(
     assert ask.text.count('name="contact_id" value="ct_') == 2
     assert not acme.call("opportunities_list", contact_id=danas[1]["id"])["items"]
     chosen = web.post("/deals/new", data={"name": "Morrison Plumbing", "contact_id": danas[1]["id"],
-                                          "csrf": _csrf(ask.text)}, follow_redirects=False)  # fmt: skip
+                                          "csrf": csrf_of(ask.text)}, follow_redirects=False)  # fmt: skip
     assert chosen.status_code == 303
     assert [d["name"] for d in acme.call("opportunities_list", contact_id=danas[1]["id"])["items"]] == [
         "Morrison Plumbing"

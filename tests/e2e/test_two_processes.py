@@ -5,7 +5,6 @@ process on its next call. Nothing a second process would need lives in one proce
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from harmonia.services.people import set_password
 
 from ..conftest import Workspace
 from ..mcp.conftest import free_port
+from ..web import csrf_of
 
 HARMONIA = str(Path(sys.executable).with_name("harmonia"))
 PASSWORD = "correct horse battery staple 42"
@@ -70,12 +70,6 @@ def two_servers(acme: Workspace, tmp_path: Path) -> Iterator[tuple[str, str]]:
             log.close()
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
 def _tool(base: str, token: str, name: str, arguments: dict[str, object]) -> httpx.Response:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
     return httpx.post(f"{base}/mcp", content=orjson.dumps(body), timeout=30,
@@ -90,11 +84,11 @@ def test_a_session_and_a_revocation_made_in_one_process_hold_in_the_other(
     set_password(acme.db, acme.slug, acme.owner.email, PASSWORD)
     with httpx.Client(timeout=30) as browser:  # one cookie jar, as one browser sees both behind a load balancer
         page = browser.get(f"{a}/signin?workspace={acme.slug}")
-        form = {"workspace": acme.slug, "email": acme.owner.email, "password": PASSWORD, "csrf": _csrf(page.text)}
+        form = {"workspace": acme.slug, "email": acme.owner.email, "password": PASSWORD, "csrf": csrf_of(page.text)}
         assert browser.post(f"{a}/signin", data=form).status_code in (200, 303)
         on_b = browser.get(f"{b}/contacts", follow_redirects=False)
         assert on_b.status_code == 200 and "Sign out" in on_b.text  # B knows the session A began
-        signed_out = browser.post(f"{b}/signout", data={"csrf": _csrf(on_b.text)}, follow_redirects=False)
+        signed_out = browser.post(f"{b}/signout", data={"csrf": csrf_of(on_b.text)}, follow_redirects=False)
         assert signed_out.status_code == 303
         back_on_a = browser.get(f"{a}/contacts", follow_redirects=False)
         assert back_on_a.status_code in (302, 303) and "/signin" in back_on_a.headers["location"]

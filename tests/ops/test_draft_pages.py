@@ -9,29 +9,13 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from harmonia.config import Settings
-from harmonia.services.people import set_password
-from harmonia.surfaces.app import create_app
-
 from ..conftest import Workspace
-
-PASSWORD = "correct horse battery staple"
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
+from ..web import csrf_of, signed_in
 
 
 @pytest.fixture
 def web(acme: Workspace) -> Iterator[TestClient]:
-    set_password(acme.db, acme.slug, acme.owner.email, PASSWORD)
-    app = create_app(Settings(database_url=acme.db.url, inprocess_dispatch=False), acme.db)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        page = client.get(f"/signin?workspace={acme.slug}")
-        form = {"workspace": acme.slug, "email": acme.owner.email, "password": PASSWORD, "csrf": _csrf(page.text)}
-        assert client.post("/signin", data=form, follow_redirects=False).status_code == 303
+    with signed_in(acme, inprocess_dispatch=False) as client:
         yield client
 
 
@@ -50,7 +34,7 @@ def test_a_reviewed_selection_lists_its_recipients_first_and_a_discard_asks_befo
     assert page.status_code == 200
     assert "by AI client <strong>Claude Desktop</strong>" in page.text and "Morrison Trucking" in page.text
     assert re.search(r'data-testid="drafts-count">.*?2', page.text)
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
     confirm = web.post("/drafts/send", data={"csrf": csrf, "draft": [d["id"] for d in drafts]})
     assert (
         "Send 2 emails?" in confirm.text and "dan@trucks.example" in confirm.text and "dm@cafe.example" in confirm.text

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
 from harmonia.clock import ManualClock
-from harmonia.config import Settings
-from harmonia.services.people import set_password
-from harmonia.surfaces.app import create_app
 
 from ..conftest import Workspace
+from ..web import csrf_of, signed_in
 from .conftest import drain, enrollment
-
-PASSWORD = "correct horse battery staple"
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
 
 
 @pytest.fixture
 def browser(acme: Workspace) -> Iterator[TestClient]:
-    set_password(acme.db, acme.slug, acme.owner.email, PASSWORD)
-    app = create_app(Settings(database_url=acme.db.url, inprocess_dispatch=False), acme.db)
-    with TestClient(app, base_url="http://127.0.0.1") as client:
-        page = client.get(f"/signin?workspace={acme.slug}")
-        form = {"workspace": acme.slug, "email": acme.owner.email, "password": PASSWORD, "csrf": _csrf(page.text)}
-        assert client.post("/signin", data=form, follow_redirects=False).status_code == 303
+    with signed_in(acme, inprocess_dispatch=False) as client:
         yield client
 
 
@@ -44,7 +28,7 @@ def test_a_person_activates_an_agents_draft_and_resumes_the_runs_paused_by_the_s
     page = browser.get("/automation")
     assert "Agent draft" in page.text and "inactive" in page.text
     detail = browser.get(f"/automation/{draft['id']}")
-    browser.post(f"/automation/{draft['id']}/active", data={"active": "true", "csrf": _csrf(detail.text)})
+    browser.post(f"/automation/{draft['id']}/active", data={"active": "true", "csrf": csrf_of(detail.text)})
     assert acme.call("workflows_get", workflow_id=draft["id"])["active"] is True
 
     contact = acme.call("contacts_create", first_name="Rosa", email="rosa@bakery.example")
@@ -52,7 +36,7 @@ def test_a_person_activates_an_agents_draft_and_resumes_the_runs_paused_by_the_s
     drain(acme.db)
     page = browser.get("/automation")
     assert "Paused because outbound was off (1)" in page.text
-    browser.post("/automation/runs/resume", data={"action": "discard", "csrf": _csrf(page.text)})
+    browser.post("/automation/runs/resume", data={"action": "discard", "csrf": csrf_of(page.text)})
     assert enrollment(acme, run["enrollment_id"])["status"] == "exited"
     assert "Paused because outbound was off" not in browser.get("/automation").text
 
@@ -72,7 +56,7 @@ def test_the_workflow_page_offers_to_move_runs_left_on_an_older_version_and_move
 
     page = browser.get(f"/automation/{wf}")
     assert "Move 1 run(s) to version 2" in page.text
-    done = browser.post(f"/automation/{wf}/move-runs", data={"csrf": _csrf(page.text)})
+    done = browser.post(f"/automation/{wf}/move-runs", data={"csrf": csrf_of(page.text)})
     assert "Moved 1 run(s) to version 2." in done.text
     assert enrollment(acme, run)["version"] == 2
     assert "Move 1 run(s)" not in done.text

@@ -4,7 +4,7 @@ this installation's instance id (the name it signs a routed call's hop list with
 from __future__ import annotations
 
 import secrets as _random
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -74,15 +74,11 @@ def set_secret(uow: UnitOfWork, vault: Vault, name: str, host: str, value: str) 
 
 
 def list_secrets(uow: UnitOfWork) -> list[TenantSecret]:
-    return list(uow.session.scalars(select(TenantSecret).order_by(TenantSecret.name)))
+    return _named_all(uow, TenantSecret)
 
 
 def delete_secret(uow: UnitOfWork, name: str) -> TenantSecret:
-    row = uow.session.scalar(select(TenantSecret).where(TenantSecret.name == name))
-    if row is None:
-        raise NotFound(f"no secret named {name!r}; secrets are: {_names(list_secrets(uow))}")
-    uow.session.delete(row)
-    return row
+    return _delete_named(uow, TenantSecret, name, "secret")
 
 
 def secret_values(uow: UnitOfWork, vault: Vault, names: set[str], host: str) -> dict[str, str]:
@@ -148,15 +144,11 @@ def define_tool(uow: UnitOfWork, fields: dict[str, Any]) -> tuple[TenantTool, di
 
 
 def list_tools(uow: UnitOfWork) -> list[TenantTool]:
-    return list(uow.session.scalars(select(TenantTool).order_by(TenantTool.name)))
+    return _named_all(uow, TenantTool)
 
 
 def delete_tool(uow: UnitOfWork, name: str) -> TenantTool:
-    row = uow.session.scalar(select(TenantTool).where(TenantTool.name == name))
-    if row is None:
-        raise NotFound(f"no tool named {name!r}; tools are: {_names(list_tools(uow))}")
-    uow.session.delete(row)
-    return row
+    return _delete_named(uow, TenantTool, name, "tool")
 
 
 def _tool_dict(row: TenantTool) -> dict[str, Any]:
@@ -177,21 +169,34 @@ def add_upstream(uow: UnitOfWork, fields: dict[str, Any]) -> Upstream:
 
 
 def list_upstreams(uow: UnitOfWork) -> list[Upstream]:
-    return list(uow.session.scalars(select(Upstream).order_by(Upstream.name)))
+    return _named_all(uow, Upstream)
 
 
 def remove_upstream(uow: UnitOfWork, name: str) -> Upstream:
-    row = uow.session.scalar(select(Upstream).where(Upstream.name == name))
-    if row is None:
-        raise NotFound(f"no upstream named {name!r}; upstreams are: {_names(list_upstreams(uow))}")
-    uow.session.delete(row)
-    return row
+    return _delete_named(uow, Upstream, name, "upstream")
 
 
 def tenant_toolsets(uow: UnitOfWork) -> list[str]:
     """The toolsets this workspace adds to the catalogue: `custom` when it has HTTP tools, and one per upstream."""
     names = [CUSTOM_TOOLSET] if uow.session.scalar(select(TenantTool.id).limit(1)) is not None else []
     return names + [name for name in uow.session.scalars(select(Upstream.name).order_by(Upstream.name))]
+
+
+_Named = TypeVar("_Named", TenantSecret, TenantTool, Upstream)
+
+
+def _named_all(uow: UnitOfWork, model: type[_Named]) -> list[_Named]:
+    """Every row of a workspace's named things (secrets, tools, upstreams), by name."""
+    return list(uow.session.scalars(select(model).order_by(model.name)))
+
+
+def _delete_named(uow: UnitOfWork, model: type[_Named], name: str, kind: str) -> _Named:
+    """Delete the row called `name`, or say which names exist."""
+    row = uow.session.scalar(select(model).where(model.name == name))
+    if row is None:
+        raise NotFound(f"no {kind} named {name!r}; {kind}s are: {_names(_named_all(uow, model))}")
+    uow.session.delete(row)
+    return row
 
 
 def _names(rows: list[Any]) -> str:

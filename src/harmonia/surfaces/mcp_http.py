@@ -29,6 +29,7 @@ import orjson
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -143,7 +144,8 @@ class BearerAuth:
             return
         if await self.fast.answer(scope, message, actor, chosen, send):
             return
-        await self._workspace_tool_schemas(message, actor, chosen)
+        if _header(scope, b"mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:  # the era that checks them
+            await self._workspace_tool_schemas(message, actor, chosen)
         replayed = False
 
         async def replay() -> MutableMapping[str, Any]:
@@ -183,6 +185,10 @@ class BearerAuth:
         return await anyio.to_thread.run_sync(
             lambda: authenticate(self.h.db, secret, channel="mcp", resource=self.resource)
         )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), None)
 
 
 def _query_value(scope: Scope, name: str) -> str | None:
